@@ -1,0 +1,1 @@
+"""Springtail: a self-improving theorem prover."""

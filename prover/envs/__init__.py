@@ -1,0 +1,76 @@
+"""Proof environments: one protocol (`base.ProofEnv`), several real backends.
+
+    from prover.envs import get_env, Progress, Proved, Failed, TimedOut
+    with get_env("coq", tactic_timeout=5.0) as env:
+        s0 = env.open(file="File.v", theorem="my_lemma")
+        out = env.step(s0, "intros n.")
+        ok = env.verify(file="File.v", theorem="my_lemma", proof=["intros n.", "..."])
+
+Backends: "coq" (coqidetop), "lean" (the Lean REPL, `lake exe repl`), "leandojo"
+(`lean_dojo.Dojo`). Nothing outside this package knows which assistant it talks to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prover.envs.base import (
+    BackendUnavailable,
+    EnvError,
+    Failed,
+    ProofEnv,
+    ProofState,
+    Progress,
+    Proved,
+    StepResult,
+    TheoremInfo,
+    TheoremNotFound,
+    TimedOut,
+    VerifyResult,
+)
+
+
+def _coq(**kwargs: object) -> ProofEnv:
+    from prover.envs.coq import make_coq_env
+
+    return make_coq_env(**kwargs)
+
+
+def _lean(**kwargs: object) -> ProofEnv:
+    from prover.envs.lean_repl import make_lean_env
+
+    return make_lean_env(**kwargs)
+
+
+def _leandojo(**kwargs: object) -> ProofEnv:
+    from prover.envs.leandojo import make_leandojo_env
+
+    return make_leandojo_env(**kwargs)
+
+
+BACKENDS: dict[str, Callable[..., ProofEnv]] = {"coq": _coq, "lean": _lean, "leandojo": _leandojo}
+
+
+def get_env(backend: str, **kwargs: object) -> ProofEnv:
+    """A live env for `backend` ("coq", "lean", "leandojo"); options go to its config."""
+    if backend not in BACKENDS:
+        raise EnvError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    return BACKENDS[backend](**kwargs)
+
+
+__all__ = [
+    "BACKENDS",
+    "BackendUnavailable",
+    "EnvError",
+    "Failed",
+    "ProofEnv",
+    "ProofState",
+    "Progress",
+    "Proved",
+    "StepResult",
+    "TheoremInfo",
+    "TheoremNotFound",
+    "TimedOut",
+    "VerifyResult",
+    "get_env",
+]

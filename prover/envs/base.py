@@ -1,0 +1,134 @@
+"""The `ProofEnv` protocol every proof-assistant backend implements, and its outcome types.
+
+A proof state is the assistant's own pretty-printed goal text plus an opaque integer handle.
+`ProofEnv.step(state, tactic)` returns exactly one of:
+
+- `Progress(state)`: the tactic ran and goals remain;
+- `Proved(proof)`: no goals remain; `proof` is the tactic list from the theorem's root;
+- `Failed(message)`: the assistant rejected the tactic (its own message), or the env refused it;
+- `TimedOut(timeout_s)`: the tactic ran past the per-tactic limit (the state stays usable).
+
+Handles stay valid for the lifetime of the env: search may step from any earlier state, and a
+crashed assistant is restarted behind the caller's back.
+
+`Proved` from `step` is a claim of the interactive session only; `ProofEnv.verify` re-checks
+the whole proof from scratch as a file and lists its axioms, and nothing is reported as proved
+until it says yes.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class EnvError(Exception):
+    """A problem the caller must fix (bad file, unknown theorem, missing toolchain).
+
+    The message says what is wrong and what to do; the CLI prints it and exits 2.
+    """
+
+
+class BackendUnavailable(EnvError):
+    """The proof assistant this backend drives is not installed or not usable here."""
+
+
+class TheoremNotFound(EnvError):
+    """The file holds no theorem of that name."""
+
+
+@dataclass(frozen=True)
+class ProofState:
+    """One proof state: the assistant's goal text, the number of open goals, an opaque handle."""
+
+    text: str
+    handle: int
+    num_goals: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    state: ProofState
+
+
+@dataclass(frozen=True)
+class Proved:
+    proof: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    timeout_s: float
+
+
+StepResult = Progress | Proved | Failed | TimedOut
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of a whole-file recheck. Truthy exactly when the proof is accepted."""
+
+    ok: bool
+    reason: str = ""
+    axioms: tuple[str, ...] = ()
+    time_s: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@dataclass(frozen=True)
+class TheoremInfo:
+    """A theorem found in a source file: its name, 1-based line, and whether it has a proof."""
+
+    name: str
+    line: int
+    has_proof: bool
+
+
+class ProofEnv(abc.ABC):
+    """A live connection to one proof assistant. Use as a context manager."""
+
+    name: str = "abstract"
+
+    @abc.abstractmethod
+    def open(self, *, file: str | Path, theorem: str, imports: Sequence[str] = ()) -> ProofState:
+        """Start proving `theorem` of `file`; returns the statement's goal (its own proof is
+        ignored). `imports` are extra import commands placed just before the theorem."""
+
+    @abc.abstractmethod
+    def step(self, state: ProofState, tactic: str) -> StepResult:
+        """Run one tactic on `state`; never raises for a bad tactic."""
+
+    @abc.abstractmethod
+    def verify(
+        self,
+        *,
+        file: str | Path,
+        theorem: str,
+        proof: Sequence[str],
+        imports: Sequence[str] = (),
+    ) -> VerifyResult:
+        """Re-check `proof` of `theorem` from scratch as a whole file, axioms included."""
+
+    @abc.abstractmethod
+    def theorems(self, file: str | Path) -> list[TheoremInfo]:
+        """The theorems of `file`, in source order."""
+
+    def close(self) -> None:
+        """Stop the assistant's process; the env cannot be used afterwards."""
+
+    def __enter__(self) -> ProofEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,375 @@
+"""The Coq backend: a real `coqidetop` process, addressable proof states, `coqc` re-checks.
+
+How states are addressed. coqidetop keeps one linear document; `Edit_at` to an earlier state
+discards everything after it. The env therefore remembers, for each handle, the theorem it
+belongs to and the tactic path from the theorem's statement, and keeps the chain of live
+coqidetop states from the statement to the tip. Stepping from a handle backtracks to the
+longest live prefix of its path (`Edit_at`) and re-runs only the tactics after it; the file
+prefix before the theorem is never replayed while the process lives. A crashed or killed
+process is restarted and the prefix and path replayed, invisibly to the caller but for time.
+
+Timeouts. The per-tactic limit is a wall-clock deadline on the Goal call that runs the
+tactic; at the deadline coqidetop gets SIGINT (it answers "User interrupt." and survives);
+if it stays silent it is killed and restarted on the next call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from prover.envs.base import (
+    EnvError,
+    Failed,
+    ProofEnv,
+    ProofState,
+    Progress,
+    Proved,
+    StepResult,
+    TheoremInfo,
+    TheoremNotFound,
+    TimedOut,
+    VerifyResult,
+)
+from prover.envs.coq_project import CoqFileContext, file_context
+from prover.envs.coq_source import (
+    CoqSyntaxError,
+    CoqTheorem,
+    Sentence,
+    TacticSentence,
+    check_tactic,
+    find_theorems,
+    split_sentences,
+)
+from prover.envs.coq_verify import verify_proof
+from prover.envs.coq_xml import CoqDied, CoqFail, CoqProcess, CoqTimeout, Goals
+
+
+@dataclass(frozen=True)
+class CoqConfig:
+    tactic_timeout: float = 5.0  # seconds per tactic
+    prefix_timeout: float = 600.0  # seconds per sentence of the file before the theorem
+    verify_timeout: float = 600.0  # seconds for a whole-file `coqc` re-check
+    max_memory_mb: int = 8192  # address-space cap of each Coq process
+    allowed_axioms: tuple[str, ...] = ()  # axioms `verify` accepts (never admitted lemmas)
+    coq_args: tuple[str, ...] = ()  # extra flags for coqidetop and coqc
+
+    def __post_init__(self) -> None:
+        if self.tactic_timeout <= 0:
+            raise ValueError(f"tactic_timeout must be positive, got {self.tactic_timeout}")
+
+
+@dataclass(frozen=True)
+class CoqDocument:
+    """A parsed source file."""
+
+    ctx: CoqFileContext
+    text: str
+    sentences: tuple[Sentence, ...]
+    theorems: tuple[CoqTheorem, ...]
+
+    def find(self, name: str) -> CoqTheorem:
+        matches = [t for t in self.theorems if t.name == name]
+        if not matches:
+            close = difflib.get_close_matches(name, [t.name for t in self.theorems], n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise TheoremNotFound(f"no theorem named {name!r} in {self.ctx.path}{hint}")
+        return matches[0]
+
+
+def load_document(path: str | Path, extra_args: tuple[str, ...] = ()) -> CoqDocument:
+    p = Path(path)
+    if not p.is_file():
+        raise EnvError(f"{p}: no such file (give the path of a Coq .v file)")
+    if p.suffix != ".v":
+        raise EnvError(f"{p}: not a Coq source file (expected a .v file)")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise EnvError(f"{p}: not UTF-8 text ({e})") from e
+    try:
+        sentences = split_sentences(text)
+    except CoqSyntaxError as e:
+        raise EnvError(f"{p}: cannot split into sentences: {e}") from e
+    ctx = file_context(p, extra_args)
+    return CoqDocument(ctx, text, tuple(sentences), tuple(find_theorems(sentences)))
+
+
+@dataclass(frozen=True)
+class _Root:
+    """A theorem opened for proving: its file, statement index and extra imports."""
+
+    path: Path
+    index: int
+    imports: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Handle:
+    root: _Root
+    path: tuple[TacticSentence, ...]
+
+
+def format_goals(goals: Goals) -> str:
+    parts = list(goals.foreground)
+    if goals.background:
+        parts += ["(unfocused goals)", *goals.background]
+    if goals.shelved:
+        parts += ["(shelved goals)", *goals.shelved]
+    return "\n\n".join(parts)
+
+
+class CoqEnv(ProofEnv):
+    """`ProofEnv` over one coqidetop process (see module docstring)."""
+
+    name = "coq"
+
+    def __init__(self, config: CoqConfig | None = None) -> None:
+        self.config = config or CoqConfig()
+        self._docs: dict[Path, tuple[float, CoqDocument]] = {}
+        self._proc: CoqProcess | None = None
+        self._proc_key: tuple[tuple[str, ...], Path] | None = None
+        self._doc: CoqDocument | None = None  # the document loaded in the process
+        self._doc_sids: list[int] = []  # state ids of its first len() sentences, all live
+        self._root: _Root | None = None
+        self._chain: list[tuple[TacticSentence, int]] = []  # live tactic states above the root
+        self._root_sid = -1
+        self._handles: dict[int, _Handle] = {}
+        self.restarts = 0
+
+    # --- public API ------------------------------------------------------------------------
+
+    def document(self, file: str | Path) -> CoqDocument:
+        p = Path(file).resolve()
+        mtime = p.stat().st_mtime if p.exists() else -1.0
+        cached = self._docs.get(p)
+        if cached is None or cached[0] != mtime:
+            cached = (mtime, load_document(p, self.config.coq_args))
+            self._docs[p] = cached
+        return cached[1]
+
+    def theorems(self, file: str | Path) -> list[TheoremInfo]:
+        doc = self.document(file)
+        return [
+            TheoremInfo(t.name, t.line, t.ender in ("Qed", "Defined", "Proof"))
+            for t in doc.theorems
+        ]
+
+    def open(self, *, file: str | Path, theorem: str, imports: Sequence[str] = ()) -> ProofState:
+        doc = self.document(file)
+        thm = doc.find(theorem)
+        root = _Root(doc.ctx.path, thm.index, tuple(imports))
+        goals = self._with_restart(lambda: self._enter_root(root))
+        if not goals.foreground:
+            raise EnvError(f"{theorem}: the statement opened no goal in {doc.ctx.path}")
+        return self._new_state(_Handle(root, ()), goals)
+
+    def step(self, state: ProofState, tactic: str) -> StepResult:
+        checked = check_tactic(tactic)
+        if isinstance(checked, str):
+            return Failed(checked)
+        handle = self._handles.get(state.handle)
+        if handle is None:
+            raise EnvError(f"unknown state handle {state.handle}: states come from open/step")
+        try:
+            parent = self._with_restart(lambda: self._materialize(handle))
+        except _ReplayFailed as e:
+            return Failed(f"could not rebuild this state: {e}")
+        return self._run_tactic(handle, parent, checked)
+
+    def verify(
+        self,
+        *,
+        file: str | Path,
+        theorem: str,
+        proof: Sequence[str],
+        imports: Sequence[str] = (),
+        allowed_axioms: Sequence[str] | None = None,
+    ) -> VerifyResult:
+        doc = self.document(file)
+        thm = doc.find(theorem)
+        wrapped = []
+        for tac in proof:
+            checked = check_tactic(tac)
+            if isinstance(checked, str):
+                return VerifyResult(False, f"tactic {tac!r} {checked}")
+            wrapped.append(checked.wrapped)
+        allowed = self.config.allowed_axioms if allowed_axioms is None else tuple(allowed_axioms)
+        return verify_proof(
+            doc,
+            thm,
+            wrapped,
+            imports=tuple(imports),
+            allowed_axioms=allowed,
+            timeout_s=self.config.verify_timeout,
+            max_memory_mb=self.config.max_memory_mb,
+        )
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.close()
+            self._proc = None
+
+    # --- stepping --------------------------------------------------------------------------
+
+    def _run_tactic(self, handle: _Handle, parent: int, tac: TacticSentence) -> StepResult:
+        proc = self._proc
+        assert proc is not None
+        try:
+            sid = proc.add(tac.wrapped, parent)
+            if isinstance(sid, CoqFail):  # a parse error: nothing was added
+                return Failed(sid.message)
+            goals = proc.goals(deadline_s=self.config.tactic_timeout)
+        except CoqTimeout:
+            self._back_to(parent)
+            return TimedOut(self.config.tactic_timeout)
+        except CoqDied as e:
+            self._forget_process()
+            if "did not answer an interrupt" in str(e):
+                return TimedOut(self.config.tactic_timeout)
+            return Failed(f"Coq crashed running this tactic (restarted): {e}")
+        if isinstance(goals, CoqFail):
+            self._back_to(parent)
+            return Failed(goals.message)
+        if goals.given_up:
+            self._back_to(parent)
+            return Failed("refused: the tactic gave up goals (admit)")
+        self._chain.append((tac, sid))
+        new = _Handle(handle.root, handle.path + (tac,))
+        if goals.is_empty:
+            return Proved(tuple(t.text for t in new.path))
+        return Progress(self._new_state(new, goals))
+
+    def _back_to(self, parent: int) -> None:
+        """Undo a failed tactic: the tip goes back to `parent`."""
+        assert self._proc is not None
+        try:
+            self._proc.edit_at(parent)
+        except (CoqDied, CoqTimeout):
+            self._forget_process()
+
+    def _new_state(self, handle: _Handle, goals: Goals) -> ProofState:
+        key = len(self._handles)
+        self._handles[key] = handle
+        num = len(goals.foreground) + len(goals.background) + len(goals.shelved)
+        return ProofState(text=format_goals(goals), handle=key, num_goals=num)
+
+    def _materialize(self, handle: _Handle) -> int:
+        """Make the state of `handle` the tip; return its coqidetop state id."""
+        if self._root != handle.root or self._proc is None:
+            self._enter_root(handle.root)
+        proc = self._proc
+        assert proc is not None
+        k = 0
+        while (
+            k < len(self._chain)
+            and k < len(handle.path)
+            and self._chain[k][0].wrapped == handle.path[k].wrapped
+        ):
+            k += 1
+        sid = self._chain[k - 1][1] if k else self._root_sid
+        if k < len(self._chain):
+            self._edit_at(sid)
+            del self._chain[k:]
+        for tac in handle.path[k:]:
+            new = proc.add(tac.wrapped, sid)
+            goals = new if isinstance(new, CoqFail) else proc.goals(self.config.tactic_timeout * 4)
+            if isinstance(goals, CoqFail):
+                self._edit_at(sid)
+                raise _ReplayFailed(f"{tac.text!r} failed on replay: {goals.message}")
+            assert isinstance(new, int)
+            self._chain.append((tac, new))
+            sid = new
+        return sid
+
+    def _edit_at(self, sid: int) -> None:
+        assert self._proc is not None
+        fail = self._proc.edit_at(sid)
+        if fail is not None:
+            raise CoqDied(f"Edit_at {sid} failed: {fail.message}")
+
+    # --- documents and roots ---------------------------------------------------------------
+
+    def _enter_root(self, root: _Root) -> Goals:
+        doc = self.document(root.path)
+        self._ensure_process(doc)
+        proc = self._proc
+        assert proc is not None
+        self._root, self._chain = None, []
+        if self._doc is None or self._doc.ctx.path != doc.ctx.path or self._doc is not doc:
+            self._doc, self._doc_sids = doc, []
+        keep = min(len(self._doc_sids), root.index)
+        base = self._doc_sids[keep - 1] if keep else proc.root_state
+        self._edit_at(base)
+        del self._doc_sids[keep:]
+        for sentence in doc.sentences[keep : root.index]:
+            base = self._add_checked(base, sentence.text, f"line {sentence.line}")
+            self._doc_sids.append(base)
+        for imp in root.imports:
+            base = self._add_checked(base, imp, f"import {imp!r}")
+        stmt = doc.sentences[root.index]
+        sid = self._add_checked(base, stmt.text, f"the statement at line {stmt.line}")
+        goals = proc.goals(self.config.prefix_timeout)
+        assert not isinstance(goals, CoqFail)
+        self._root, self._root_sid = root, sid
+        return goals
+
+    def _add_checked(self, parent: int, text: str, where: str) -> int:
+        proc = self._proc
+        assert proc is not None
+        sid = proc.add(text, parent)
+        goals = sid if isinstance(sid, CoqFail) else proc.goals(self.config.prefix_timeout)
+        if isinstance(goals, CoqFail):
+            self._edit_at(parent)
+            path = self._doc.ctx.path if self._doc else "?"
+            raise EnvError(f"{path}: Coq rejected {where}: {goals.message}")
+        assert isinstance(sid, int)
+        return sid
+
+    def _ensure_process(self, doc: CoqDocument) -> None:
+        key = (doc.ctx.args, doc.ctx.cwd)
+        if self._proc is not None and self._proc.alive and self._proc_key == key:
+            return
+        self._forget_process()
+        self._proc = CoqProcess(
+            doc.ctx.args, cwd=str(doc.ctx.cwd), max_memory_mb=self.config.max_memory_mb
+        )
+        self._proc_key = key
+
+    def _forget_process(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.close()
+            self.restarts += 1
+        self._proc, self._doc, self._doc_sids = None, None, []
+        self._root, self._chain, self._root_sid = None, [], -1
+
+    def _with_restart(self, fn):  # type: ignore[no-untyped-def]
+        """Run `fn`; if Coq died under it, restart once and run it again."""
+        for attempt in range(2):
+            try:
+                return fn()
+            except (CoqDied, CoqTimeout) as e:
+                self._forget_process()
+                if attempt == 1:
+                    raise EnvError(f"Coq failed twice while rebuilding a state: {e}") from e
+        raise AssertionError("unreachable")
+
+
+class _ReplayFailed(Exception):
+    """A tactic that succeeded before failed when its path was replayed."""
+
+
+def make_coq_env(**kwargs: object) -> CoqEnv:
+    fields = {f.name for f in dataclasses.fields(CoqConfig)}
+    unknown = set(kwargs) - fields
+    if unknown:
+        raise EnvError(f"unknown Coq option(s): {', '.join(sorted(unknown))}")
+    for key in ("allowed_axioms", "coq_args"):
+        if key in kwargs:
+            kwargs[key] = tuple(kwargs[key])  # type: ignore[arg-type]
+    return CoqEnv(CoqConfig(**kwargs))  # type: ignore[arg-type]
+

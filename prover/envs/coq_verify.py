@@ -1,0 +1,223 @@
+"""Whole-file re-check of a Coq proof with `coqc`, and the axiom audit.
+
+The check file is the source up to the theorem (verbatim, so earlier lemmas keep their own
+proofs), the policy's imports, the original statement, `Proof.`, the tactics, `Qed.`, then
+`Print Assumptions` and `Print Libraries`, each sent to its own file with `Redirect` (a tactic
+that prints cannot forge them), then `End` for every open section and module.
+
+Accepted only if coqc succeeds and:
+- every axiom is allowed: a functor parameter or Module Type field of the enclosing modules,
+  or a name the user allowed that is not an admitted lemma (an admitted lemma prints as an
+  axiom of its own name; it is never allowed);
+- no definition relies on switched-off guard, positivity or universe checking;
+- the file's own compiled library was not loaded (an import that loads it would let the proof
+  use the lemma itself or lemmas stated after it: held-out checks must stay leak-free).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from prover.envs.base import VerifyResult
+from prover.envs.coq_project import source_of
+from prover.envs.coq_source import CoqTheorem, find_theorems, split_sentences
+
+if TYPE_CHECKING:
+    from prover.envs.coq import CoqDocument
+
+_UNSAFE_RE = re.compile(r"is assumed to be (guarded|positive)|relies on an unsafe")
+_HEADERS = ("Axioms:", "Section Variables:")
+CHECK_MODULE = "SpringtailCheck"
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    axioms: tuple[str, ...]
+    unsafe: tuple[str, ...]  # lines saying guard/positivity/universe checking was off
+    unknown: tuple[str, ...]  # lines we could not classify (treated as failure)
+
+
+def parse_assumptions(text: str) -> Assumptions:
+    """Parse the output of `Print Assumptions` (printed with a very wide margin)."""
+    axioms: list[str] = []
+    unsafe: list[str] = []
+    unknown: list[str] = []
+    section = ""
+    for line in text.splitlines():
+        if not line.strip() or line.strip() == "Closed under the global context":
+            continue
+        if line in _HEADERS:
+            section = line
+            continue
+        if line[0].isspace() or line.startswith(":"):
+            continue  # continuation of the previous entry's type
+        if _UNSAFE_RE.search(line):
+            unsafe.append(line.strip())
+        elif section == "Axioms:":
+            axioms.append(line.split(" : ")[0].strip())
+        elif section == "Section Variables:":
+            continue
+        else:
+            unknown.append(line.strip())
+    return Assumptions(tuple(axioms), tuple(unsafe), tuple(unknown))
+
+
+def build_check_file(
+    doc: CoqDocument,
+    thm: CoqTheorem,
+    tactics: Sequence[str],
+    imports: Sequence[str],
+    out_dir: Path,
+    allowed_axioms: Sequence[str],
+) -> str:
+    stmt = doc.sentences[thm.index]
+    lines = [doc.text[: stmt.start].rstrip(), *imports, stmt.text, "Proof."]
+    lines += [f"  {t}" for t in tactics]
+    lines += ["Qed.", "Set Printing Width 100000."]
+    lines.append(f'Redirect "{out_dir / "assumptions"}" Print Assumptions {thm.name}.')
+    lines.append(f'Redirect "{out_dir / "libraries"}" Print Libraries.')
+    for i, name in enumerate(allowed_axioms):
+        lines.append(f'Redirect "{out_dir / f"locate{i}"}" Locate {name}.')
+    lines += [f"End {scope.name}." for scope in reversed(thm.scopes)]
+    return "\n".join(lines) + "\n"
+
+
+def verify_proof(
+    doc: CoqDocument,
+    thm: CoqTheorem,
+    tactics: Sequence[str],
+    *,
+    imports: tuple[str, ...],
+    allowed_axioms: tuple[str, ...],
+    timeout_s: float,
+    max_memory_mb: int,
+) -> VerifyResult:
+    """Compile the check file with coqc and audit its assumptions (see module docstring)."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="springtail-verify-") as tmp:
+        out_dir = Path(tmp)
+        src = out_dir / f"{CHECK_MODULE}.v"
+        src.write_text(build_check_file(doc, thm, tactics, imports, out_dir, allowed_axioms))
+        rc, log = _run_coqc(src, doc, timeout_s, max_memory_mb)
+        elapsed = time.perf_counter() - t0
+        if rc is None:
+            return VerifyResult(False, f"coqc ran past {timeout_s:.0f} s", time_s=elapsed)
+        if rc != 0:
+            return VerifyResult(False, f"coqc rejected the proof: {_last_error(log)}", time_s=elapsed)
+        outputs = {p.stem: p.read_text() for p in out_dir.glob("*.out")}
+    return _audit(doc, thm, outputs, allowed_axioms, elapsed)
+
+
+def _audit(
+    doc: CoqDocument,
+    thm: CoqTheorem,
+    outputs: dict[str, str],
+    allowed_axioms: Sequence[str],
+    elapsed: float,
+) -> VerifyResult:
+    if "assumptions" not in outputs or "libraries" not in outputs:
+        return VerifyResult(False, "coqc produced no Print Assumptions output", time_s=elapsed)
+    found = parse_assumptions(outputs["assumptions"])
+    axioms = found.axioms
+    if found.unsafe:
+        return VerifyResult(False, f"unsafe: {'; '.join(found.unsafe)}", axioms, elapsed)
+    if found.unknown:
+        return VerifyResult(
+            False, f"unrecognised assumptions: {'; '.join(found.unknown)}", axioms, elapsed
+        )
+    loaded = {line.strip() for line in outputs["libraries"].splitlines()[1:]}
+    if doc.ctx.logical_name in loaded and not doc.ctx.is_prelude:
+        return VerifyResult(
+            False,
+            f"the compiled copy of {doc.ctx.logical_name} was loaded (by an import), so the "
+            "proof could use this very lemma or later ones; held-out checks forbid it",
+            axioms,
+            elapsed,
+        )
+    allowed, refusals = _allowed_names(doc, thm, outputs, allowed_axioms)
+    bad = [a for a in axioms if not _is_allowed(a, thm, allowed)]
+    if bad:
+        why = "; ".join(refusals.get(a, "not allowed (use --allow-axiom NAME)") for a in bad)
+        return VerifyResult(False, f"uses axiom(s) {', '.join(bad)}: {why}", axioms, elapsed)
+    return VerifyResult(True, "", axioms, elapsed)
+
+
+def _is_allowed(axiom: str, thm: CoqTheorem, allowed: set[str]) -> bool:
+    if axiom in allowed:
+        return True
+    head = axiom.split(".")[0]
+    return head in thm.parameters or axiom in thm.fields
+
+
+def _allowed_names(
+    doc: CoqDocument, thm: CoqTheorem, outputs: dict[str, str], allowed_axioms: Sequence[str]
+) -> tuple[set[str], dict[str, str]]:
+    """The user-allowed names that are real axioms; admitted lemmas are refused with a reason."""
+    admitted_here = {t.name for t in doc.theorems if t.ender == "Admitted" and t.index < thm.index}
+    allowed: set[str] = set()
+    refusals: dict[str, str] = {}
+    for i, name in enumerate(allowed_axioms):
+        if name.split(".")[-1] in admitted_here and "." not in name:
+            refusals[name] = f"{name} is an admitted lemma of this file, never an allowed axiom"
+            continue
+        qualified = _located_constant(outputs.get(f"locate{i}", ""))
+        if qualified and _is_admitted_in_library(qualified, doc):
+            refusals[name] = f"{name} ({qualified}) is an admitted lemma, never an allowed axiom"
+            continue
+        allowed.add(name)
+        if qualified:
+            allowed.add(qualified)
+    return allowed, refusals
+
+
+def _located_constant(text: str) -> str:
+    m = re.search(r"^Constant\s+(\S+)", text, re.M)
+    return m.group(1) if m else ""
+
+
+def _is_admitted_in_library(qualified: str, doc: CoqDocument) -> bool:
+    parts = qualified.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        source = source_of(".".join(parts[:cut]), doc.ctx.mappings)
+        if source is None:
+            continue
+        theorems = find_theorems(split_sentences(source.read_text(encoding="utf-8")))
+        return any(t.name == parts[-1] and t.ender == "Admitted" for t in theorems)
+    return False
+
+
+def _run_coqc(
+    src: Path, doc: CoqDocument, timeout_s: float, max_memory_mb: int
+) -> tuple[int | None, str]:
+    limit = max_memory_mb * 1024 * 1024
+    cmd = ["coqc", "-q", *doc.ctx.args, str(src)]
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=doc.ctx.cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
+            env={**os.environ, "COQ_COLOR": "no"},
+        )
+    except subprocess.TimeoutExpired:
+        return None, ""
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _last_error(log: str) -> str:
+    idx = log.rfind("Error:")
+    text = log[idx:] if idx >= 0 else log[-400:]
+    loc = re.findall(r'File "[^"]*", line (\d+)', log)
+    where = f" (check file line {loc[-1]})" if loc else ""
+    return " ".join(text.split())[:600] + where
