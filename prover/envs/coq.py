@@ -259,6 +259,8 @@ class CoqEnv(ProofEnv):
 
     def _materialize(self, handle: _Handle) -> int:
         """Make the state of `handle` the tip; return its coqidetop state id."""
+        if self._proc is not None and not self._proc.alive:
+            self._forget_process()  # died since the last call (crash, OOM, killed)
         if self._root != handle.root or self._proc is None:
             self._enter_root(handle.root)
         proc = self._proc

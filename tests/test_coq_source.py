@@ -1,0 +1,98 @@
+"""Coq sentence splitting, theorem lookup and the single-tactic check (no Coq needed).
+
+Run: pytest tests/test_coq_source.py
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from prover.envs.coq_source import TacticSentence, check_tactic, find_theorems, split_sentences
+
+
+def texts(src: str) -> list[str]:
+    return [s.text for s in split_sentences(src)]
+
+
+def test_split_respects_comments_strings_and_qualified_names() -> None:
+    src = 'Lemma a : Nat.add 0 0 = 0. (* a. comment (* nested. *) *) Proof. idtac "x. y". Qed.'
+    assert texts(src) == [
+        "Lemma a : Nat.add 0 0 = 0.",
+        "Proof.",
+        'idtac "x. y".',
+        "Qed.",
+    ]
+
+
+def test_split_bullets_braces_and_ellipsis() -> None:
+    src = "Proof with auto. split. - intros... + auto. * { exact I. } Qed."
+    assert texts(src) == [
+        "Proof with auto.",
+        "split.",
+        "-",
+        "intros...",
+        "+",
+        "auto.",
+        "*",
+        "{",
+        "exact I.",
+        "}",
+        "Qed.",
+    ]
+
+
+def test_find_theorems_spans_scopes_and_enders() -> None:
+    src = (
+        "Section S. Variable A : Prop.\n"
+        "Lemma a : A -> A. Proof. auto. Qed.\n"
+        "Example e : 1 = 1.\n"
+        "Theorem b : True. exact I. Defined.\n"
+        "End S.\n"
+        "Module F (X Y : T). Lemma c : True. Admitted. End F.\n"
+        "Definition d : nat := 0.\n"
+        "Definition f : nat. exact 0. Defined.\n"
+    )
+    thms = {t.name: t for t in find_theorems(split_sentences(src))}
+    assert set(thms) == {"a", "e", "b", "c", "f"}
+    assert thms["a"].ender == "Qed" and [s.name for s in thms["a"].scopes] == ["S"]
+    assert thms["e"].ender == "" and thms["e"].proof == ()
+    assert thms["b"].ender == "Defined" and len(thms["b"].proof) == 1
+    assert thms["c"].ender == "Admitted" and thms["c"].parameters == ("X", "Y")
+    assert thms["a"].line == 2
+
+
+@pytest.mark.parametrize(
+    "tactic",
+    [
+        "intros n. Qed.",
+        "Qed.",
+        "Admitted.",
+        "admit.",
+        "try give_up.",
+        "- auto.",
+        "{",
+        "auto...",
+        "",
+        "auto. Axiom x : False.",
+    ],
+)
+def test_check_tactic_refuses(tactic: str) -> None:
+    assert isinstance(check_tactic(tactic), str)
+
+
+@pytest.mark.parametrize(
+    ("tactic", "wrapped"),
+    [
+        ("intros n.", "(intros n)."),
+        ("intros n", "(intros n)."),
+        ("all: auto.", "all: (auto)."),
+        ("2: lia.", "2: (lia)."),
+        ("induction n as [|n IH]; simpl; auto.", "(induction n as [|n IH]; simpl; auto)."),
+        ("apply foo with (x := 1).", "(apply foo with (x := 1))."),
+        ("Axiom x : False.", "(Axiom x : False)."),  # Coq's parser rejects this inside ( )
+    ],
+)
+def test_check_tactic_wraps(tactic: str, wrapped: str) -> None:
+    out = check_tactic(tactic)
+    assert isinstance(out, TacticSentence), out
+    assert out.wrapped == wrapped
