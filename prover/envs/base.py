@@ -124,6 +124,12 @@ class ProofEnv(abc.ABC):
     def theorems(self, file: str | Path) -> list[TheoremInfo]:
         """The theorems of `file`, in source order."""
 
+    @abc.abstractmethod
+    def check_file(
+        self, file: str | Path, *, allowed_axioms: Sequence[str] = ()
+    ) -> dict[str, VerifyResult]:
+        """Re-check every theorem of `file` with its own proof, axioms audited."""
+
     def close(self) -> None:
         """Stop the assistant's process; the env cannot be used afterwards."""
 

@@ -44,7 +44,7 @@ from prover.envs.coq_source import (
     find_theorems,
     split_sentences,
 )
-from prover.envs.coq_verify import verify_proof
+from prover.envs.coq_verify import check_file, verify_proof
 from prover.envs.coq_xml import CoqDied, CoqFail, CoqProcess, CoqTimeout, Goals
 
 
@@ -114,9 +114,11 @@ class _Handle:
 
 
 def format_goals(goals: Goals) -> str:
-    parts = list(goals.foreground)
-    if goals.background:
-        parts += ["(unfocused goals)", *goals.background]
+    """Goals as one text: focused then unfocused goals (tactics act on the first one), each as
+    hypotheses, a `====` rule and the conclusion, separated by blank lines; "no goals" if none."""
+    if goals.is_empty:
+        return "no goals"
+    parts = [*goals.foreground, *goals.background]
     if goals.shelved:
         parts += ["(shelved goals)", *goals.shelved]
     return "\n\n".join(parts)
@@ -207,6 +209,31 @@ class CoqEnv(ProofEnv):
             timeout_s=self.config.verify_timeout,
             max_memory_mb=self.config.max_memory_mb,
         )
+
+    def check_file(
+        self, file: str | Path, *, allowed_axioms: Sequence[str] = ()
+    ) -> dict[str, VerifyResult]:
+        return check_file(
+            self.document(file),
+            allowed_axioms=tuple(allowed_axioms) or self.config.allowed_axioms,
+            timeout_s=self.config.verify_timeout,
+            max_memory_mb=self.config.max_memory_mb,
+        )
+
+    def original_axioms(self, file: str | Path, theorem: str) -> tuple[str, ...] | None:
+        """Axioms the theorem's own proof in `file` uses, or None if it does not check."""
+        doc = self.document(file)
+        thm = doc.find(theorem)
+        if thm.ender not in ("Qed", "Defined"):
+            return None
+        body = [doc.sentences[i].text for i in thm.proof]
+        res = verify_proof(
+            doc, thm, body, imports=(), allowed_axioms=(), timeout_s=self.config.verify_timeout,
+            max_memory_mb=self.config.max_memory_mb, raw=True,
+        )
+        if res.ok or res.reason.startswith("uses axiom"):
+            return res.axioms
+        return None
 
     def close(self) -> None:
         if self._proc is not None:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 import shutil
 import subprocess
@@ -117,3 +118,18 @@ def source_of(logical: str, mappings: tuple[tuple[Path, str], ...]) -> Path | No
         if candidate.is_file():
             return candidate
     return None
+
+
+HAMMER_LIBEXEC = Path("/usr/libexec/coq-hammer")  # Debian's CoqHammer helpers (htimeout)
+
+
+def coq_subprocess_env(tmpdir: str | None = None) -> dict[str, str]:
+    """Environment for Coq processes: CoqHammer's helper folder on PATH (without it every
+    cvc4 call fails), and a private TMPDIR so its prover files are cleaned up with the run."""
+    env = dict(os.environ)
+    if HAMMER_LIBEXEC.is_dir() and str(HAMMER_LIBEXEC) not in env.get("PATH", ""):
+        env["PATH"] = f"{env.get('PATH', '')}:{HAMMER_LIBEXEC}"
+    if tmpdir is not None:
+        env["TMPDIR"] = tmpdir
+    env["COQ_COLOR"] = "no"
+    return env

@@ -16,7 +16,6 @@ Accepted only if coqc succeeds and:
 
 from __future__ import annotations
 
-import os
 import re
 import resource
 import subprocess
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prover.envs.base import VerifyResult
-from prover.envs.coq_project import source_of
+from prover.envs.coq_project import coq_subprocess_env, source_of
 from prover.envs.coq_source import CoqTheorem, find_theorems, split_sentences
 
 if TYPE_CHECKING:
@@ -78,9 +77,14 @@ def build_check_file(
     imports: Sequence[str],
     out_dir: Path,
     allowed_axioms: Sequence[str],
+    raw: bool = False,
 ) -> str:
+    """The check file's text; `raw` takes `tactics` as the original proof sentences verbatim
+    (`Proof.` included), for re-checking a file's own proofs."""
     stmt = doc.sentences[thm.index]
-    lines = [doc.text[: stmt.start].rstrip(), *imports, stmt.text, "Proof."]
+    lines = [doc.text[: stmt.start].rstrip(), *imports, stmt.text]
+    if not raw:
+        lines.append("Proof.")
     lines += [f"  {t}" for t in tactics]
     lines += ["Qed.", "Set Printing Width 100000."]
     lines.append(f'Redirect "{out_dir / "assumptions"}" Print Assumptions {thm.name}.')
@@ -100,13 +104,14 @@ def verify_proof(
     allowed_axioms: tuple[str, ...],
     timeout_s: float,
     max_memory_mb: int,
+    raw: bool = False,
 ) -> VerifyResult:
     """Compile the check file with coqc and audit its assumptions (see module docstring)."""
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="springtail-verify-") as tmp:
         out_dir = Path(tmp)
         src = out_dir / f"{CHECK_MODULE}.v"
-        src.write_text(build_check_file(doc, thm, tactics, imports, out_dir, allowed_axioms))
+        src.write_text(build_check_file(doc, thm, tactics, imports, out_dir, allowed_axioms, raw))
         rc, log = _run_coqc(src, doc, timeout_s, max_memory_mb)
         elapsed = time.perf_counter() - t0
         if rc is None:
@@ -208,7 +213,8 @@ def _run_coqc(
             text=True,
             timeout=timeout_s,
             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
-            env={**os.environ, "COQ_COLOR": "no"},
+            env=coq_subprocess_env(str(src.parent)),
+            start_new_session=True,
         )
     except subprocess.TimeoutExpired:
         return None, ""
@@ -221,3 +227,49 @@ def _last_error(log: str) -> str:
     loc = re.findall(r'File "[^"]*", line (\d+)', log)
     where = f" (check file line {loc[-1]})" if loc else ""
     return " ".join(text.split())[:600] + where
+
+
+def check_file(
+    doc: CoqDocument, *, allowed_axioms: tuple[str, ...], timeout_s: float, max_memory_mb: int
+) -> dict[str, VerifyResult]:
+    """Re-check every theorem of `doc` with its own proof in one `coqc` run.
+
+    The file is compiled as a copy with `Print Assumptions` redirected to a file after each
+    theorem's proof; coqc stops at the first error, and every theorem from there on is
+    rejected with that error.
+    """
+    t0 = time.perf_counter()
+    theorems = list(doc.theorems)
+    with tempfile.TemporaryDirectory(prefix="springtail-check-") as tmp:
+        out_dir = Path(tmp)
+        pieces, last = [], 0
+        for i, thm in enumerate(theorems):
+            if not thm.ender:
+                continue
+            end = doc.sentences[thm.end_index].end
+            pieces += [doc.text[last:end], "\nSet Printing Width 100000."]
+            pieces.append(f'\nRedirect "{out_dir / f"a{i}"}" Print Assumptions {thm.name}.\n')
+            last = end
+        pieces.append(doc.text[last:])
+        pieces += [f'\nRedirect "{out_dir / "libraries"}" Print Libraries.\n']
+        for j, name in enumerate(allowed_axioms):
+            pieces.append(f'Redirect "{out_dir / f"locate{j}"}" Locate {name}.\n')
+        src = out_dir / f"{CHECK_MODULE}.v"
+        src.write_text("".join(pieces))
+        rc, log = _run_coqc(src, doc, timeout_s, max_memory_mb)
+        outputs = {p.stem: p.read_text() for p in out_dir.glob("*.out")}
+    elapsed = time.perf_counter() - t0
+    error = "" if rc == 0 else (f"coqc ran past {timeout_s:.0f} s" if rc is None else _last_error(log))
+    results: dict[str, VerifyResult] = {}
+    for i, thm in enumerate(theorems):
+        if not thm.ender:
+            results[thm.name] = VerifyResult(False, "no proof", time_s=elapsed)
+        elif thm.ender in ("Admitted", "Abort"):
+            results[thm.name] = VerifyResult(False, f"proof ends in {thm.ender}", time_s=elapsed)
+        elif f"a{i}" not in outputs:
+            results[thm.name] = VerifyResult(False, f"not checked: {error}", time_s=elapsed)
+        else:
+            own = {"assumptions": outputs[f"a{i}"], "libraries": "", **{
+                k: v for k, v in outputs.items() if k.startswith("locate")}}
+            results[thm.name] = _audit(doc, thm, own, allowed_axioms, elapsed)
+    return results

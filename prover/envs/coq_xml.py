@@ -24,6 +24,7 @@ from html import escape
 from typing import IO
 
 from prover.envs.base import BackendUnavailable
+from prover.envs.coq_project import coq_subprocess_env
 
 COQIDETOP_CANDIDATES = ("coqidetop.opt", "coqidetop")
 
@@ -98,12 +99,14 @@ class CoqProcess:
         exe = find_coqidetop()
         self.kill_grace_s = kill_grace_s
         self._stderr: IO[bytes] = tempfile.TemporaryFile()
+        self._tmpdir = tempfile.TemporaryDirectory(prefix="springtail-coq-")
         self.proc = subprocess.Popen(
             [exe, "-main-channel", "stdfds", "-async-proofs", "off", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             cwd=cwd,
+            env=coq_subprocess_env(self._tmpdir.name),
             preexec_fn=lambda: _limit_memory(max_memory_mb),
             start_new_session=True,  # a SIGINT meant for us never reaches Coq by accident
         )
@@ -259,6 +262,7 @@ class CoqProcess:
             if pipe is not None:
                 pipe.close()
         self._stderr.close()
+        self._tmpdir.cleanup()
 
     def _stderr_tail(self) -> str:
         self._stderr.seek(0)

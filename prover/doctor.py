@@ -1,0 +1,80 @@
+"""`springtail doctor`: which proof backends are usable on this machine, and why not."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from prover.envs.coq_project import HAMMER_LIBEXEC, coq_subprocess_env
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(cmd: list[str], cwd: str | None = None, timeout: float = 60) -> tuple[int, str]:
+    try:
+        p = subprocess.run(
+            cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout, env=coq_subprocess_env()
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return 1, str(e)
+    return p.returncode, (p.stdout + p.stderr).strip()
+
+
+def check_coq() -> tuple[bool, str]:
+    ide = shutil.which("coqidetop.opt") or shutil.which("coqidetop")
+    if ide is None or shutil.which("coqc") is None:
+        return False, "coqidetop/coqc not found: `apt-get install -y coq` (make setup does it as root)"
+    rc, out = _run(["coqc", "--print-version"])
+    return rc == 0, f"Coq {out.split()[0] if out else '?'} ({ide})"
+
+
+def check_hammer() -> tuple[bool, str]:
+    missing = [t for t in ("eprover", "z3", "cvc4") if shutil.which(t) is None]
+    if missing:
+        return False, f"ATPs missing: {', '.join(missing)} (apt-get install -y libcoq-hammer eprover z3 cvc4)"
+    if not HAMMER_LIBEXEC.is_dir():
+        return False, f"{HAMMER_LIBEXEC} missing: apt-get install -y libcoq-hammer"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "H.v"
+        src.write_text("From Hammer Require Import Hammer Tactics.\n")
+        rc, out = _run(["coqc", "-q", str(src)], cwd=tmp)
+    if rc != 0:
+        return False, f"CoqHammer does not load: {out[-200:]}"
+    return True, "CoqHammer (sauto, hammer) with eprover, z3, cvc4"
+
+
+def check_lean() -> tuple[bool, str]:
+    if shutil.which("lake") is None:
+        return False, "`lake` not on PATH: install elan, then `lake build` at the repo root (README, Lean setup)"
+    rc, out = _run(["lake", "--version"], cwd=str(REPO))
+    if rc != 0:
+        return False, f"`lake --version` failed: {out[-200:]}"
+    toolchain = (REPO / "lean-toolchain").read_text().strip()
+    built = (REPO / ".lake" / "build" / "bin" / "repl").exists() or (
+        REPO / ".lake" / "packages" / "REPL"
+    ).exists()
+    if not built:
+        return False, f"{out}; the REPL is not built yet: run `lake build` at the repo root ({toolchain})"
+    return True, f"{out}, project toolchain {toolchain}"
+
+
+def check_leandojo() -> tuple[bool, str]:
+    try:
+        import lean_dojo
+    except Exception as e:  # lean_dojo runs checks at import time (git version, env vars)
+        return False, f"lean_dojo does not import: {e}"
+    ok, detail = check_lean()
+    if not ok:
+        return False, f"lean_dojo {lean_dojo.__version__} imports, but Lean is missing: {detail}"
+    return True, f"lean_dojo {lean_dojo.__version__}"
+
+
+def diagnose() -> dict[str, tuple[bool, str]]:
+    return {
+        "coq": check_coq(),
+        "hammer": check_hammer(),
+        "lean": check_lean(),
+        "leandojo": check_leandojo(),
+    }

@@ -1,0 +1,168 @@
+"""Best-first proof search over a `ProofEnv`, driven by a `TacticPolicy`.
+
+Nodes are proof states; a node's priority is the sum of the log-probabilities of the tactics
+on its path (optionally divided by the path length). States with the same goal text are
+de-duplicated (the first path to reach a state keeps it). Budgets: wall time, expansions and
+tactic calls. Time is split into policy, environment and search overhead.
+
+Tree invariants (checked after every expansion with `SearchConfig.debug`):
+- every node except the root has a parent, and its depth is its parent's depth + 1;
+- a node's score is its parent's score + its tactic's log-probability;
+- goal texts of nodes are unique (de-duplication);
+- every node in the frontier is open (not yet expanded).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from dataclasses import dataclass, field
+
+from prover.envs.base import Failed, ProofEnv, ProofState, Progress, Proved, TimedOut
+from prover.policy import TacticPolicy
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    time_limit_s: float = 60.0
+    max_expansions: int = 200
+    max_tactic_calls: int = 2000
+    length_normalize: bool = False
+    debug: bool = False
+
+    def __post_init__(self) -> None:
+        assert self.time_limit_s > 0 and self.max_expansions > 0 and self.max_tactic_calls > 0
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    status: str  # "proved" | "failed" (tree exhausted) | "budget" (a budget ran out)
+    proof: tuple[str, ...]
+    expansions: int
+    tactic_calls: int
+    policy_s: float
+    env_s: float
+    overhead_s: float
+    counts: dict[str, int] = field(default_factory=dict)  # outcome kind -> number
+
+    @property
+    def total_s(self) -> float:
+        return self.policy_s + self.env_s + self.overhead_s
+
+
+@dataclass(eq=False)
+class Node:
+    state: ProofState
+    parent: Node | None
+    tactic: str
+    logprob: float  # cumulative
+    depth: int
+    is_expanded: bool = False
+
+    def score(self, length_normalize: bool) -> float:
+        if length_normalize and self.depth:
+            return self.logprob / self.depth
+        return self.logprob
+
+    def path(self) -> tuple[str, ...]:
+        out: list[str] = []
+        node: Node | None = self
+        while node is not None and node.parent is not None:
+            out.append(node.tactic)
+            node = node.parent
+        return tuple(reversed(out))
+
+
+class SearchTree:
+    """Nodes by goal text plus the priority frontier."""
+
+    def __init__(self, root: ProofState, length_normalize: bool) -> None:
+        self.length_normalize = length_normalize
+        self.root = Node(root, None, "", 0.0, 0)
+        self.nodes: dict[str, Node] = {root.text: self.root}
+        self._frontier: list[tuple[float, int, Node]] = []
+        self._counter = itertools.count()
+        self._push(self.root)
+
+    def _push(self, node: Node) -> None:
+        heapq.heappush(self._frontier, (-node.score(self.length_normalize), next(self._counter), node))
+
+    def pop(self) -> Node | None:
+        while self._frontier:
+            _, _, node = heapq.heappop(self._frontier)
+            if not node.is_expanded:
+                return node
+        return None
+
+    def add(self, parent: Node, tactic: str, logprob: float, state: ProofState) -> Node | None:
+        """Add a child unless its goal text was seen already; returns the new node."""
+        if state.text in self.nodes:
+            return None
+        node = Node(state, parent, tactic, parent.logprob + logprob, parent.depth + 1)
+        self.nodes[state.text] = node
+        self._push(node)
+        return node
+
+    def check_invariants(self) -> None:
+        texts = [n.state.text for n in self.nodes.values()]
+        assert len(texts) == len(set(texts)), "duplicate goal texts in the tree"
+        for text, node in self.nodes.items():
+            assert node.state.text == text
+            if node is self.root:
+                assert node.parent is None and node.depth == 0
+                continue
+            assert node.parent is not None, "non-root node without parent"
+            assert node.depth == node.parent.depth + 1
+            assert node.parent.is_expanded, "child of an unexpanded node"
+            assert node.logprob <= node.parent.logprob + 1e-9, "log-probs must not increase"
+        for _, _, node in self._frontier:
+            assert node.state.text in self.nodes
+
+
+def best_first_search(
+    env: ProofEnv, policy: TacticPolicy, root: ProofState, config: SearchConfig
+) -> SearchResult:
+    """Search for a proof of `root`; the proof still needs `env.verify` before it counts."""
+    t_start = time.perf_counter()
+    tree = SearchTree(root, config.length_normalize)
+    policy_s = env_s = 0.0
+    expansions = calls = 0
+    counts = {"progress": 0, "proved": 0, "failed": 0, "timeout": 0, "duplicate": 0}
+
+    def result(status: str, proof: tuple[str, ...] = ()) -> SearchResult:
+        total = time.perf_counter() - t_start
+        return SearchResult(
+            status, proof, expansions, calls, policy_s, env_s, total - policy_s - env_s, counts
+        )
+
+    while True:
+        if time.perf_counter() - t_start > config.time_limit_s or expansions >= config.max_expansions:
+            return result("budget")
+        node = tree.pop()
+        if node is None:
+            return result("failed")
+        t0 = time.perf_counter()
+        candidates = policy.propose(node.state)
+        policy_s += time.perf_counter() - t0
+        node.is_expanded = True
+        expansions += 1
+        for cand in candidates:
+            if calls >= config.max_tactic_calls or time.perf_counter() - t_start > config.time_limit_s:
+                return result("budget")
+            t0 = time.perf_counter()
+            out = env.step(node.state, cand.tactic)
+            env_s += time.perf_counter() - t0
+            calls += 1
+            if isinstance(out, Proved):
+                counts["proved"] += 1
+                return result("proved", out.proof)
+            if isinstance(out, Progress):
+                added = tree.add(node, cand.tactic, cand.logprob, out.state)
+                counts["progress" if added else "duplicate"] += 1
+            elif isinstance(out, TimedOut):
+                counts["timeout"] += 1
+            elif isinstance(out, Failed):
+                counts["failed"] += 1
+        if config.debug:
+            tree.check_invariants()
