@@ -1,0 +1,441 @@
+"""The Lean backend over the Lean REPL (leanprover-community/repl, `lake exe repl`).
+
+Protocol (JSON objects separated by blank lines, on stdin/stdout):
+- command mode `{"cmd": text}` (fresh environment; only then may `import` appear) or
+  `{"cmd": text, "env": n}` -> `{"env": m, "messages": [...], "sorries": [{"proofState": k,
+  "goal": ...}]}`; the file's imports run once per process and their environment is reused
+  for every theorem of every file with the same header;
+- tactic mode `{"tactic": text, "proofState": k}` -> `{"proofState": k2, "goals": [...],
+  "proofStatus": "Completed" | "Incomplete: open goals remain" | ..., "messages": [...]}`, or
+  `{"message": "Lean error: ..."}`.
+
+Proof states are persistent in the REPL, so a handle maps straight to a `proofState` number;
+after a timeout (the REPL cannot be interrupted: it is killed) or a crash, the process is
+restarted and the states a caller still holds are rebuilt from their tactic paths.
+
+A step counts as finishing the proof only with `proofStatus: "Completed"`, no goals, no error
+and no sorry. `verify` re-runs the whole file with the proof in a fresh environment and reads
+`#print axioms`: only `propext`, `Classical.choice`, `Quot.sound` (and names the user allows)
+pass; `sorryAx` never does, nor `Lean.ofReduceBool` (`native_decide`) unless allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prover.envs.base import (
+    BackendUnavailable,
+    EnvError,
+    Failed,
+    ProofEnv,
+    ProofState,
+    Progress,
+    Proved,
+    StepResult,
+    TheoremInfo,
+    TheoremNotFound,
+    TimedOut,
+    VerifyResult,
+)
+from prover.envs.lean_source import LeanFile, parse_lean, proof_command, sorry_command
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STANDARD_AXIOMS = ("propext", "Classical.choice", "Quot.sound")
+NATIVE_DECIDE_AXIOMS = ("Lean.ofReduceBool", "Lean.trustCompiler")
+_FORBIDDEN = re.compile(r"(?<![\w.])(sorry|admit)(?![\w'])")
+_NATIVE = re.compile(r"(?<![\w.])native_decide(?![\w'])")
+_COMMAND_LINE = re.compile(
+    r"^\s*(theorem|lemma|def|axiom|example|instance|import|open|namespace|section|end|"
+    r"set_option|attribute|universe|variable|macro|syntax|elab|#\w+|@\[)\b",
+    re.M,
+)
+_AXIOMS_RE = re.compile(r"'(?P<name>.+?)' depends on axioms: \[(?P<axioms>[^\]]*)\]", re.S)
+_NO_AXIOMS_RE = re.compile(r"'(?P<name>.+?)' does not depend on any axioms")
+
+
+@dataclass(frozen=True)
+class LeanConfig:
+    tactic_timeout: float = 10.0
+    command_timeout: float = 900.0  # importing Mathlib can take minutes on a cold cache
+    project_dir: str = str(REPO_ROOT)
+    repl_cmd: tuple[str, ...] = ("lake", "exe", "repl")
+    allow_native_decide: bool = False
+    allowed_axioms: tuple[str, ...] = ()  # on top of STANDARD_AXIOMS
+    max_memory_mb: int = 16384
+
+
+class ReplDied(Exception):
+    pass
+
+
+class ReplTimeout(Exception):
+    pass
+
+
+class ReplProcess:
+    """One REPL process; requests and responses are JSON objects ending in a blank line."""
+
+    def __init__(self, config: LeanConfig) -> None:
+        if config.repl_cmd[0] == "lake" and shutil.which("lake") is None:
+            raise BackendUnavailable(
+                "`lake` not found: install elan and run `lake build` at the repo root "
+                "(README, Lean setup)"
+            )
+        limit = config.max_memory_mb * 1024 * 1024
+        self.proc = subprocess.Popen(
+            list(config.repl_cmd),
+            cwd=config.project_dir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
+            start_new_session=True,
+        )
+        self._buf = b""
+
+    def send(self, request: dict[str, Any], deadline_s: float) -> dict[str, Any]:
+        if self.proc.poll() is not None:
+            raise ReplDied(f"the REPL exited with code {self.proc.returncode}")
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write((json.dumps(request, ensure_ascii=False) + "\n\n").encode())
+            self.proc.stdin.flush()
+        except OSError as e:
+            raise ReplDied(f"the REPL's input closed: {e}") from e
+        fd, deadline = self.proc.stdout.fileno(), time.monotonic() + deadline_s
+        while True:
+            text = self._buf.decode("utf-8", errors="replace")
+            end = text.find("\n\n")
+            if end >= 0 and text[:end].strip():
+                self._buf = text[end + 2 :].encode()
+                return json.loads(text[:end])
+            if end >= 0:  # leading blank lines
+                self._buf = text[end + 2 :].encode()
+                continue
+            wait = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(0.0, wait))
+            if not ready:
+                self.kill()
+                raise ReplTimeout(f"no answer within {deadline_s:.1f}s")
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                if self._buf.strip():  # last answer without its trailing blank line
+                    text, self._buf = self._buf.decode(), b""
+                    return json.loads(text)
+                self.kill()
+                raise ReplDied("the REPL closed its output")
+            self._buf += chunk
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+
+    def close(self) -> None:
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+        self.kill()
+
+
+@dataclass(frozen=True)
+class _Root:
+    path: Path
+    theorem: str
+
+
+@dataclass(frozen=True)
+class _Handle:
+    root: _Root
+    path: tuple[str, ...]
+
+
+def _errors(resp: dict[str, Any]) -> list[str]:
+    return [m.get("data", "") for m in resp.get("messages", []) if m.get("severity") == "error"]
+
+
+def _uses_sorry(resp: dict[str, Any]) -> bool:
+    return bool(resp.get("sorries")) or any(
+        "declaration uses 'sorry'" in m.get("data", "") for m in resp.get("messages", [])
+    )
+
+
+class LeanReplEnv(ProofEnv):
+    """`ProofEnv` over the Lean REPL (see module docstring)."""
+
+    name = "lean"
+
+    def __init__(self, config: LeanConfig | None = None) -> None:
+        self.config = config or LeanConfig()
+        self._proc: ReplProcess | None = None
+        self._header_envs: dict[str, int] = {}
+        self._root_states: dict[_Root, int] = {}
+        self._handles: dict[int, _Handle] = {}
+        self._ids: dict[int, int] = {}  # handle -> proofState in the current process
+        self.restarts = 0
+
+    # --- files -----------------------------------------------------------------------------
+
+    def _file(self, file: str | Path) -> LeanFile:
+        p = Path(file)
+        if not p.is_file():
+            raise EnvError(f"{p}: no such file (give the path of a Lean .lean file)")
+        if p.suffix != ".lean":
+            raise EnvError(f"{p}: not a Lean source file (expected a .lean file)")
+        return parse_lean(p.read_text(encoding="utf-8"))
+
+    def theorems(self, file: str | Path) -> list[TheoremInfo]:
+        lf = self._file(file)
+        return [
+            TheoremInfo(d.name, d.line, "sorry" not in lf.text[d.start : d.end])
+            for d in lf.decls
+            if d.keyword in ("theorem", "lemma")
+        ]
+
+    # --- stepping --------------------------------------------------------------------------
+
+    def open(self, *, file: str | Path, theorem: str, imports: Sequence[str] = ()) -> ProofState:
+        if imports:
+            raise EnvError("the Lean backend takes no extra imports: put them in the file header")
+        root = _Root(Path(file).resolve(), theorem)
+        ps, goal = self._with_restart(lambda: self._open_root(root))
+        handle = len(self._handles)
+        self._handles[handle] = _Handle(root, ())
+        self._ids[handle] = ps
+        return ProofState(goal, handle, 1)
+
+    def _open_root(self, root: _Root) -> tuple[int, str]:
+        lf = self._file(root.path)
+        decl = lf.find(root.theorem)
+        if decl is None:
+            raise TheoremNotFound(f"no theorem named {root.theorem!r} in {root.path}")
+        env = self._header_env(lf.header)
+        try:
+            cmd = sorry_command(lf, decl)
+        except ValueError as e:
+            raise EnvError(f"{root.path}: {e}") from e
+        resp = self._send({"cmd": cmd, "env": env}, self.config.command_timeout)
+        errors = _errors(resp)
+        if errors or not resp.get("sorries"):
+            why = "; ".join(errors) or "no proof state (is the statement well-formed?)"
+            raise EnvError(f"{root.path}: Lean rejected {root.theorem}: {why}")
+        sorry = resp["sorries"][-1]
+        self._root_states[root] = sorry["proofState"]
+        return sorry["proofState"], sorry["goal"]
+
+    def _header_env(self, header: str) -> int:
+        if header not in self._header_envs:
+            resp = self._send({"cmd": header or "-- no imports"}, self.config.command_timeout)
+            errors = _errors(resp)
+            if errors:
+                raise EnvError(f"Lean rejected the file header: {'; '.join(errors)}")
+            self._header_envs[header] = resp["env"]
+        return self._header_envs[header]
+
+    def step(self, state: ProofState, tactic: str) -> StepResult:
+        refusal = self._refusal(tactic)
+        if refusal:
+            return Failed(refusal)
+        handle = self._handles.get(state.handle)
+        if handle is None:
+            raise EnvError(f"unknown state handle {state.handle}: states come from open/step")
+        try:
+            ps = self._with_restart(lambda: self._materialize(state.handle))
+        except _ReplayFailed as e:
+            return Failed(f"could not rebuild this state: {e}")
+        try:
+            resp = self._send({"tactic": tactic, "proofState": ps}, self.config.tactic_timeout)
+        except ReplTimeout:
+            self._forget_process()
+            return TimedOut(self.config.tactic_timeout)
+        except ReplDied as e:
+            self._forget_process()
+            return Failed(f"the Lean REPL crashed running this tactic (restarted): {e}")
+        return self._outcome(handle, tactic, resp)
+
+    def _outcome(self, handle: _Handle, tactic: str, resp: dict[str, Any]) -> StepResult:
+        if "proofState" not in resp:
+            return Failed(resp.get("message", json.dumps(resp)))
+        errors = _errors(resp)
+        if errors:
+            return Failed("\n".join(errors))
+        if _uses_sorry(resp):
+            return Failed("refused: the tactic introduced a sorry")
+        goals = resp.get("goals", [])
+        new = _Handle(handle.root, handle.path + (tactic,))
+        status = resp.get("proofStatus")
+        if not goals:
+            if status == "Completed":
+                return Proved(new.path)
+            if status is None:
+                return Failed("the REPL reports no proofStatus: use the REPL pinned in lakefile.lean")
+            return Failed(f"no goals left, but the REPL says: {status}")
+        key = len(self._handles)
+        self._handles[key] = new
+        self._ids[key] = resp["proofState"]
+        return Progress(ProofState("\n\n".join(goals), key, len(goals)))
+
+    def _refusal(self, tactic: str) -> str:
+        if not tactic.strip():
+            return "refused: empty tactic"
+        if _FORBIDDEN.search(tactic):
+            return "refused: sorry and admit are not allowed"
+        if not self.config.allow_native_decide and _NATIVE.search(tactic):
+            return "refused: native_decide is off (LeanConfig.allow_native_decide)"
+        if _COMMAND_LINE.search(tactic):
+            return "refused: a tactic may not contain commands"
+        return ""
+
+    def _materialize(self, key: int) -> int:
+        if key in self._ids:
+            return self._ids[key]
+        handle = self._handles[key]
+        ps = self._root_states.get(handle.root)
+        if ps is None:
+            ps, _ = self._open_root(handle.root)
+        for tac in handle.path:
+            resp = self._send({"tactic": tac, "proofState": ps}, self.config.tactic_timeout * 4)
+            if "proofState" not in resp or _errors(resp):
+                raise _ReplayFailed(f"{tac!r} failed on replay")
+            ps = resp["proofState"]
+        self._ids[key] = ps
+        return ps
+
+    # --- verification ----------------------------------------------------------------------
+
+    def verify(
+        self,
+        *,
+        file: str | Path,
+        theorem: str,
+        proof: Sequence[str],
+        imports: Sequence[str] = (),
+        allowed_axioms: Sequence[str] | None = None,
+    ) -> VerifyResult:
+        t0 = time.perf_counter()
+        for tac in proof:
+            refusal = self._refusal(tac)
+            if refusal:
+                return VerifyResult(False, f"tactic {tac!r}: {refusal}")
+        lf = self._file(file)
+        decl = lf.find(theorem)
+        if decl is None:
+            raise TheoremNotFound(f"no theorem named {theorem!r} in {file}")
+        cmd = proof_command(lf, decl, list(proof))
+        resp = self._with_restart(lambda: self._send({"cmd": cmd}, self.config.command_timeout))
+        extra = self.config.allowed_axioms if allowed_axioms is None else tuple(allowed_axioms)
+        return self._audit(resp, decl.name, extra, time.perf_counter() - t0)
+
+    def _audit(
+        self, resp: dict[str, Any], name: str, extra: Sequence[str], elapsed: float
+    ) -> VerifyResult:
+        errors = _errors(resp)
+        if errors:
+            return VerifyResult(False, f"Lean rejected the proof: {'; '.join(errors)}", time_s=elapsed)
+        if _uses_sorry(resp):
+            return VerifyResult(False, "the proof uses sorry", time_s=elapsed)
+        axioms = self._axioms(resp, name)
+        if axioms is None:
+            return VerifyResult(False, "no `#print axioms` output for the theorem", time_s=elapsed)
+        allowed = set(STANDARD_AXIOMS) | set(extra)
+        if self.config.allow_native_decide:
+            allowed |= set(NATIVE_DECIDE_AXIOMS)
+        bad = [a for a in axioms if a not in allowed]
+        if bad:
+            return VerifyResult(False, f"uses axiom(s) {', '.join(bad)}", axioms, elapsed)
+        return VerifyResult(True, "", axioms, elapsed)
+
+    @staticmethod
+    def _axioms(resp: dict[str, Any], name: str) -> tuple[str, ...] | None:
+        for m in resp.get("messages", []):
+            data = m.get("data", "")
+            hit = _AXIOMS_RE.search(data)
+            if hit and hit["name"].split(".")[-1] == name.split(".")[-1]:
+                return tuple(a.strip() for a in hit["axioms"].split(",") if a.strip())
+            hit = _NO_AXIOMS_RE.search(data)
+            if hit and hit["name"].split(".")[-1] == name.split(".")[-1]:
+                return ()
+        return None
+
+    def check_file(
+        self, file: str | Path, *, allowed_axioms: Sequence[str] = ()
+    ) -> dict[str, VerifyResult]:
+        t0 = time.perf_counter()
+        lf = self._file(file)
+        theorems = [d for d in lf.decls if d.keyword in ("theorem", "lemma")]
+        cmd = lf.text + "\n" + "".join(f"\n#print axioms {d.name}" for d in theorems) + "\n"
+        resp = self._with_restart(lambda: self._send({"cmd": cmd}, self.config.command_timeout))
+        results = {}
+        for d in theorems:
+            inside = {
+                "messages": [
+                    m
+                    for m in resp.get("messages", [])
+                    if d.line <= m.get("pos", {}).get("line", 0) < d.line + lf.text[d.start : d.end].count("\n") + 1
+                    or d.name in m.get("data", "")
+                ]
+            }
+            results[d.name] = self._audit(inside, d.name, allowed_axioms, time.perf_counter() - t0)
+        return results
+
+    # --- process ---------------------------------------------------------------------------
+
+    def _send(self, request: dict[str, Any], deadline_s: float) -> dict[str, Any]:
+        if self._proc is None:
+            self._proc = ReplProcess(self.config)
+        return self._proc.send(request, deadline_s)
+
+    def _forget_process(self) -> None:
+        if self._proc is not None:
+            self._proc.close()
+            self._proc = None
+            self.restarts += 1
+        self._header_envs.clear()
+        self._root_states.clear()
+        self._ids.clear()
+
+    def _with_restart(self, fn):  # type: ignore[no-untyped-def]
+        for attempt in range(2):
+            try:
+                return fn()
+            except (ReplDied, ReplTimeout) as e:
+                self._forget_process()
+                if attempt == 1:
+                    raise EnvError(f"the Lean REPL failed twice: {e}") from e
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.close()
+            self._proc = None
+
+
+class _ReplayFailed(Exception):
+    pass
+
+
+def make_lean_env(**kwargs: object) -> LeanReplEnv:
+    names = {f.name for f in dataclasses.fields(LeanConfig)}
+    unknown = set(kwargs) - names
+    if unknown:
+        raise EnvError(f"unknown Lean option(s): {', '.join(sorted(unknown))}")
+    for key in ("repl_cmd", "allowed_axioms"):
+        if key in kwargs:
+            kwargs[key] = tuple(kwargs[key])  # type: ignore[arg-type]
+    return LeanReplEnv(LeanConfig(**kwargs))  # type: ignore[arg-type]
