@@ -1,0 +1,101 @@
+"""Best-first search on a scripted environment (proof, failure, de-duplication, budgets, tree
+invariants) and on real Coq with the portfolio policy.
+
+Run: pytest tests/test_search.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prover.envs import Failed, ProofState, Progress, Proved, TimedOut
+from prover.policy import Candidate, PortfolioPolicy
+from prover.prove import prove_theorem
+from prover.search import SearchConfig, best_first_search
+
+
+class ScriptedEnv:
+    """States are goal texts; `graph[text][tactic]` is the outcome (a text, "QED", "FAIL",
+    "TIMEOUT"). Counts calls."""
+
+    def __init__(self, graph: dict[str, dict[str, str]]) -> None:
+        self.graph = graph
+        self.calls = 0
+        self._texts: list[str] = []
+
+    def state(self, text: str) -> ProofState:
+        self._texts.append(text)
+        return ProofState(text, len(self._texts) - 1, 1)
+
+    def step(self, state: ProofState, tactic: str):
+        self.calls += 1
+        out = self.graph.get(state.text, {}).get(tactic, "FAIL")
+        if out == "QED":
+            return Proved(("<path>",))
+        if out == "FAIL":
+            return Failed("no")
+        if out == "TIMEOUT":
+            return TimedOut(1.0)
+        return Progress(self.state(out))
+
+
+class FixedPolicy:
+    name, imports = "fixed", ()
+
+    def __init__(self, table: dict[str, float]) -> None:
+        self.table = table
+
+    def propose(self, state: ProofState) -> list[Candidate]:
+        return [Candidate(t, lp) for t, lp in self.table.items()]
+
+
+def test_finds_proof_in_best_first_order() -> None:
+    env = ScriptedEnv({"G": {"a": "A", "b": "B"}, "A": {"c": "QED"}, "B": {"c": "QED"}})
+    res = best_first_search(env, FixedPolicy({"a": -1.0, "b": -0.1, "c": -0.5}), env.state("G"), SearchConfig(debug=True))
+    assert res.status == "proved" and res.expansions == 2
+    assert res.counts["proved"] == 1
+
+
+def test_failure_when_tree_is_exhausted() -> None:
+    env = ScriptedEnv({"G": {"a": "A", "t": "TIMEOUT"}, "A": {}})
+    res = best_first_search(env, FixedPolicy({"a": -1.0, "t": -1.0}), env.state("G"), SearchConfig(debug=True))
+    assert res.status == "failed" and res.proof == ()
+    assert res.counts["timeout"] == 1 and res.counts["failed"] == 2
+
+
+def test_duplicate_states_are_not_expanded_twice() -> None:
+    env = ScriptedEnv({"G": {"a": "A", "b": "A", "c": "G"}, "A": {"a": "G", "b": "A"}})
+    res = best_first_search(env, FixedPolicy({"a": -1.0, "b": -2.0, "c": -3.0}), env.state("G"), SearchConfig(debug=True))
+    assert res.status == "failed" and res.expansions == 2  # G and A only
+    assert res.counts["duplicate"] == 4 and res.counts["progress"] == 1
+
+
+def test_budgets_cut_search_off() -> None:
+    chain = {f"S{i}": {"next": f"S{i + 1}"} for i in range(1000)}
+    policy = FixedPolicy({"next": -1.0})
+    env = ScriptedEnv(chain)
+    res = best_first_search(env, policy, env.state("S0"), SearchConfig(max_expansions=5))
+    assert res.status == "budget" and res.expansions == 5
+    env = ScriptedEnv(chain)
+    res = best_first_search(env, policy, env.state("S0"), SearchConfig(max_tactic_calls=7))
+    assert res.status == "budget" and res.tactic_calls == 7 == env.calls
+
+
+def test_length_normalisation_changes_the_order() -> None:
+    # Deep path with good per-step scores vs a shallow poor one: normalised search goes deep.
+    graph = {"G": {"d": "D1", "s": "S"}, "D1": {"d": "D2"}, "D2": {"d": "QED"}, "S": {"x": "QED"}}
+    policy = FixedPolicy({"d": -0.3, "s": -0.5, "x": -2.0})
+    env = ScriptedEnv(graph)
+    plain = best_first_search(env, policy, env.state("G"), SearchConfig())
+    env = ScriptedEnv(graph)
+    normed = best_first_search(env, policy, env.state("G"), SearchConfig(length_normalize=True))
+    assert plain.expansions != normed.expansions or plain.tactic_calls != normed.tactic_calls
+
+
+def test_portfolio_search_on_real_coq_is_verified(coq_env, user_file: Path) -> None:
+    res = prove_theorem(
+        coq_env, PortfolioPolicy(), file=user_file, theorem="and_true", config=SearchConfig(time_limit_s=30, debug=True)
+    )
+    assert res.proved and res.status == "proved" and res.proof and res.imports == []
+    assert res.search["tactic_calls"] >= 1
+    assert coq_env.verify(file=user_file, theorem="and_true", proof=res.proof)
