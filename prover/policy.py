@@ -53,15 +53,21 @@ CLOSERS = (
     "eauto",
     "firstorder",
 )
-_VAR_RE = re.compile(r"^([\w', ]+) : (nat|list \S+|list \(.+\))$", re.M)
+# A variable of a data type: `nat`, `bool`, `list A`, `option (A * B)`, `positive`, ...
+_VAR_RE = re.compile(r"^([\w', ]+) : ([A-Za-z_][\w.]*(?: [\w.]+| \(.+\))?)$", re.M)
+_NOT_DATA = {"Prop", "Set", "Type"}
 
 
 def _first_inductive_var(state: ProofState) -> str | None:
-    """The first hypothesis of type `nat` or `list _` in the (first) goal."""
+    """The first variable of the (first) goal whose type is data (nat, bool, list _, ...),
+    not a proposition or a type: induction on it is the classic first step."""
     first_goal = state.text.split("\n\n")[0]
     hyps = first_goal.split("============================")[0]
-    m = _VAR_RE.search(hyps)
-    return m.group(1).split(",")[0].strip() if m else None
+    for m in _VAR_RE.finditer(hyps):
+        head = m.group(2).split()[0]
+        if head not in _NOT_DATA and head[0].islower() or head in ("N", "Z", "Q", "R"):
+            return m.group(1).split(",")[0].strip()
+    return None
 
 
 def _goal_is_quantified(state: ProofState) -> bool:

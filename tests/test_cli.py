@@ -1,0 +1,108 @@
+"""The `springtail` command line: exit codes (0 ok, 1 not proved/rejected, 2 bad input), JSON
+outputs, and that a printed proof pastes back into the file and compiles.
+
+Run: pytest tests/test_cli.py   (needs Coq)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prover.cli import main
+
+from .test_coq_env import CHEATS
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as e:  # argparse usage errors
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_doctor_reports_backends(capsys, coq_installed: None) -> None:
+    code, out, _ = run(capsys, "doctor")
+    assert code == 0
+    assert out.splitlines()[0].startswith("ok") and "coq" in out and "lean" in out
+
+
+def test_check_user_file_and_cheats(capsys, user_file: Path, tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "check", str(user_file))
+    assert code == 0 and "PROVED add_comm'" in out and "REJECTED" not in out
+    cheats = tmp_path / "Cheats.v"
+    cheats.write_text(CHEATS.replace("Lemma t_ax : forall P : Prop, P \\/ ~ P.\nProof. Admitted.",
+                                     "Lemma t_ax : forall P : Prop, P \\/ ~ P.\nProof. exact ax. Qed."))
+    code, out, _ = run(capsys, "check", str(cheats), "--json")
+    rows = {r["theorem"]: r for r in json.loads(out)}
+    assert code == 1
+    assert not rows["adm"]["proved"] and not rows["t_guard"]["proved"]
+    assert not rows["t_ax"]["proved"] and "ax" in rows["t_ax"]["reason"]
+    code, out, _ = run(capsys, "check", str(cheats), "--json", "--allow-axiom", "ax")
+    assert json.loads(out)[[r["theorem"] for r in json.loads(out)].index("t_ax")]["proved"]
+
+
+def test_prove_prints_a_proof_that_pastes_back(capsys, user_file: Path, tmp_path: Path) -> None:
+    out_json = tmp_path / "r.json"
+    code, out, _ = run(capsys, "prove", "--backend", "coq", "--file", str(user_file),
+                       "--theorem", "and_true", "--timeout", "30", "--json", str(out_json))
+    assert code == 0 and out.startswith("PROVED and_true")
+    result = json.loads(out_json.read_text())
+    assert set(result) >= {"theorem", "proved", "proof", "time_s", "axioms"}
+    assert result["proved"] is True and result["axioms"] == []
+    pasted = user_file.read_text().replace(
+        "Lemma and_true : A -> A /\\ True.\nProof. auto. Qed.",
+        "Lemma and_true : A -> A /\\ True.\nProof.\n" + "\n".join(result["proof"]) + "\nQed.",
+    )
+    assert pasted != user_file.read_text()
+    target = tmp_path / "Pasted.v"
+    target.write_text(pasted)
+    assert subprocess.run(["coqc", "-q", str(target)], cwd=tmp_path).returncode == 0
+
+
+def test_prove_failure_exits_1(capsys, tmp_path: Path, coq_installed: None) -> None:
+    f = tmp_path / "False.v"
+    f.write_text("Lemma one_two : 1 = 2.\nProof. Admitted.\n")
+    out_json = tmp_path / "r.json"
+    code, out, _ = run(capsys, "prove", "--file", str(f), "--theorem", "one_two", "--timeout", "20",
+                       "--json", str(out_json))
+    assert code == 1 and "NOT PROVED one_two" in out
+    assert json.loads(out_json.read_text())["proved"] is False
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["prove", "--file", "/nonexistent/X.v", "--theorem", "x"],
+        ["prove", "--file", "{user_file}", "--theorem", "add_comm"],
+        ["prove", "--file", "{user_file}", "--theorem", "and_true", "--timeout", "-3"],
+        ["check", "/nonexistent/X.v"],
+        ["trace", "--out", "{tmp}/t", "--files", "NoSuchDir/*.v"],
+        ["eval", "coq", "--data", "{tmp}/missing"],
+        ["frobnicate"],
+    ],
+)
+def test_bad_input_exits_2_without_traceback(capsys, argv, user_file: Path, tmp_path: Path) -> None:
+    argv = [a.format(user_file=user_file, tmp=tmp_path) for a in argv]
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (out, err)
+    assert "Traceback" not in err and err.strip()
+
+
+def test_console_script_is_installed_and_clean_on_error() -> None:
+    exe = Path(sys.executable).parent / "springtail"
+    p = subprocess.run([str(exe), "prove", "--file", "/nope.v", "--theorem", "x"], capture_output=True, text=True)
+    assert p.returncode == 2 and "no such file" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_trace_command_writes_splits(capsys, tmp_path: Path, coq_installed: None) -> None:
+    code, out, _ = run(capsys, "trace", "--backend", "coq", "--out", str(tmp_path / "t"),
+                       "--files", "Bool/Sumbool.v", "--workers", "1")
+    assert code == 0 and "traced" in out
+    assert (tmp_path / "t" / "novel_files" / "test.json").exists()
