@@ -39,6 +39,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check prover kernels eval tests bench
 	$(VENV)/bin/ruff format --check prover kernels eval tests bench
+	$(VENV)/bin/mypy prover kernels
 
 clean:
 	rm -rf $(VENV) .pytest_cache datasets/build

@@ -9,7 +9,7 @@ same three tactics (`intros a b.`, `rewrite (Nat.add_comm a b).`, `reflexivity.`
 - env branching: every step taken from the root again after a sibling, the access pattern
   of best-first search (each step then re-runs its path from the deepest live state).
 
-Run: .venv/bin/python bench/coq_step_throughput.py [--lemmas 200] [--json bench/results/coq_step_throughput.json]
+Run: .venv/bin/python bench/coq_step_throughput.py [--lemmas 200] [--json OUT]
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ TACTICS = ["intros a b.", "rewrite (Nat.add_comm a b).", "reflexivity."]
 
 def script(n: int) -> str:
     lemmas = [
-        f"Lemma l_{i} : forall a b : nat, a + b + {i} = b + a + {i}.\nProof. {' '.join(TACTICS)} Qed.\n"
+        f"Lemma l_{i} : forall a b : nat, a + b + {i} = b + a + {i}.\n"
+        f"Proof. {' '.join(TACTICS)} Qed.\n"
         for i in range(n)
     ]
     return HEADER + "".join(lemmas)
@@ -83,17 +84,29 @@ def main() -> None:
         ("env.step, linear", linear_s, steps),
         ("env.step, branching", branch_s, steps + n * (len(TACTICS) - 1)),
     ]
-    print(f"{n} lemmas, {steps} tactic steps; machine: {platform.processor() or platform.machine()}, CPU only")
+    print(
+        f"{n} lemmas, {steps} tactic steps; machine: "
+        f"{platform.processor() or platform.machine()}, CPU only"
+    )
     print(f"| {'path':28s} | {'seconds':>8s} | {'steps':>6s} | {'steps/s':>8s} | {'ms/step':>8s} |")
     print(f"|{'-' * 30}|{'-' * 10}|{'-' * 8}|{'-' * 10}|{'-' * 10}|")
     for name, secs, k in rows:
         print(f"| {name:28s} | {secs:8.2f} | {k:6d} | {k / secs:8.0f} | {1000 * secs / k:8.2f} |")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "lemmas": n, "steps": steps, "machine": platform.platform(),
-        "rows": [{"path": a, "seconds": b, "steps": c, "steps_per_s": c / b} for a, b, c in rows],
-    }, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "lemmas": n,
+                "steps": steps,
+                "machine": platform.platform(),
+                "rows": [
+                    {"path": a, "seconds": b, "steps": c, "steps_per_s": c / b} for a, b, c in rows
+                ],
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

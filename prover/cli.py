@@ -184,7 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--backend", choices=["coq"], default="coq")
     t.add_argument("--out", required=True, help="output folder")
     t.add_argument(
-        "--files", nargs="+", default=None, metavar="GLOB",
+        "--files",
+        nargs="+",
+        default=None,
+        metavar="GLOB",
         help="stdlib globs relative to theories/ (e.g. 'Arith/*.v') or user .v paths; "
         "default: the whole standard library",
     )

@@ -25,7 +25,10 @@ def _run(cmd: list[str], cwd: str | None = None, timeout: float = 60) -> tuple[i
 def check_coq() -> tuple[bool, str]:
     ide = shutil.which("coqidetop.opt") or shutil.which("coqidetop")
     if ide is None or shutil.which("coqc") is None:
-        return False, "coqidetop/coqc not found: `apt-get install -y coq` (make setup does it as root)"
+        return (
+            False,
+            "coqidetop/coqc not found: `apt-get install -y coq` (make setup does it as root)",
+        )
     rc, out = _run(["coqc", "--print-version"])
     return rc == 0, f"Coq {out.split()[0] if out else '?'} ({ide})"
 
@@ -33,7 +36,11 @@ def check_coq() -> tuple[bool, str]:
 def check_hammer() -> tuple[bool, str]:
     missing = [t for t in ("eprover", "z3", "cvc4") if shutil.which(t) is None]
     if missing:
-        return False, f"ATPs missing: {', '.join(missing)} (apt-get install -y libcoq-hammer eprover z3 cvc4)"
+        return (
+            False,
+            f"ATPs missing: {', '.join(missing)} "
+            "(apt-get install -y libcoq-hammer eprover z3 cvc4)",
+        )
     if not HAMMER_LIBEXEC.is_dir():
         return False, f"{HAMMER_LIBEXEC} missing: apt-get install -y libcoq-hammer"
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,7 +54,11 @@ def check_hammer() -> tuple[bool, str]:
 
 def check_lean() -> tuple[bool, str]:
     if shutil.which("lake") is None:
-        return False, "`lake` not on PATH: install elan, then `lake build` at the repo root (README, Lean setup)"
+        return (
+            False,
+            "`lake` not on PATH: install elan, then `lake build` at the repo root "
+            "(README, Lean setup)",
+        )
     rc, out = _run(["lake", "--version"], cwd=str(REPO))
     if rc != 0:
         return False, f"`lake --version` failed: {out[-200:]}"
@@ -56,7 +67,10 @@ def check_lean() -> tuple[bool, str]:
         REPO / ".lake" / "packages" / "REPL"
     ).exists()
     if not built:
-        return False, f"{out}; the REPL is not built yet: run `lake build` at the repo root ({toolchain})"
+        return (
+            False,
+            f"{out}; the REPL is not built yet: run `lake build` at the repo root ({toolchain})",
+        )
     return True, f"{out}, project toolchain {toolchain}"
 
 

@@ -86,9 +86,7 @@ class PortfolioPolicy:
         self.closers = closers
 
     def propose(self, state: ProofState) -> list[Candidate]:
-        out = [
-            Candidate(f"solve [{t}].", -0.1 * (i + 1)) for i, t in enumerate(self.closers)
-        ]
+        out = [Candidate(f"solve [{t}].", -0.1 * (i + 1)) for i, t in enumerate(self.closers)]
         structural = []
         if _goal_is_quantified(state):
             structural.append("intros.")

@@ -51,7 +51,9 @@ def prove_theorem(
     except EnvError as e:
         if "no theorem named" in str(e):
             raise
-        return ProveResult(theorem, False, [], time.perf_counter() - t0, status="discarded", reason=str(e))
+        return ProveResult(
+            theorem, False, [], time.perf_counter() - t0, status="discarded", reason=str(e)
+        )
     res = best_first_search(env, policy, root, config)
     stats = {
         "expansions": res.expansions,
@@ -76,8 +78,15 @@ def prove_theorem(
     elapsed = time.perf_counter() - t0
     if not verdict:
         return ProveResult(
-            theorem, False, proof, elapsed, list(verdict.axioms), list(imports), "rejected",
-            verdict.reason, stats,
+            theorem,
+            False,
+            proof,
+            elapsed,
+            list(verdict.axioms),
+            list(imports),
+            "rejected",
+            verdict.reason,
+            stats,
         )
     return ProveResult(
         theorem, True, proof, elapsed, list(verdict.axioms), list(imports), "proved", "", stats

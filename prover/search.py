@@ -19,7 +19,7 @@ import itertools
 import time
 from dataclasses import dataclass, field
 
-from prover.envs.base import Failed, ProofEnv, ProofState, Progress, Proved, TimedOut
+from prover.envs.base import Failed, Progress, ProofEnv, ProofState, Proved, TimedOut
 from prover.policy import TacticPolicy
 
 
@@ -86,7 +86,9 @@ class SearchTree:
         self._push(self.root)
 
     def _push(self, node: Node) -> None:
-        heapq.heappush(self._frontier, (-node.score(self.length_normalize), next(self._counter), node))
+        heapq.heappush(
+            self._frontier, (-node.score(self.length_normalize), next(self._counter), node)
+        )
 
     def pop(self) -> Node | None:
         while self._frontier:
@@ -137,7 +139,10 @@ def best_first_search(
         )
 
     while True:
-        if time.perf_counter() - t_start > config.time_limit_s or expansions >= config.max_expansions:
+        if (
+            time.perf_counter() - t_start > config.time_limit_s
+            or expansions >= config.max_expansions
+        ):
             return result("budget")
         node = tree.pop()
         if node is None:
@@ -148,7 +153,10 @@ def best_first_search(
         node.is_expanded = True
         expansions += 1
         for cand in candidates:
-            if calls >= config.max_tactic_calls or time.perf_counter() - t_start > config.time_limit_s:
+            if (
+                calls >= config.max_tactic_calls
+                or time.perf_counter() - t_start > config.time_limit_s
+            ):
                 return result("budget")
             t0 = time.perf_counter()
             out = env.step(node.state, cand.tactic)

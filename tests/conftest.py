@@ -21,7 +21,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "lean" in item.keywords and not has_lake:
             item.add_marker(
-                pytest.mark.skip(reason="needs a Lean toolchain: `lake` is not on PATH (see README, Lean setup)")
+                pytest.mark.skip(
+                    reason="needs a Lean toolchain: `lake` is not on PATH (see README, Lean setup)"
+                )
             )
         if "gpu" in item.keywords and not has_gpu:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))

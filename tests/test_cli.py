@@ -37,8 +37,12 @@ def test_check_user_file_and_cheats(capsys, user_file: Path, tmp_path: Path) -> 
     code, out, _ = run(capsys, "check", str(user_file))
     assert code == 0 and "PROVED add_comm'" in out and "REJECTED" not in out
     cheats = tmp_path / "Cheats.v"
-    cheats.write_text(CHEATS.replace("Lemma t_ax : forall P : Prop, P \\/ ~ P.\nProof. Admitted.",
-                                     "Lemma t_ax : forall P : Prop, P \\/ ~ P.\nProof. exact ax. Qed."))
+    cheats.write_text(
+        CHEATS.replace(
+            "Lemma t_ax : forall P : Prop, P \\/ ~ P.\nProof. Admitted.",
+            "Lemma t_ax : forall P : Prop, P \\/ ~ P.\nProof. exact ax. Qed.",
+        )
+    )
     code, out, _ = run(capsys, "check", str(cheats), "--json")
     rows = {r["theorem"]: r for r in json.loads(out)}
     assert code == 1
@@ -50,8 +54,20 @@ def test_check_user_file_and_cheats(capsys, user_file: Path, tmp_path: Path) -> 
 
 def test_prove_prints_a_proof_that_pastes_back(capsys, user_file: Path, tmp_path: Path) -> None:
     out_json = tmp_path / "r.json"
-    code, out, _ = run(capsys, "prove", "--backend", "coq", "--file", str(user_file),
-                       "--theorem", "and_true", "--timeout", "30", "--json", str(out_json))
+    code, out, _ = run(
+        capsys,
+        "prove",
+        "--backend",
+        "coq",
+        "--file",
+        str(user_file),
+        "--theorem",
+        "and_true",
+        "--timeout",
+        "30",
+        "--json",
+        str(out_json),
+    )
     assert code == 0 and out.startswith("PROVED and_true")
     result = json.loads(out_json.read_text())
     assert set(result) >= {"theorem", "proved", "proof", "time_s", "axioms"}
@@ -70,8 +86,18 @@ def test_prove_failure_exits_1(capsys, tmp_path: Path, coq_installed: None) -> N
     f = tmp_path / "False.v"
     f.write_text("Lemma one_two : 1 = 2.\nProof. Admitted.\n")
     out_json = tmp_path / "r.json"
-    code, out, _ = run(capsys, "prove", "--file", str(f), "--theorem", "one_two", "--timeout", "20",
-                       "--json", str(out_json))
+    code, out, _ = run(
+        capsys,
+        "prove",
+        "--file",
+        str(f),
+        "--theorem",
+        "one_two",
+        "--timeout",
+        "20",
+        "--json",
+        str(out_json),
+    )
     assert code == 1 and "NOT PROVED one_two" in out
     assert json.loads(out_json.read_text())["proved"] is False
 
@@ -97,12 +123,24 @@ def test_bad_input_exits_2_without_traceback(capsys, argv, user_file: Path, tmp_
 
 def test_console_script_is_installed_and_clean_on_error() -> None:
     exe = Path(sys.executable).parent / "springtail"
-    p = subprocess.run([str(exe), "prove", "--file", "/nope.v", "--theorem", "x"], capture_output=True, text=True)
+    p = subprocess.run(
+        [str(exe), "prove", "--file", "/nope.v", "--theorem", "x"], capture_output=True, text=True
+    )
     assert p.returncode == 2 and "no such file" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_trace_command_writes_splits(capsys, tmp_path: Path, coq_installed: None) -> None:
-    code, out, _ = run(capsys, "trace", "--backend", "coq", "--out", str(tmp_path / "t"),
-                       "--files", "Bool/Sumbool.v", "--workers", "1")
+    code, out, _ = run(
+        capsys,
+        "trace",
+        "--backend",
+        "coq",
+        "--out",
+        str(tmp_path / "t"),
+        "--files",
+        "Bool/Sumbool.v",
+        "--workers",
+        "1",
+    )
     assert code == 0 and "traced" in out
     assert (tmp_path / "t" / "novel_files" / "test.json").exists()

@@ -150,17 +150,24 @@ def test_verify_rejects_incomplete_and_later_lemma(coq_env, user_file: Path) -> 
         ("t_univ", ["reflexivity."], "unsafe"),
     ],
 )
-def test_verify_rejects_cheats(coq_env, cheats_file: Path, theorem: str, proof, reason: str) -> None:
+def test_verify_rejects_cheats(
+    coq_env, cheats_file: Path, theorem: str, proof, reason: str
+) -> None:
     res = coq_env.verify(file=cheats_file, theorem=theorem, proof=proof)
     assert not res, res
     assert reason in res.reason
 
 
 def test_allowed_axiom_but_never_an_admitted_lemma(coq_env, cheats_file: Path) -> None:
-    ok = coq_env.verify(file=cheats_file, theorem="t_ax", proof=["exact ax."], allowed_axioms=["ax"])
+    ok = coq_env.verify(
+        file=cheats_file, theorem="t_ax", proof=["exact ax."], allowed_axioms=["ax"]
+    )
     assert ok and ok.axioms == ("ax",)
     res = coq_env.verify(
-        file=cheats_file, theorem="t_adm", proof=["exact (False_ind _ adm)."], allowed_axioms=["adm"]
+        file=cheats_file,
+        theorem="t_adm",
+        proof=["exact (False_ind _ adm)."],
+        allowed_axioms=["adm"],
     )
     assert not res and "admitted lemma" in res.reason
 

@@ -44,7 +44,9 @@ def run_case(case: dict, tmp_path: Path) -> str:
     transcript.write_text(json.dumps(case["transcript"]))
     position = tmp_path / "position"
     cmd = (sys.executable, str(GOLDEN / "fake_repl.py"), str(transcript), str(position))
-    config = LeanConfig(tactic_timeout=1.0, command_timeout=10.0, repl_cmd=cmd, project_dir=str(tmp_path))
+    config = LeanConfig(
+        tactic_timeout=1.0, command_timeout=10.0, repl_cmd=cmd, project_dir=str(tmp_path)
+    )
     lines, states = [], []
     with LeanReplEnv(config) as env:
         for op in case["ops"]:
@@ -59,7 +61,9 @@ def run_case(case: dict, tmp_path: Path) -> str:
                 lines.append(f"step {op[1]} {op[2]!r} -> {render(out)}")
             elif op[0] == "verify":
                 res = env.verify(file=lean_file, theorem=op[1], proof=op[2])
-                lines.append(f"verify {op[2]!r} -> ok={res.ok} axioms={list(res.axioms)} {res.reason!r}")
+                lines.append(
+                    f"verify {op[2]!r} -> ok={res.ok} axioms={list(res.axioms)} {res.reason!r}"
+                )
         lines.append(f"restarts {env.restarts}")
     used = int(position.read_text()) if position.exists() else 0
     lines.append(f"transcript {used}/{len(case['transcript'])}")
@@ -78,7 +82,10 @@ def test_golden(name: str, tmp_path: Path) -> None:
 
 
 def test_statement_end_skips_binders_comments_and_strings() -> None:
-    text = 'theorem t (f : Nat → Nat := fun x => x) /- := -/ (s : String := ":=") : f 0 = 0 := by\n  rfl'
+    text = (
+        "theorem t (f : Nat → Nat := fun x => x) /- := -/ "
+        '(s : String := ":=") : f 0 = 0 := by\n  rfl'
+    )
     cut = statement_end(text)
     assert text[cut:].startswith(":= by")
     lf = parse_lean("import Mathlib\nimport Aesop\n\nopen Real\n\n" + text + "\n")

@@ -65,7 +65,9 @@ def test_results_map_onto_the_protocol(env: LeanDojoEnv) -> None:
     assert env.step(s1.state, "exact hp") == Failed("type mismatch")
     given_up = env.step(s1.state, "exact?")
     assert isinstance(given_up, Failed) and "sorry" in given_up.message
-    assert env.step(s1.state, "exact ⟨hq, hp⟩") == Proved(("obtain ⟨hp, hq⟩ := h", "exact ⟨hq, hp⟩"))
+    assert env.step(s1.state, "exact ⟨hq, hp⟩") == Proved(
+        ("obtain ⟨hp, hq⟩ := h", "exact ⟨hq, hp⟩")
+    )
     assert isinstance(env.step(s1.state, "sorry"), Failed)  # refused before reaching Lean
 
 
@@ -85,7 +87,12 @@ def test_timeout_and_crash_restart_and_rebuild(env: LeanDojoEnv) -> None:
     [
         (0, "'t' does not depend on any axioms\n", True, ""),
         (0, "'t' depends on axioms: [propext, Classical.choice, Quot.sound]\n", True, ""),
-        (0, "F.lean:3:8: warning: declaration uses 'sorry'\n't' depends on axioms: [sorryAx]", False, "sorry"),
+        (
+            0,
+            "F.lean:3:8: warning: declaration uses 'sorry'\n't' depends on axioms: [sorryAx]",
+            False,
+            "sorry",
+        ),
         (1, "F.lean:4:2: error: unknown identifier 'x'\n", False, "rejected"),
         (0, "'t' depends on axioms: [Lean.ofReduceBool]\n", False, "ofReduceBool"),
         (0, "", False, "no `#print axioms`"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prover.envs import Failed, ProofState, Progress, Proved, TimedOut
+from prover.envs import Failed, Progress, ProofState, Proved, TimedOut
 from prover.policy import Candidate, PortfolioPolicy
 from prover.prove import prove_theorem
 from prover.search import SearchConfig, best_first_search
@@ -51,21 +51,33 @@ class FixedPolicy:
 
 def test_finds_proof_in_best_first_order() -> None:
     env = ScriptedEnv({"G": {"a": "A", "b": "B"}, "A": {"c": "QED"}, "B": {"c": "QED"}})
-    res = best_first_search(env, FixedPolicy({"a": -1.0, "b": -0.1, "c": -0.5}), env.state("G"), SearchConfig(debug=True))
+    res = best_first_search(
+        env,
+        FixedPolicy({"a": -1.0, "b": -0.1, "c": -0.5}),
+        env.state("G"),
+        SearchConfig(debug=True),
+    )
     assert res.status == "proved" and res.expansions == 2
     assert res.counts["proved"] == 1
 
 
 def test_failure_when_tree_is_exhausted() -> None:
     env = ScriptedEnv({"G": {"a": "A", "t": "TIMEOUT"}, "A": {}})
-    res = best_first_search(env, FixedPolicy({"a": -1.0, "t": -1.0}), env.state("G"), SearchConfig(debug=True))
+    res = best_first_search(
+        env, FixedPolicy({"a": -1.0, "t": -1.0}), env.state("G"), SearchConfig(debug=True)
+    )
     assert res.status == "failed" and res.proof == ()
     assert res.counts["timeout"] == 1 and res.counts["failed"] == 2
 
 
 def test_duplicate_states_are_not_expanded_twice() -> None:
     env = ScriptedEnv({"G": {"a": "A", "b": "A", "c": "G"}, "A": {"a": "G", "b": "A"}})
-    res = best_first_search(env, FixedPolicy({"a": -1.0, "b": -2.0, "c": -3.0}), env.state("G"), SearchConfig(debug=True))
+    res = best_first_search(
+        env,
+        FixedPolicy({"a": -1.0, "b": -2.0, "c": -3.0}),
+        env.state("G"),
+        SearchConfig(debug=True),
+    )
     assert res.status == "failed" and res.expansions == 2  # G and A only
     assert res.counts["duplicate"] == 4 and res.counts["progress"] == 1
 
@@ -94,7 +106,11 @@ def test_length_normalisation_changes_the_order() -> None:
 
 def test_portfolio_search_on_real_coq_is_verified(coq_env, user_file: Path) -> None:
     res = prove_theorem(
-        coq_env, PortfolioPolicy(), file=user_file, theorem="and_true", config=SearchConfig(time_limit_s=30, debug=True)
+        coq_env,
+        PortfolioPolicy(),
+        file=user_file,
+        theorem="and_true",
+        config=SearchConfig(time_limit_s=30, debug=True),
     )
     assert res.proved and res.status == "proved" and res.proof and res.imports == []
     assert res.search["tactic_calls"] >= 1

@@ -69,7 +69,9 @@ def test_steps_are_consistent_and_replayable(traced: Path, coq_env) -> None:
 
 def test_replay_error_is_reported_not_hidden(tmp_path: Path, coq_installed: None) -> None:
     bad = tmp_path / "Bad.v"
-    bad.write_text("Lemma ok : True.\nProof. exact I. Qed.\nLemma broken : False.\nProof. exact I. Qed.\n")
+    bad.write_text(
+        "Lemma ok : True.\nProof. exact I. Qed.\nLemma broken : False.\nProof. exact I. Qed.\n"
+    )
     ft = trace_file(bad)
     assert "line 4" in ft.error
     assert [t["theorem"] for t in ft.theorems] == ["ok"]
@@ -79,11 +81,24 @@ def test_loaders_read_trace_benchmark_and_shared_steps(traced: Path, tmp_path: P
     steps = load_steps(traced, "random/train")
     assert steps and all(s.tactic and s.state_before for s in steps)
     bench = tmp_path / "train.json"
-    bench.write_text(json.dumps([{
-        "full_name": "Nat.add_zero'", "file_path": "Mathlib/X.lean",
-        "traced_tactics": [{"tactic": "simp", "annotated_tactic": ["simp", []],
-                            "state_before": "n : ℕ\n⊢ n + 0 = n", "state_after": "no goals"}],
-    }]))
+    bench.write_text(
+        json.dumps(
+            [
+                {
+                    "full_name": "Nat.add_zero'",
+                    "file_path": "Mathlib/X.lean",
+                    "traced_tactics": [
+                        {
+                            "tactic": "simp",
+                            "annotated_tactic": ["simp", []],
+                            "state_before": "n : ℕ\n⊢ n + 0 = n",
+                            "state_after": "no goals",
+                        }
+                    ],
+                }
+            ]
+        )
+    )
     assert load_steps(bench)[0].tactic == "simp"
     with pytest.raises(DataFormatError, match="name a split"):
         load_steps(traced)

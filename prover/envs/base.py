@@ -130,6 +130,7 @@ class ProofEnv(abc.ABC):
     ) -> dict[str, VerifyResult]:
         """Re-check every theorem of `file` with its own proof, axioms audited."""
 
+    @abc.abstractmethod
     def close(self) -> None:
         """Stop the assistant's process; the env cannot be used afterwards."""
 

@@ -24,9 +24,9 @@ from pathlib import Path
 from prover.envs.base import (
     EnvError,
     Failed,
+    Progress,
     ProofEnv,
     ProofState,
-    Progress,
     Proved,
     StepResult,
     TheoremInfo,
@@ -228,8 +228,14 @@ class CoqEnv(ProofEnv):
             return None
         body = [doc.sentences[i].text for i in thm.proof]
         res = verify_proof(
-            doc, thm, body, imports=(), allowed_axioms=(), timeout_s=self.config.verify_timeout,
-            max_memory_mb=self.config.max_memory_mb, raw=True,
+            doc,
+            thm,
+            body,
+            imports=(),
+            allowed_axioms=(),
+            timeout_s=self.config.verify_timeout,
+            max_memory_mb=self.config.max_memory_mb,
+            raw=True,
         )
         if res.ok or res.reason.startswith("uses axiom"):
             return res.axioms
@@ -401,4 +407,3 @@ def make_coq_env(**kwargs: object) -> CoqEnv:
         if key in kwargs:
             kwargs[key] = tuple(kwargs[key])  # type: ignore[arg-type]
     return CoqEnv(CoqConfig(**kwargs))  # type: ignore[arg-type]
-

@@ -91,8 +91,8 @@ def file_context(path: str | Path, extra_args: tuple[str, ...] = ()) -> CoqFileC
     theories = stdlib_theories().resolve()
     if p.is_relative_to(theories):
         is_prelude = p.relative_to(theories).parts[0] == "Init"
-        args = ("-noinit",) if is_prelude else ()
-        mappings = ((theories, "Coq"),)
+        args: tuple[str, ...] = ("-noinit",) if is_prelude else ()
+        mappings: tuple[tuple[Path, str], ...] = ((theories, "Coq"),)
         return CoqFileContext(
             p, args + extra_args, p.parent, _logical(p, mappings), mappings, is_prelude
         )

@@ -290,7 +290,9 @@ def _track_scope(code: str, scopes: list[Scope], fields: list[list[str]]) -> Non
 # --- the single-tactic check ---------------------------------------------------------------
 
 _SELECTOR_RE = re.compile(
-    r"^\s*(?P<sel>all|par|!|\[\s*" + _IDENT + r"\s*\]|\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*)"
+    r"^\s*(?P<sel>all|par|!|\[\s*"
+    + _IDENT
+    + r"\s*\]|\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*)"
     r"\s*:(?!=)\s*(?P<body>.*)$",
     re.S,
 )

@@ -117,7 +117,9 @@ def verify_proof(
         if rc is None:
             return VerifyResult(False, f"coqc ran past {timeout_s:.0f} s", time_s=elapsed)
         if rc != 0:
-            return VerifyResult(False, f"coqc rejected the proof: {_last_error(log)}", time_s=elapsed)
+            return VerifyResult(
+                False, f"coqc rejected the proof: {_last_error(log)}", time_s=elapsed
+            )
         outputs = {p.stem: p.read_text() for p in out_dir.glob("*.out")}
     return _audit(doc, thm, outputs, allowed_axioms, elapsed)
 
@@ -259,7 +261,9 @@ def check_file(
         rc, log = _run_coqc(src, doc, timeout_s, max_memory_mb)
         outputs = {p.stem: p.read_text() for p in out_dir.glob("*.out")}
     elapsed = time.perf_counter() - t0
-    error = "" if rc == 0 else (f"coqc ran past {timeout_s:.0f} s" if rc is None else _last_error(log))
+    error = (
+        "" if rc == 0 else (f"coqc ran past {timeout_s:.0f} s" if rc is None else _last_error(log))
+    )
     results: dict[str, VerifyResult] = {}
     for i, thm in enumerate(theorems):
         if not thm.ender:
@@ -269,7 +273,10 @@ def check_file(
         elif f"a{i}" not in outputs:
             results[thm.name] = VerifyResult(False, f"not checked: {error}", time_s=elapsed)
         else:
-            own = {"assumptions": outputs[f"a{i}"], "libraries": "", **{
-                k: v for k, v in outputs.items() if k.startswith("locate")}}
+            own = {
+                "assumptions": outputs[f"a{i}"],
+                "libraries": "",
+                **{k: v for k, v in outputs.items() if k.startswith("locate")},
+            }
             results[thm.name] = _audit(doc, thm, own, allowed_axioms, elapsed)
     return results

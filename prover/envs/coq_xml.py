@@ -81,6 +81,13 @@ def richpp_text(elem: ET.Element | None) -> str:
     return "".join(elem.itertext())
 
 
+def _state_id(value: ET.Element, path: str) -> int:
+    elem = value.find(path)
+    if elem is None or elem.get("val") is None:
+        raise CoqDied(f"unexpected coqidetop answer: {ET.tostring(value, encoding='unicode')}")
+    return int(elem.get("val"))  # type: ignore[arg-type]
+
+
 def _encode_string(s: str) -> str:
     return f"<string>{escape(s, quote=False)}</string>"
 
@@ -118,7 +125,9 @@ class CoqProcess:
 
     def _init(self) -> int:
         value = self.call('<call val="Init"><option val="none"/></call>', deadline_s=60)
-        return int(value.find("state_id").get("val"))  # type: ignore[union-attr]
+        if isinstance(value, CoqFail):
+            raise CoqDied(f"coqidetop refused Init: {value.message}")
+        return _state_id(value, "state_id")
 
     def add(self, sentence: str, parent: int) -> int | CoqFail:
         """Add `sentence` on top of state `parent` (which must be the tip)."""
@@ -131,7 +140,7 @@ class CoqProcess:
         value = self.call(payload, deadline_s=60)
         if isinstance(value, CoqFail):
             return value
-        return int(value.find("pair/state_id").get("val"))  # type: ignore[union-attr]
+        return _state_id(value, "pair/state_id")
 
     def goals(self, deadline_s: float | None = None) -> Goals | CoqFail:
         """Goals at the tip; runs pending sentences, so this is where tactics time out."""

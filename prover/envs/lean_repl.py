@@ -40,9 +40,9 @@ from prover.envs.base import (
     BackendUnavailable,
     EnvError,
     Failed,
+    Progress,
     ProofEnv,
     ProofState,
-    Progress,
     Proved,
     StepResult,
     TheoremInfo,
@@ -284,7 +284,9 @@ class LeanReplEnv(ProofEnv):
             if status == "Completed":
                 return Proved(new.path)
             if status is None:
-                return Failed("the REPL reports no proofStatus: use the REPL pinned in lakefile.lean")
+                return Failed(
+                    "the REPL reports no proofStatus: use the REPL pinned in lakefile.lean"
+                )
             return Failed(f"no goals left, but the REPL says: {status}")
         key = len(self._handles)
         self._handles[key] = new
@@ -347,7 +349,9 @@ class LeanReplEnv(ProofEnv):
     ) -> VerifyResult:
         errors = _errors(resp)
         if errors:
-            return VerifyResult(False, f"Lean rejected the proof: {'; '.join(errors)}", time_s=elapsed)
+            return VerifyResult(
+                False, f"Lean rejected the proof: {'; '.join(errors)}", time_s=elapsed
+            )
         if _uses_sorry(resp):
             return VerifyResult(False, "the proof uses sorry", time_s=elapsed)
         axioms = self._axioms(resp, name)
@@ -387,7 +391,9 @@ class LeanReplEnv(ProofEnv):
                 "messages": [
                     m
                     for m in resp.get("messages", [])
-                    if d.line <= m.get("pos", {}).get("line", 0) < d.line + lf.text[d.start : d.end].count("\n") + 1
+                    if d.line
+                    <= m.get("pos", {}).get("line", 0)
+                    < d.line + lf.text[d.start : d.end].count("\n") + 1
                     or d.name in m.get("data", "")
                 ]
             }

@@ -27,9 +27,9 @@ from typing import Any
 from prover.envs.base import (
     EnvError,
     Failed,
+    Progress,
     ProofEnv,
     ProofState,
-    Progress,
     Proved,
     StepResult,
     TheoremInfo,
@@ -117,7 +117,9 @@ class LeanDojoEnv(ProofEnv):
     def theorems(self, file: str | Path) -> list[TheoremInfo]:
         text = Path(file).read_text(encoding="utf-8")
         lf = parse_lean(text)
-        return [TheoremInfo(d.name, d.line, True) for d in lf.decls if d.keyword in ("theorem", "lemma")]
+        return [
+            TheoremInfo(d.name, d.line, True) for d in lf.decls if d.keyword in ("theorem", "lemma")
+        ]
 
     def open(self, *, file: str | Path, theorem: str, imports: Sequence[str] = ()) -> ProofState:
         if imports:
@@ -217,8 +219,12 @@ class LeanDojoEnv(ProofEnv):
                     timeout=self.config.verify_timeout,
                 )
             except subprocess.TimeoutExpired:
-                return VerifyResult(False, "lean ran past the verify timeout", time_s=time.perf_counter() - t0)
-        return audit_lean_output(p.returncode, p.stdout + p.stderr, decl.name, self.config, time.perf_counter() - t0)
+                return VerifyResult(
+                    False, "lean ran past the verify timeout", time_s=time.perf_counter() - t0
+                )
+        return audit_lean_output(
+            p.returncode, p.stdout + p.stderr, decl.name, self.config, time.perf_counter() - t0
+        )
 
     def check_file(
         self, file: str | Path, *, allowed_axioms: Sequence[str] = ()
@@ -235,7 +241,9 @@ def audit_lean_output(
 ) -> VerifyResult:
     """Judge `lean FILE` output that ends with `#print axioms name`."""
     if rc != 0 or re.search(r":\d+:\d+: error", output):
-        return VerifyResult(False, f"Lean rejected the proof: {output.strip()[-600:]}", time_s=elapsed)
+        return VerifyResult(
+            False, f"Lean rejected the proof: {output.strip()[-600:]}", time_s=elapsed
+        )
     if "declaration uses 'sorry'" in output:
         return VerifyResult(False, "the proof uses sorry", time_s=elapsed)
     hit = _AXIOMS_RE.search(output)
@@ -245,7 +253,9 @@ def audit_lean_output(
         axioms = ()
     else:
         return VerifyResult(False, f"no `#print axioms` output for {name}", time_s=elapsed)
-    allowed = set(STANDARD_AXIOMS) | (set(NATIVE_DECIDE_AXIOMS) if config.allow_native_decide else set())
+    allowed = set(STANDARD_AXIOMS) | (
+        set(NATIVE_DECIDE_AXIOMS) if config.allow_native_decide else set()
+    )
     bad = [a for a in axioms if a not in allowed]
     if bad:
         return VerifyResult(False, f"uses axiom(s) {', '.join(bad)}", axioms, elapsed)

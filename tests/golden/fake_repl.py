@@ -26,7 +26,9 @@ for line in sys.stdin:
     pos_file.write_text(str(pos + 1))
     if pos >= len(transcript) or transcript[pos]["send"] != request:
         expected = transcript[pos]["send"] if pos < len(transcript) else None
-        sys.stdout.write(json.dumps({"message": f"fake REPL: got {request}, expected {expected}"}) + "\n\n")
+        sys.stdout.write(
+            json.dumps({"message": f"fake REPL: got {request}, expected {expected}"}) + "\n\n"
+        )
         sys.stdout.flush()
         sys.exit(3)
     recv = transcript[pos]["recv"]
