@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from prover.envs.base import EnvError, ProofEnv, VerifyResult
+from prover.envs.base import EnvError, ImportRejected, ProofEnv, TheoremNotFound, VerifyResult
 from prover.policy import TacticPolicy
 from prover.search import SearchConfig, best_first_search
 
@@ -46,11 +46,22 @@ def prove_theorem(
 ) -> ProveResult:
     """Search and verify; `discarded` when the theorem cannot even be opened."""
     t0 = time.perf_counter()
+    imports = policy.imports
     try:
-        root = env.open(file=file, theorem=theorem, imports=policy.imports)
+        root = env.open(file=file, theorem=theorem, imports=imports)
+    except TheoremNotFound:
+        raise
+    except ImportRejected:
+        # The import would load this very file's compiled copy (or is unusable here): search
+        # without it; the tactics that need it then simply fail.
+        imports = ()
+        try:
+            root = env.open(file=file, theorem=theorem)
+        except EnvError as e:
+            return ProveResult(
+                theorem, False, [], time.perf_counter() - t0, status="discarded", reason=str(e)
+            )
     except EnvError as e:
-        if "no theorem named" in str(e):
-            raise
         return ProveResult(
             theorem, False, [], time.perf_counter() - t0, status="discarded", reason=str(e)
         )
@@ -68,12 +79,12 @@ def prove_theorem(
             theorem, False, [], time.perf_counter() - t0, status=res.status, search=stats
         )
     proof = list(res.proof)
-    verdict, imports = _verify(env, file, theorem, proof, policy.imports, allowed_axioms)
+    verdict, imports = _verify(env, file, theorem, proof, imports, allowed_axioms)
     if not verdict and allow_original_axioms and verdict.reason.startswith("uses axiom"):
         original = getattr(env, "original_axioms", lambda *_: None)(file, theorem)
         if original is not None and set(verdict.axioms) <= set(original):
             verdict, imports = _verify(
-                env, file, theorem, proof, policy.imports, [*allowed_axioms, *original]
+                env, file, theorem, proof, imports, [*allowed_axioms, *original]
             )
     elapsed = time.perf_counter() - t0
     if not verdict:

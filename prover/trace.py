@@ -114,7 +114,7 @@ def trace_file(path: Path, config: TraceConfig = TraceConfig()) -> FileTrace:
     out = FileTrace(_display_path(path), doc.ctx.logical_name, doc.ctx.is_prelude)
     owner = {i: t for t in doc.theorems if t.ender for i in (t.index, *t.proof, t.end_index)}
     records: dict[int, dict] = {}
-    proc = CoqProcess(doc.ctx.args, cwd=str(doc.ctx.cwd), max_memory_mb=config.max_memory_mb)
+    proc = CoqProcess(doc.ctx.ide_args, cwd=str(doc.ctx.cwd), max_memory_mb=config.max_memory_mb)
     try:
         sid, before = proc.root_state, "no goals"
         for i, sentence in enumerate(doc.sentences):

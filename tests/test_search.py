@@ -115,3 +115,15 @@ def test_portfolio_search_on_real_coq_is_verified(coq_env, user_file: Path) -> N
     assert res.proved and res.status == "proved" and res.proof and res.imports == []
     assert res.search["tactic_calls"] >= 1
     assert coq_env.verify(file=user_file, theorem="and_true", proof=res.proof)
+
+
+def test_policy_import_that_would_load_the_file_itself_is_dropped(coq_env) -> None:
+    from prover.envs.coq_project import stdlib_theories
+
+    bool_v = stdlib_theories() / "Bool" / "Bool.v"  # `Require Import Lia` loads Coq.Bool.Bool
+    res = prove_theorem(
+        coq_env, PortfolioPolicy(), file=bool_v, theorem="negb_involutive",
+        config=SearchConfig(time_limit_s=30),
+    )
+    assert res.status != "discarded", res.reason
+    assert res.imports == []  # whatever it found, it never relied on the leaky import

@@ -40,6 +40,11 @@ class TheoremNotFound(EnvError):
     """The file holds no theorem of that name."""
 
 
+class ImportRejected(EnvError):
+    """An extra import cannot be placed before the theorem (e.g. it would load the compiled
+    copy of the very file being proved)."""
+
+
 @dataclass(frozen=True)
 class ProofState:
     """One proof state: the assistant's goal text, the number of open goals, an opaque handle."""

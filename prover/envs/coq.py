@@ -24,6 +24,7 @@ from pathlib import Path
 from prover.envs.base import (
     EnvError,
     Failed,
+    ImportRejected,
     Progress,
     ProofEnv,
     ProofState,
@@ -133,7 +134,7 @@ class CoqEnv(ProofEnv):
         self.config = config or CoqConfig()
         self._docs: dict[Path, tuple[float, CoqDocument]] = {}
         self._proc: CoqProcess | None = None
-        self._proc_key: tuple[tuple[str, ...], Path] | None = None
+        self._proc_key: tuple[tuple[str, ...], Path] | None = None  # (flags, cwd)
         self._doc: CoqDocument | None = None  # the document loaded in the process
         self._doc_sids: list[int] = []  # state ids of its first len() sentences, all live
         self._root: _Root | None = None
@@ -344,7 +345,10 @@ class CoqEnv(ProofEnv):
             base = self._add_checked(base, sentence.text, f"line {sentence.line}")
             self._doc_sids.append(base)
         for imp in root.imports:
-            base = self._add_checked(base, imp, f"import {imp!r}")
+            try:
+                base = self._add_checked(base, imp, f"import {imp!r}")
+            except EnvError as e:
+                raise ImportRejected(str(e)) from e
         stmt = doc.sentences[root.index]
         sid = self._add_checked(base, stmt.text, f"the statement at line {stmt.line}")
         goals = proc.goals(self.config.prefix_timeout)
@@ -365,12 +369,12 @@ class CoqEnv(ProofEnv):
         return sid
 
     def _ensure_process(self, doc: CoqDocument) -> None:
-        key = (doc.ctx.args, doc.ctx.cwd)
+        key = (doc.ctx.ide_args, doc.ctx.cwd)
         if self._proc is not None and self._proc.alive and self._proc_key == key:
             return
         self._forget_process()
         self._proc = CoqProcess(
-            doc.ctx.args, cwd=str(doc.ctx.cwd), max_memory_mb=self.config.max_memory_mb
+            doc.ctx.ide_args, cwd=str(doc.ctx.cwd), max_memory_mb=self.config.max_memory_mb
         )
         self._proc_key = key
 

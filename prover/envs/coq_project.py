@@ -29,6 +29,13 @@ class CoqFileContext:
     mappings: tuple[tuple[Path, str], ...]  # (physical folder, logical prefix)
     is_prelude: bool  # a file every Coq session loads (Init/): never held out
 
+    @property
+    def ide_args(self) -> tuple[str, ...]:
+        """Flags for a coqidetop replaying this file: `-topfile` gives the session the
+        file's own logical name, so fully qualified references inside it resolve, and its
+        compiled copy cannot be loaded on top of it."""
+        return (*self.args, "-topfile", str(self.path))
+
 
 @functools.cache
 def coqlib() -> Path:
