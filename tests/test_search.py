@@ -122,7 +122,10 @@ def test_policy_import_that_would_load_the_file_itself_is_dropped(coq_env) -> No
 
     bool_v = stdlib_theories() / "Bool" / "Bool.v"  # `Require Import Lia` loads Coq.Bool.Bool
     res = prove_theorem(
-        coq_env, PortfolioPolicy(), file=bool_v, theorem="negb_involutive",
+        coq_env,
+        PortfolioPolicy(),
+        file=bool_v,
+        theorem="negb_involutive",
         config=SearchConfig(time_limit_s=30),
     )
     assert res.status != "discarded", res.reason

@@ -81,6 +81,47 @@ def richpp_text(elem: ET.Element | None) -> str:
     return "".join(elem.itertext())
 
 
+def parse_answer(raw: bytes, messages: list[str] | None = None) -> ET.Element | CoqFail:
+    """The `<value>` of one answer (feedback before it is skipped, or its messages' text
+    appended to `messages`); a `fail` value becomes a `CoqFail`."""
+    text = raw.decode("utf-8", errors="replace").replace("&nbsp;", " ")
+    start = text.rfind("<value ")
+    if messages is not None and text[:start].strip():
+        feedback = ET.fromstring(f"<root>{text[:start]}</root>")
+        messages.extend(richpp_text(m.find("richpp")) for m in feedback.iter("message"))
+    value = ET.fromstring(text[start:])
+    if value.get("val") == "good":
+        return value
+    sid_elem = value.find("state_id")
+    sid = int(sid_elem.get("val", "-1")) if sid_elem is not None else -1
+    return CoqFail(" ".join(richpp_text(value.find("richpp")).split()), sid)
+
+
+def parse_goals(value: ET.Element) -> Goals:
+    """The goals of a `Goal` answer: foreground, background, shelved, given up."""
+    goals = value.find("option/goals")
+    if goals is None:
+        return Goals((), (), (), ())
+    lists = goals.findall("list")
+    fg = tuple(_goal_text(g) for g in lists[0].findall("goal"))
+    bg = tuple(_goal_text(g) for g in lists[1].iter("goal"))
+    shelved = tuple(_goal_text(g) for g in lists[2].findall("goal"))
+    given_up = tuple(_goal_text(g) for g in lists[3].findall("goal"))
+    return Goals(fg, bg, shelved, given_up)
+
+
+def _goal_text(goal: ET.Element) -> str:
+    """Hypotheses one per line, the `====` rule, the conclusion (whitespace collapsed)."""
+    hyp_list = goal.find("list")
+    hyps = (
+        []
+        if hyp_list is None
+        else [" ".join(richpp_text(h).split()) for h in hyp_list.findall("richpp")]
+    )
+    concl = " ".join(richpp_text(goal.findall("richpp")[-1]).split())
+    return "\n".join([*hyps, "============================", concl])
+
+
 def _state_id(value: ET.Element, path: str) -> int:
     elem = value.find(path)
     if elem is None or elem.get("val") is None:
@@ -145,17 +186,7 @@ class CoqProcess:
     def goals(self, deadline_s: float | None = None) -> Goals | CoqFail:
         """Goals at the tip; runs pending sentences, so this is where tactics time out."""
         value = self.call('<call val="Goal"><unit/></call>', deadline_s=deadline_s)
-        if isinstance(value, CoqFail):
-            return value
-        goals = value.find("option/goals")
-        if goals is None:
-            return Goals((), (), (), ())
-        lists = goals.findall("list")
-        fg = tuple(self._goal_text(g) for g in lists[0].findall("goal"))
-        bg = tuple(self._goal_text(g) for g in lists[1].iter("goal"))
-        shelved = tuple(self._goal_text(g) for g in lists[2].findall("goal"))
-        given_up = tuple(self._goal_text(g) for g in lists[3].findall("goal"))
-        return Goals(fg, bg, shelved, given_up)
+        return value if isinstance(value, CoqFail) else parse_goals(value)
 
     def edit_at(self, state_id: int) -> None | CoqFail:
         value = self.call(f'<call val="Edit_at"><state_id val="{state_id}"/></call>', deadline_s=60)
@@ -187,7 +218,7 @@ class CoqProcess:
         except (BrokenPipeError, OSError) as e:
             raise CoqDied(f"coqidetop pipe closed: {e}") from e
         raw = self._read_value(deadline_s)
-        return self._parse_value(raw, keep_messages)
+        return parse_answer(raw, self.messages if keep_messages else None)
 
     def _read_value(self, deadline_s: float | None) -> bytes:
         assert self.proc.stdout is not None
@@ -216,31 +247,6 @@ class CoqProcess:
             else:
                 self.kill()
                 raise CoqDied("coqidetop did not answer an interrupt; killed it")
-
-    def _parse_value(self, raw: bytes, keep_messages: bool) -> ET.Element | CoqFail:
-        text = raw.decode("utf-8", errors="replace").replace("&nbsp;", " ")
-        start = text.rfind("<value ")
-        if keep_messages:
-            self._collect_messages(text[:start])
-        value = ET.fromstring(text[start:])
-        if value.get("val") == "good":
-            return value
-        sid_elem = value.find("state_id")
-        sid = int(sid_elem.get("val")) if sid_elem is not None else -1  # type: ignore[arg-type]
-        return CoqFail(" ".join(richpp_text(value.find("richpp")).split()), sid)
-
-    def _collect_messages(self, feedback: str) -> None:
-        if not feedback.strip():
-            return
-        root = ET.fromstring(f"<root>{feedback}</root>")
-        for msg in root.iter("message"):
-            self.messages.append(richpp_text(msg.find("richpp")))
-
-    @staticmethod
-    def _goal_text(goal: ET.Element) -> str:
-        hyps = [" ".join(richpp_text(h).split()) for h in goal.find("list").findall("richpp")]  # type: ignore[union-attr]
-        concl = " ".join(richpp_text(goal.findall("richpp")[-1]).split())
-        return "\n".join([*hyps, "============================", concl])
 
     # --- lifecycle -------------------------------------------------------------------------
 
