@@ -101,3 +101,18 @@ def test_timeout_and_crash_restart_and_rebuild(env: LeanDojoEnv) -> None:
 def test_audit_of_lean_output(rc: int, output: str, ok: bool, reason: str) -> None:
     res = audit_lean_output(rc, output, "t", LeanDojoConfig(), 0.0)
     assert res.ok == ok and reason in res.reason
+
+
+@pytest.mark.lean
+def test_real_dojo_on_minif2f() -> None:
+    """Needs Lean and network access to trace the repository (LeanDojo's own cache)."""
+    config = LeanDojoConfig(repo_url="https://github.com/yangky11/miniF2F-lean4", commit="main")
+    with LeanDojoEnv(config) as env:
+        s0 = env.open(file="MiniF2F/Valid/mathd_algebra_10.lean", theorem="mathd_algebra_10")
+        assert "⊢" in s0.text
+        assert isinstance(env.step(s0, "exact no_such_lemma_anywhere"), Failed)
+        assert not env.verify(
+            file="MiniF2F/Valid/mathd_algebra_10.lean",
+            theorem="mathd_algebra_10",
+            proof=["exact no_such_lemma_anywhere"],
+        )

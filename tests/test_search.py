@@ -130,3 +130,20 @@ def test_policy_import_that_would_load_the_file_itself_is_dropped(coq_env) -> No
     )
     assert res.status != "discarded", res.reason
     assert res.imports == []  # whatever it found, it never relied on the leaky import
+
+
+def test_hammer_policy_proves_through_the_same_path(coq_env, user_file: Path) -> None:
+    from prover.doctor import check_hammer
+    from prover.policy import HammerPolicy
+
+    ok, why = check_hammer()
+    assert ok, f"CoqHammer is part of `make setup` (as root): {why}"
+    res = prove_theorem(
+        coq_env,
+        HammerPolicy(atp_limit_s=2),
+        file=user_file,
+        theorem="add_comm'",
+        config=SearchConfig(time_limit_s=60),
+    )
+    assert res.proved, res
+    assert res.imports and res.imports[0].startswith("From Hammer")

@@ -16,8 +16,10 @@ Accepted only if coqc succeeds and:
 
 from __future__ import annotations
 
+import os
 import re
 import resource
+import signal
 import subprocess
 import tempfile
 import time
@@ -205,22 +207,30 @@ def _is_admitted_in_library(qualified: str, doc: CoqDocument) -> bool:
 def _run_coqc(
     src: Path, doc: CoqDocument, timeout_s: float, max_memory_mb: int
 ) -> tuple[int | None, str]:
+    """Run coqc in its own process group, and kill the group afterwards: CoqHammer's prover
+    processes detach from coqc and would otherwise outlive it."""
     limit = max_memory_mb * 1024 * 1024
-    cmd = ["coqc", "-q", *doc.ctx.args, str(src)]
+    proc = subprocess.Popen(
+        ["coqc", "-q", *doc.ctx.args, str(src)],
+        cwd=doc.ctx.cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
+        env=coq_subprocess_env(str(src.parent)),
+        start_new_session=True,
+    )
     try:
-        proc = subprocess.run(
-            cmd,
-            cwd=doc.ctx.cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
-            env=coq_subprocess_env(str(src.parent)),
-            start_new_session=True,
-        )
+        out, _ = proc.communicate(timeout=timeout_s)
+        return proc.returncode, out
     except subprocess.TimeoutExpired:
         return None, ""
-    return proc.returncode, proc.stdout + proc.stderr
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
 
 
 def _last_error(log: str) -> str:
