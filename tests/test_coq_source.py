@@ -25,7 +25,7 @@ def test_split_respects_comments_strings_and_qualified_names() -> None:
 
 
 def test_split_bullets_braces_and_ellipsis() -> None:
-    src = "Proof with auto. split. - intros... + auto. * { exact I. } Qed."
+    src = "Proof with auto. split. - intros... + auto. * { exact I. } 2:{ now auto. } Qed."
     assert texts(src) == [
         "Proof with auto.",
         "split.",
@@ -36,6 +36,9 @@ def test_split_bullets_braces_and_ellipsis() -> None:
         "*",
         "{",
         "exact I.",
+        "}",
+        "2:{",
+        "now auto.",
         "}",
         "Qed.",
     ]

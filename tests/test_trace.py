@@ -102,6 +102,9 @@ def test_loaders_read_trace_benchmark_and_shared_steps(traced: Path, tmp_path: P
     assert load_steps(bench)[0].tactic == "simp"
     with pytest.raises(DataFormatError, match="name a split"):
         load_steps(traced)
+
+
+def test_loader_reads_shared_lean_steps() -> None:
     shared = SHARED_DATA / "lean_states" / "steps.jsonl"
     if not shared.exists():
         pytest.skip(f"{shared} not present (../shared/data is beside the repo in CI)")

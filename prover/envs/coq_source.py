@@ -3,7 +3,8 @@
 Sentences follow Coq's lexical rules: a `.` followed by whitespace (or the end of the text)
 ends a sentence, outside nested comments `(* ... *)` and strings `"..."` (`""` escapes a
 quote); `...` also ends one (`Proof with` scripts); bullets (`-`, `+`, `*` runs) and braces
-(`{`, `}`) at the start of a sentence are sentences of their own, as CoqIDE sends them.
+(`{`, `}`, and selector braces such as `2:{`) at the start of a sentence are sentences of
+their own, as CoqIDE sends them.
 Offsets are character offsets into the text.
 """
 
@@ -45,7 +46,7 @@ _FIELD_RE = re.compile(
     rf"^{_ATTRIBUTES}(?:Parameters?|Axioms?|Conjectures?|Variables?|Hypothes[ie]s)\s+(?P<names>(?:{_IDENT}\s*)+)"
 )
 _END_RE = re.compile(rf"^End\s+(?P<name>{_IDENT})\s*\.$")
-_BULLET_RE = re.compile(r"(\-+|\++|\*+|\{|\})")
+_BULLET_RE = re.compile(r"(\-+|\++|\*+|\{|\}|(?:\d+|\[\s*[\w']+\s*\])\s*:\s*\{)")
 
 
 @dataclass(frozen=True)
@@ -164,8 +165,14 @@ def _ends_sentence(text: str, i: int) -> int:
     return j if j >= n or text[j].isspace() else -1
 
 
+_SELECTOR_BRACE_RE = re.compile(r"(?:\d+|\[\s*" + _IDENT + r"\s*\])\s*:\s*\{")
+
+
 def _bullet_at(text: str, i: int) -> int:
-    """Length of a bullet or brace sentence starting at `i`, or 0."""
+    """Length of a bullet or brace sentence (`-`, `+*`, `{`, `}`, `2:{`) at `i`, or 0."""
+    m = _SELECTOR_BRACE_RE.match(text, i)
+    if m:
+        return m.end() - i
     c = text[i]
     if c in "{}":
         return 1
