@@ -5,6 +5,7 @@ same three tactics (`intros a b.`, `rewrite (Nat.add_comm a b).`, `reflexivity.`
 - raw coqtop: the whole file piped into `coqtop -q`, minus the same file with no lemmas
   (start-up and imports), per tactic step (statement and `Qed.` costs included: an upper
   bound on coqtop's per-step cost);
+- raw coqidetop: each tactic as one bare Add + Goal round trip (the floor under the env);
 - env linear: `env.step` along each proof (what tracing and greedy search do);
 - env branching: every step taken from the root again after a sibling, the access pattern
   of best-first search (each step then re-runs its path from the deepest live state).
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 from prover.envs import Progress, Proved, get_env
+from prover.envs.coq_xml import CoqFail, CoqProcess
 
 HEADER = "Require Import Arith.\n"
 TACTICS = ["intros a b.", "rewrite (Nat.add_comm a b).", "reflexivity."]
@@ -45,6 +47,27 @@ def time_coqtop(text: str, repeats: int = 3) -> float:
         best = min(best, time.perf_counter() - t0)
         assert p.returncode == 0 and "Error" not in p.stdout + p.stderr, p.stderr[-500:]
     return best
+
+
+def time_coqidetop(n: int) -> float:
+    """The same tactics through bare coqidetop Add + Goal calls (no env bookkeeping)."""
+    total = 0.0
+    proc = CoqProcess()
+    sid = proc.add(HEADER, proc.root_state)
+    assert not isinstance(proc.goals(60), CoqFail)
+    for i in range(n):
+        sid = proc.add(f"Lemma l_{i} : forall a b : nat, a + b + {i} = b + a + {i}.", sid)
+        proc.goals(60)
+        for tac in TACTICS:
+            t0 = time.perf_counter()
+            sid = proc.add(tac, sid)
+            out = proc.goals(60)
+            total += time.perf_counter() - t0
+            assert isinstance(sid, int) and not isinstance(out, CoqFail), out
+        sid = proc.add("Qed.", sid)
+        proc.goals(60)
+    proc.close()
+    return total
 
 
 def time_env(path: Path, n: int, branching: bool) -> float:
@@ -79,8 +102,10 @@ def main() -> None:
         path.write_text(script(n))
         linear_s = time_env(path, n, branching=False)
         branch_s = time_env(path, n, branching=True)
+    ide_s = time_coqidetop(n)
     rows = [
         ("raw coqtop (whole script)", raw_s, steps),
+        ("raw coqidetop Add+Goal", ide_s, steps),
         ("env.step, linear", linear_s, steps),
         ("env.step, branching", branch_s, steps + n * (len(TACTICS) - 1)),
     ]
