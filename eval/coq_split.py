@@ -88,6 +88,8 @@ def summarize(config: EvalConfig, policy: str, results: list[ProveResult], wall_
         "attempted": len(attempted),
         "proved": proved,
         "discarded": len(results) - len(attempted),
+        # attempted without the policy's imports: they would load the file being proved
+        "imports_dropped": sum(r.imports_dropped for r in attempted),
         "pass_at_1": proved / len(attempted) if attempted else 0.0,
         "budget": {
             "time_limit_s": config.time_limit_s,
@@ -103,6 +105,7 @@ def summarize(config: EvalConfig, policy: str, results: list[ProveResult], wall_
                 "status": r.status,
                 "reason": r.reason,
                 "imports": r.imports,
+                "imports_dropped": r.imports_dropped,
                 "search": r.search,
             }
             for r in results
@@ -112,14 +115,16 @@ def summarize(config: EvalConfig, policy: str, results: list[ProveResult], wall_
 
 def markdown_table(summaries: list[dict]) -> str:
     lines = [
-        "| policy | split | proved / attempted | pass@1 | discarded | budget per theorem |",
-        "|---|---|---|---|---|---|",
+        "| policy | split | proved / attempted | pass@1 | discarded | imports dropped "
+        "| budget per theorem |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
         b = s["budget"]
         lines.append(
             f"| {s['policy']} | {s['split']} | {s['proved']} / {s['attempted']} | "
-            f"{s['pass_at_1']:.1%} | {s['discarded']} | {b['time_limit_s']:.0f} s search, "
+            f"{s['pass_at_1']:.1%} | {s['discarded']} | {s['imports_dropped']} | "
+            f"{b['time_limit_s']:.0f} s search, "
             f"{b['tactic_timeout_s']:.0f} s per tactic |"
         )
     return "\n".join(lines)

@@ -29,6 +29,7 @@ class ProveResult:
     status: str = ""  # proved | rejected | failed | budget | discarded
     reason: str = ""
     search: dict = field(default_factory=dict)
+    imports_dropped: bool = False  # the policy's imports would load this very file
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -65,6 +66,7 @@ def prove_theorem(
         return ProveResult(
             theorem, False, [], time.perf_counter() - t0, status="discarded", reason=str(e)
         )
+    dropped = imports != policy.imports
     res = best_first_search(env, policy, root, config)
     stats = {
         "expansions": res.expansions,
@@ -76,7 +78,13 @@ def prove_theorem(
     }
     if res.status != "proved":
         return ProveResult(
-            theorem, False, [], time.perf_counter() - t0, status=res.status, search=stats
+            theorem,
+            False,
+            [],
+            time.perf_counter() - t0,
+            status=res.status,
+            search=stats,
+            imports_dropped=dropped,
         )
     proof = list(res.proof)
     verdict, imports = _verify(env, file, theorem, proof, imports, allowed_axioms)
@@ -98,9 +106,19 @@ def prove_theorem(
             "rejected",
             verdict.reason,
             stats,
+            dropped,
         )
     return ProveResult(
-        theorem, True, proof, elapsed, list(verdict.axioms), list(imports), "proved", "", stats
+        theorem,
+        True,
+        proof,
+        elapsed,
+        list(verdict.axioms),
+        list(imports),
+        "proved",
+        "",
+        stats,
+        dropped,
     )
 
 

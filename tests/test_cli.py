@@ -144,3 +144,38 @@ def test_trace_command_writes_splits(capsys, tmp_path: Path, coq_installed: None
     )
     assert code == 0 and "traced" in out
     assert (tmp_path / "t" / "novel_files" / "test.json").exists()
+
+
+def test_eval_writes_the_documented_json(capsys, tmp_path: Path, coq_installed: None) -> None:
+    data = tmp_path / "t"
+    assert run(capsys, "trace", "--out", str(data), "--files", "Bool/Zerob.v")[0] == 0
+    out_json = tmp_path / "eval.json"
+    code, out, _ = run(
+        capsys,
+        "eval",
+        "coq",
+        "--data",
+        str(data),
+        "--split",
+        "random/train",
+        "--limit",
+        "3",
+        "--timeout",
+        "10",
+        "--json",
+        str(out_json),
+    )
+    assert code == 0 and "| portfolio | random/train |" in out
+    summary = json.loads(out_json.read_text())
+    assert set(summary) >= {
+        "split",
+        "attempted",
+        "proved",
+        "discarded",
+        "pass_at_1",
+        "budget",
+        "results",
+    }
+    assert summary["attempted"] + summary["discarded"] == 3 == len(summary["results"])
+    assert summary["pass_at_1"] == summary["proved"] / summary["attempted"]
+    assert set(summary["results"][0]) >= {"theorem", "proved", "proof", "time_s"}
