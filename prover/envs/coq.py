@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +47,7 @@ from prover.envs.coq_source import (
 )
 from prover.envs.coq_verify import check_file, verify_proof
 from prover.envs.coq_xml import CoqDied, CoqFail, CoqProcess, CoqTimeout, Goals
+from prover.envs.process import T, with_restart
 
 
 @dataclass(frozen=True)
@@ -386,16 +387,10 @@ class CoqEnv(ProofEnv):
         self._proc, self._doc, self._doc_sids = None, None, []
         self._root, self._chain, self._root_sid = None, [], -1
 
-    def _with_restart(self, fn):  # type: ignore[no-untyped-def]
-        """Run `fn`; if Coq died under it, restart once and run it again."""
-        for attempt in range(2):
-            try:
-                return fn()
-            except (CoqDied, CoqTimeout) as e:
-                self._forget_process()
-                if attempt == 1:
-                    raise EnvError(f"Coq failed twice while rebuilding a state: {e}") from e
-        raise AssertionError("unreachable")
+    def _with_restart(self, fn: Callable[[], T]) -> T:
+        return with_restart(
+            fn, died=(CoqDied, CoqTimeout), restart=self._forget_process, what="Coq"
+        )
 
 
 class _ReplayFailed(Exception):

@@ -16,10 +16,7 @@ Accepted only if coqc succeeds and:
 
 from __future__ import annotations
 
-import os
 import re
-import resource
-import signal
 import subprocess
 import tempfile
 import time
@@ -31,6 +28,7 @@ from typing import TYPE_CHECKING
 from prover.envs.base import VerifyResult
 from prover.envs.coq_project import coq_subprocess_env, source_of
 from prover.envs.coq_source import CoqTheorem, find_theorems, split_sentences
+from prover.envs.process import kill_group, memory_cap
 
 if TYPE_CHECKING:
     from prover.envs.coq import CoqDocument
@@ -209,14 +207,13 @@ def _run_coqc(
 ) -> tuple[int | None, str]:
     """Run coqc in its own process group, and kill the group afterwards: CoqHammer's prover
     processes detach from coqc and would otherwise outlive it."""
-    limit = max_memory_mb * 1024 * 1024
     proc = subprocess.Popen(
         ["coqc", "-q", *doc.ctx.args, str(src)],
         cwd=doc.ctx.cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
+        preexec_fn=memory_cap(max_memory_mb),
         env=coq_subprocess_env(str(src.parent)),
         start_new_session=True,
     )
@@ -226,11 +223,7 @@ def _run_coqc(
     except subprocess.TimeoutExpired:
         return None, ""
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        kill_group(proc)
 
 
 def _last_error(log: str) -> str:

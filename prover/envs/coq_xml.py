@@ -10,7 +10,6 @@ restarts it. See ../shared/notes/coq-interaction.md for the verified exchange.
 from __future__ import annotations
 
 import os
-import resource
 import select
 import shutil
 import signal
@@ -25,6 +24,7 @@ from typing import IO
 
 from prover.envs.base import BackendUnavailable
 from prover.envs.coq_project import coq_subprocess_env
+from prover.envs.process import kill_group, memory_cap
 
 COQIDETOP_CANDIDATES = ("coqidetop.opt", "coqidetop")
 
@@ -67,11 +67,6 @@ def find_coqidetop() -> str:
     raise BackendUnavailable(
         "coqidetop not found: install Coq 8.16 (`apt-get install -y coq`, or `make setup` as root)"
     )
-
-
-def _limit_memory(max_memory_mb: int) -> None:
-    limit = max_memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def richpp_text(elem: ET.Element | None) -> str:
@@ -155,7 +150,7 @@ class CoqProcess:
             stderr=self._stderr,
             cwd=cwd,
             env=coq_subprocess_env(self._tmpdir.name),
-            preexec_fn=lambda: _limit_memory(max_memory_mb),
+            preexec_fn=memory_cap(max_memory_mb),
             start_new_session=True,  # a SIGINT meant for us never reaches Coq by accident
         )
         self._buf = b""
@@ -255,12 +250,7 @@ class CoqProcess:
             os.kill(self.proc.pid, signal.SIGINT)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
+        kill_group(self.proc)
 
     @property
     def alive(self) -> bool:

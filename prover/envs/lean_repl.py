@@ -25,13 +25,11 @@ import dataclasses
 import json
 import os
 import re
-import resource
 import select
 import shutil
-import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +49,7 @@ from prover.envs.base import (
     VerifyResult,
 )
 from prover.envs.lean_source import LeanFile, parse_lean, proof_command, sorry_command
+from prover.envs.process import T, kill_group, memory_cap, with_restart
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STANDARD_AXIOMS = ("propext", "Classical.choice", "Quot.sound")
@@ -94,14 +93,13 @@ class ReplProcess:
                 "`lake` not found: install elan and run `lake build` at the repo root "
                 "(README, Lean setup)"
             )
-        limit = config.max_memory_mb * 1024 * 1024
         self.proc = subprocess.Popen(
             list(config.repl_cmd),
             cwd=config.project_dir,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
+            preexec_fn=memory_cap(config.max_memory_mb),
             start_new_session=True,
         )
         self._buf = b""
@@ -140,12 +138,7 @@ class ReplProcess:
             self._buf += chunk
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.proc.wait()
+        kill_group(self.proc)
 
     def close(self) -> None:
         for pipe in (self.proc.stdin, self.proc.stdout):
@@ -416,15 +409,10 @@ class LeanReplEnv(ProofEnv):
         self._root_states.clear()
         self._ids.clear()
 
-    def _with_restart(self, fn):  # type: ignore[no-untyped-def]
-        for attempt in range(2):
-            try:
-                return fn()
-            except (ReplDied, ReplTimeout) as e:
-                self._forget_process()
-                if attempt == 1:
-                    raise EnvError(f"the Lean REPL failed twice: {e}") from e
-        raise AssertionError("unreachable")
+    def _with_restart(self, fn: Callable[[], T]) -> T:
+        return with_restart(
+            fn, died=(ReplDied, ReplTimeout), restart=self._forget_process, what="the Lean REPL"
+        )
 
     def close(self) -> None:
         if self._proc is not None:
