@@ -92,6 +92,11 @@ def cmd_prove(args: argparse.Namespace) -> int:
     from prover.prove import prove_theorem
     from prover.search import SearchConfig
 
+    if args.backend != "coq":
+        raise UsageError(
+            f"the {args.policy} policy proposes Coq tactics; Lean proving needs the model "
+            "policy (TODO(#5)): use --backend coq, or `springtail check FILE --backend lean`"
+        )
     tactic_timeout = args.tactic_timeout or min(5.0, args.timeout)
     policy = _make_policy(args.policy, tactic_timeout)
     config = SearchConfig(time_limit_s=args.timeout)

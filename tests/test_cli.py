@@ -112,6 +112,7 @@ def test_prove_failure_exits_1(capsys, tmp_path: Path, coq_installed: None) -> N
         ["trace", "--out", "{tmp}/t", "--files", "NoSuchDir/*.v"],
         ["eval", "coq", "--data", "{tmp}/missing"],
         ["frobnicate"],
+        ["prove", "--backend", "lean", "--file", "{user_file}", "--theorem", "and_true"],
     ],
 )
 def test_bad_input_exits_2_without_traceback(capsys, argv, user_file: Path, tmp_path: Path) -> None:
