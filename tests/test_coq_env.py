@@ -194,3 +194,14 @@ def test_stdlib_own_compiled_copy_is_never_accepted(coq_env) -> None:
         imports=["From Coq Require Import Lia."],  # Lia loads Coq.Bool.Bool's compiled copy
     )
     assert not leaky and "compiled copy of Coq.Bool.Bool" in leaky.reason
+
+
+def test_unresponsive_coq_is_killed_at_the_deadline(coq_env, user_file: Path) -> None:
+    s0 = coq_env.open(file=user_file, theorem="add_comm'")
+    coq_env._proc.interrupt = lambda: None  # as if Coq ignored SIGINT (a stuck C loop)
+    t0 = time.monotonic()
+    out = coq_env.step(s0, "do 1000000000 idtac.")
+    assert isinstance(out, TimedOut)
+    assert time.monotonic() - t0 < coq_env.config.tactic_timeout + 2
+    assert coq_env.restarts == 1
+    assert isinstance(coq_env.step(s0, "intros a b."), Progress)
