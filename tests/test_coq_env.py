@@ -205,3 +205,29 @@ def test_unresponsive_coq_is_killed_at_the_deadline(coq_env, user_file: Path) ->
     assert time.monotonic() - t0 < coq_env.config.tactic_timeout + 2
     assert coq_env.restarts == 1
     assert isinstance(coq_env.step(s0, "intros a b."), Progress)
+
+
+FUNCTORS = """\
+Module Type T. Parameter t : Type. Axiom t_inh : t. End T.
+Module Type S. Parameter u : Type. End S.
+Module F (Import X : T) <: S.
+Definition u := t.
+Lemma l : t.
+Proof. Admitted.
+End F.
+Axiom cheat : False.
+Module G (Import X : T).
+Lemma m : 1 = 2.
+Proof. Admitted.
+End G.
+"""
+
+
+def test_verify_inside_functors(coq_env, tmp_path: Path) -> None:
+    path = tmp_path / "Functors.v"
+    path.write_text(FUNCTORS)
+    # A field of an imported functor parameter prints unqualified, yet is a parameter; the
+    # module's signature (`<: S`) cannot hold for the truncated body, so it is dropped.
+    assert coq_env.verify(file=path, theorem="l", proof=["exact t_inh."])
+    res = coq_env.verify(file=path, theorem="m", proof=["destruct cheat."])
+    assert not res and "cheat" in res.reason

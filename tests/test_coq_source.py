@@ -99,3 +99,15 @@ def test_check_tactic_wraps(tactic: str, wrapped: str) -> None:
     out = check_tactic(tactic)
     assert isinstance(out, TacticSentence), out
     assert out.wrapped == wrapped
+
+
+def test_program_instances_and_scope_ends_do_not_swallow_later_sentences() -> None:
+    src = (
+        "Section Defs. Section L.\n"
+        "Global Program Instance eq_equiv : Equivalence (@eq A) | 10.\n"
+        "End L.\nEnd Defs.\n"
+        "Section B. Lemma x : True. Proof. exact I. Qed. End B.\n"
+    )
+    thms = find_theorems(split_sentences(src))
+    assert [t.name for t in thms] == ["x"]
+    assert [s.name for s in thms[0].scopes] == ["B"]

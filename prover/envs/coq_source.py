@@ -71,6 +71,7 @@ class Scope:
     kind: str  # "Section", "Module" or "ModuleType"
     name: str
     params: tuple[str, ...] = ()
+    index: int = -1  # sentence index of the header
 
 
 @dataclass(frozen=True)
@@ -220,9 +221,21 @@ def _scan_to_period(text: str, i: int) -> int:
 
 
 def _enters_proof_mode(keyword: str, code: str) -> bool:
+    if re.match(rf"^{_ATTRIBUTES}(?:\w+\s+)*Program\b", code):
+        return False  # Program declarations leave obligations, proved by `Next Obligation`
     if keyword in THEOREM_KEYWORDS:
         return ":=" not in code
     return ":=" not in code and ":" in code
+
+
+def _is_declaration(code: str) -> bool:
+    m = _DECL_RE.match(code)
+    return m is not None and _enters_proof_mode(m["kw"], code)
+
+
+def _closes_scope(code: str) -> bool:
+    """Sentences that cannot occur inside a proof: the statement before had none."""
+    return bool(_END_RE.match(code) or _SECTION_RE.match(code) or _MODULE_RE.match(code))
 
 
 def find_theorems(sentences: list[Sentence]) -> list[CoqTheorem]:
@@ -233,9 +246,9 @@ def find_theorems(sentences: list[Sentence]) -> list[CoqTheorem]:
     i, n = 0, len(sentences)
     while i < n:
         code = sentences[i].code
-        _track_scope(code, scopes, fields)
+        _track_scope(code, scopes, fields, i)
         m = _DECL_RE.match(code)
-        if not (m and _enters_proof_mode(m["kw"], code)):
+        if m is None or not _is_declaration(code):
             i += 1
             continue
         j = i + 1
@@ -249,8 +262,8 @@ def find_theorems(sentences: list[Sentence]) -> list[CoqTheorem]:
             if _PROOF_TERM_RE.match(c):
                 ender = "Proof"
                 break
-            if _DECL_RE.match(c) and _enters_proof_mode(_DECL_RE.match(c)["kw"], c):  # type: ignore[index]
-                break  # a new declaration: this statement had no proof (e.g. an Example)
+            if _is_declaration(c) or _closes_scope(c):
+                break  # this statement had no proof (e.g. an Example, or a Program Instance)
             j += 1
         proof = tuple(range(i + 1, j)) if ender else ()
         theorems.append(
@@ -270,10 +283,10 @@ def find_theorems(sentences: list[Sentence]) -> list[CoqTheorem]:
     return theorems
 
 
-def _track_scope(code: str, scopes: list[Scope], fields: list[list[str]]) -> None:
+def _track_scope(code: str, scopes: list[Scope], fields: list[list[str]], index: int) -> None:
     m = _SECTION_RE.match(code)
     if m:
-        scopes.append(Scope("Section", m["name"]))
+        scopes.append(Scope("Section", m["name"], (), index))
         fields.append([])
         return
     m = _MODULE_RE.match(code)
@@ -281,7 +294,7 @@ def _track_scope(code: str, scopes: list[Scope], fields: list[list[str]]) -> Non
         kind = "ModuleType" if re.search(r"\bModule\s+Type\b", code) else "Module"
         head = code.split("<:")[0]
         params = tuple(p for grp in _PARAMS_RE.findall(head) for p in grp.split())
-        scopes.append(Scope(kind, m["name"], params))
+        scopes.append(Scope(kind, m["name"], params, index))
         fields.append([])
         return
     m = _END_RE.match(code)
@@ -292,6 +305,25 @@ def _track_scope(code: str, scopes: list[Scope], fields: list[list[str]]) -> Non
     m = _FIELD_RE.match(code)
     if m and scopes and scopes[-1].kind == "ModuleType":
         fields[-1].extend(m["names"].split())
+
+
+def without_module_type(code: str) -> str:
+    """A `Module` header with its signature constraint (`<: T` or `: T`) dropped.
+
+    A proof re-checked inside a truncated module must still close it with `End`, and the
+    truncated body would not satisfy the signature; the theorem itself is checked the same."""
+    depth, i = 0, code.index("Module") + len("Module")
+    while i < len(code):
+        c = code[i]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif depth == 0 and c == ":" and not code.startswith(":=", i):
+            cut = i - 1 if code[i - 1] == "<" else i
+            return code[:cut].rstrip() + "."
+        i += 1
+    return code
 
 
 # --- the single-tactic check ---------------------------------------------------------------

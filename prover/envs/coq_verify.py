@@ -27,7 +27,12 @@ from typing import TYPE_CHECKING
 
 from prover.envs.base import VerifyResult
 from prover.envs.coq_project import coq_subprocess_env, source_of
-from prover.envs.coq_source import CoqTheorem, find_theorems, split_sentences
+from prover.envs.coq_source import (
+    CoqTheorem,
+    find_theorems,
+    split_sentences,
+    without_module_type,
+)
 from prover.envs.process import kill_group, memory_cap
 
 if TYPE_CHECKING:
@@ -82,7 +87,7 @@ def build_check_file(
     """The check file's text; `raw` takes `tactics` as the original proof sentences verbatim
     (`Proof.` included), for re-checking a file's own proofs."""
     stmt = doc.sentences[thm.index]
-    lines = [doc.text[: stmt.start].rstrip(), *imports, stmt.text]
+    lines = [_prefix(doc, thm), *imports, stmt.text]
     if not raw:
         lines.append("Proof.")
     lines += [f"  {t}" for t in tactics]
@@ -93,6 +98,20 @@ def build_check_file(
         lines.append(f'Redirect "{out_dir / f"locate{i}"}" Locate {name}.')
     lines += [f"End {scope.name}." for scope in reversed(thm.scopes)]
     return "\n".join(lines) + "\n"
+
+
+def _prefix(doc: CoqDocument, thm: CoqTheorem) -> str:
+    """The source before the theorem, with the signature constraints of enclosing modules
+    dropped (see `without_module_type`)."""
+    pieces, last = [], 0
+    for scope in thm.scopes:
+        if scope.kind != "Module":
+            continue
+        header = doc.sentences[scope.index]
+        pieces += [doc.text[last : header.start], without_module_type(header.code)]
+        last = header.end
+    pieces.append(doc.text[last : doc.sentences[thm.index].start])
+    return "".join(pieces).rstrip()
 
 
 def verify_proof(
@@ -106,22 +125,53 @@ def verify_proof(
     max_memory_mb: int,
     raw: bool = False,
 ) -> VerifyResult:
-    """Compile the check file with coqc and audit its assumptions (see module docstring)."""
+    """Compile the check file with coqc and audit its assumptions (see module docstring).
+
+    Inside a functor whose parameter is imported (`Module F (Import X : T)`), a parameter's
+    field prints unqualified; such names are located in a second compile and allowed when
+    they resolve to a field of a functor parameter."""
     t0 = time.perf_counter()
+    compiled = _compile(doc, thm, tactics, imports, allowed_axioms, raw, timeout_s, max_memory_mb)
+    if isinstance(compiled, str):
+        return VerifyResult(False, compiled, time_s=time.perf_counter() - t0)
+    res = _audit(doc, thm, compiled, allowed_axioms, time.perf_counter() - t0)
+    unknown = res.details.get("not_allowed", [])
+    if res.ok or not unknown or not thm.parameters:
+        return res
+    located = _compile(doc, thm, tactics, imports, unknown, raw, timeout_s, max_memory_mb)
+    if isinstance(located, str):
+        return res
+    fields = {
+        name
+        for i, name in enumerate(unknown)
+        if _located_constant(located.get(f"locate{i}", "")).split(".")[0] in thm.parameters
+    }
+    if fields != set(unknown):
+        return res
+    return VerifyResult(True, "", res.axioms, time.perf_counter() - t0)
+
+
+def _compile(
+    doc: CoqDocument,
+    thm: CoqTheorem,
+    tactics: Sequence[str],
+    imports: Sequence[str],
+    locate: Sequence[str],
+    raw: bool,
+    timeout_s: float,
+    max_memory_mb: int,
+) -> dict[str, str] | str:
+    """Run coqc on the check file: the redirected outputs by name, or why it failed."""
     with tempfile.TemporaryDirectory(prefix="springtail-verify-") as tmp:
         out_dir = Path(tmp)
         src = out_dir / f"{CHECK_MODULE}.v"
-        src.write_text(build_check_file(doc, thm, tactics, imports, out_dir, allowed_axioms, raw))
+        src.write_text(build_check_file(doc, thm, tactics, imports, out_dir, locate, raw))
         rc, log = _run_coqc(src, doc, timeout_s, max_memory_mb)
-        elapsed = time.perf_counter() - t0
         if rc is None:
-            return VerifyResult(False, f"coqc ran past {timeout_s:.0f} s", time_s=elapsed)
+            return f"coqc ran past {timeout_s:.0f} s"
         if rc != 0:
-            return VerifyResult(
-                False, f"coqc rejected the proof: {_last_error(log)}", time_s=elapsed
-            )
-        outputs = {p.stem: p.read_text() for p in out_dir.glob("*.out")}
-    return _audit(doc, thm, outputs, allowed_axioms, elapsed)
+            return f"coqc rejected the proof: {_last_error(log)}"
+        return {p.stem: p.read_text() for p in out_dir.glob("*.out")}
 
 
 def _audit(
@@ -154,7 +204,13 @@ def _audit(
     bad = [a for a in axioms if not _is_allowed(a, thm, allowed)]
     if bad:
         why = "; ".join(refusals.get(a, "not allowed (use --allow-axiom NAME)") for a in bad)
-        return VerifyResult(False, f"uses axiom(s) {', '.join(bad)}: {why}", axioms, elapsed)
+        return VerifyResult(
+            False,
+            f"uses axiom(s) {', '.join(bad)}: {why}",
+            axioms,
+            elapsed,
+            {"not_allowed": [a for a in bad if a not in refusals]},
+        )
     return VerifyResult(True, "", axioms, elapsed)
 
 
