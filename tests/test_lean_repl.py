@@ -59,6 +59,11 @@ def run_case(case: dict, tmp_path: Path) -> str:
                 if isinstance(out, Progress):
                     states.append(out.state)
                 lines.append(f"step {op[1]} {op[2]!r} -> {render(out)}")
+            elif op[0] == "check":
+                for name, res in env.check_file(lean_file).items():
+                    lines.append(
+                        f"check {name} -> ok={res.ok} axioms={list(res.axioms)} {res.reason!r}"
+                    )
             elif op[0] == "verify":
                 res = env.verify(file=lean_file, theorem=op[1], proof=op[2])
                 lines.append(

@@ -378,19 +378,21 @@ class LeanReplEnv(ProofEnv):
         theorems = [d for d in lf.decls if d.keyword in ("theorem", "lemma")]
         cmd = lf.text + "\n" + "".join(f"\n#print axioms {d.name}" for d in theorems) + "\n"
         resp = self._with_restart(lambda: self._send({"cmd": cmd}, self.config.command_timeout))
+        messages = resp.get("messages", [])
+        axiom_lines = [
+            m
+            for m in messages
+            if _AXIOMS_RE.search(m.get("data", "")) or _NO_AXIOMS_RE.search(m.get("data", ""))
+        ]
         results = {}
         for d in theorems:
-            inside = {
-                "messages": [
-                    m
-                    for m in resp.get("messages", [])
-                    if d.line
-                    <= m.get("pos", {}).get("line", 0)
-                    < d.line + lf.text[d.start : d.end].count("\n") + 1
-                    or d.name in m.get("data", "")
-                ]
-            }
-            results[d.name] = self._audit(inside, d.name, allowed_axioms, time.perf_counter() - t0)
+            last_line = d.line + lf.text[d.start : d.end].count("\n")
+            own = [m for m in messages if d.line <= m.get("pos", {}).get("line", 0) <= last_line]
+            # errors and sorry warnings inside the theorem's lines, and the axiom report
+            # (`_axioms` picks the line naming this theorem)
+            results[d.name] = self._audit(
+                {"messages": own + axiom_lines}, d.name, allowed_axioms, time.perf_counter() - t0
+            )
         return results
 
     # --- process ---------------------------------------------------------------------------
