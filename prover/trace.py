@@ -26,14 +26,14 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from prover.envs.base import EnvError
-from prover.envs.coq import format_goals, load_document
+from prover.envs.coq import CoqDocument, format_goals, load_document
 from prover.envs.coq_project import coqlib, stdlib_theories
-from prover.envs.coq_source import TacticSentence, check_tactic
+from prover.envs.coq_source import CoqTheorem, TacticSentence, check_tactic
 from prover.envs.coq_xml import CoqDied, CoqFail, CoqProcess, CoqTimeout
 
 SPLIT_FRACTIONS = {"val": 0.05, "test": 0.05}  # the rest is train
@@ -157,7 +157,7 @@ def trace_file(path: Path, config: TraceConfig = TraceConfig()) -> FileTrace:
     return out
 
 
-def _theorem_record(out: FileTrace, doc, thm) -> dict:  # type: ignore[no-untyped-def]
+def _theorem_record(out: FileTrace, doc: CoqDocument, thm: CoqTheorem) -> dict:
     stmt, end = doc.sentences[thm.index], doc.sentences[thm.end_index]
     col = stmt.start - (doc.text.rfind("\n", 0, stmt.start) + 1)
     end_col = end.end - (doc.text.rfind("\n", 0, end.end) + 1)
@@ -215,7 +215,10 @@ def _trace_one(args: tuple[Path, TraceConfig]) -> FileTrace:
 
 
 def trace(
-    files: Sequence[Path], out_dir: Path, config: TraceConfig = TraceConfig(), log=print
+    files: Sequence[Path],
+    out_dir: Path,
+    config: TraceConfig = TraceConfig(),
+    log: Callable[[str], None] = print,
 ) -> dict:
     """Trace `files` (in parallel) into `out_dir`; returns the manifest."""
     out_dir.mkdir(parents=True, exist_ok=True)
