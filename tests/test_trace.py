@@ -12,6 +12,7 @@ import pytest
 
 from prover.data import DataFormatError, load_steps
 from prover.envs import Progress, Proved
+from prover.envs.coq_project import coqlib
 from prover.trace import TraceConfig, resolve_files, split_of, trace, trace_file
 
 from .conftest import SHARED_DATA
@@ -55,7 +56,7 @@ def test_steps_are_consistent_and_replayable(traced: Path, coq_env) -> None:
     for rec in bool_recs:
         steps = rec["traced_tactics"]
         assert steps[-1]["state_after"] == "no goals"
-        path = Path("/usr/lib/ocaml/coq") / rec["file_path"]
+        path = coqlib() / rec["file_path"]
         state = coq_env.open(file=path, theorem=rec["theorem"])
         assert state.text == steps[0]["state_before"]
         for step in steps:
