@@ -19,10 +19,13 @@ until it says yes.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+C = TypeVar("C")
 
 
 class EnvError(Exception):
@@ -144,3 +147,17 @@ class ProofEnv(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def config_from_options(cls: type[C], options: dict[str, object], backend: str) -> C:
+    """Build a frozen config dataclass from `get_env` keyword options: unknown names are an
+    `EnvError`, and lists given for tuple-typed fields become tuples."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise EnvError(f"unknown {backend} option(s): {', '.join(unknown)}")
+    values = {
+        k: tuple(v) if str(fields[k].type).startswith("tuple") else v  # type: ignore[call-overload,arg-type]
+        for k, v in options.items()
+    }
+    return cls(**values)

@@ -15,7 +15,6 @@ if it stays silent it is killed and restarted on the next call.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from prover.envs.base import (
     TheoremNotFound,
     TimedOut,
     VerifyResult,
+    config_from_options,
 )
 from prover.envs.coq_project import CoqFileContext, file_context
 from prover.envs.coq_source import (
@@ -398,11 +398,4 @@ class _ReplayFailed(Exception):
 
 
 def make_coq_env(**kwargs: object) -> CoqEnv:
-    fields = {f.name for f in dataclasses.fields(CoqConfig)}
-    unknown = set(kwargs) - fields
-    if unknown:
-        raise EnvError(f"unknown Coq option(s): {', '.join(sorted(unknown))}")
-    for key in ("allowed_axioms", "coq_args"):
-        if key in kwargs:
-            kwargs[key] = tuple(kwargs[key])  # type: ignore[arg-type]
-    return CoqEnv(CoqConfig(**kwargs))  # type: ignore[arg-type]
+    return CoqEnv(config_from_options(CoqConfig, kwargs, "Coq"))

@@ -21,7 +21,6 @@ pass; `sorryAx` never does, nor `Lean.ofReduceBool` (`native_decide`) unless all
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -47,6 +46,7 @@ from prover.envs.base import (
     TheoremNotFound,
     TimedOut,
     VerifyResult,
+    config_from_options,
 )
 from prover.envs.lean_source import LeanFile, parse_lean, proof_command, sorry_command
 from prover.envs.process import T, kill_group, memory_cap, with_restart
@@ -427,11 +427,4 @@ class _ReplayFailed(Exception):
 
 
 def make_lean_env(**kwargs: object) -> LeanReplEnv:
-    names = {f.name for f in dataclasses.fields(LeanConfig)}
-    unknown = set(kwargs) - names
-    if unknown:
-        raise EnvError(f"unknown Lean option(s): {', '.join(sorted(unknown))}")
-    for key in ("repl_cmd", "allowed_axioms"):
-        if key in kwargs:
-            kwargs[key] = tuple(kwargs[key])  # type: ignore[arg-type]
-    return LeanReplEnv(LeanConfig(**kwargs))  # type: ignore[arg-type]
+    return LeanReplEnv(config_from_options(LeanConfig, kwargs, "Lean"))

@@ -14,7 +14,6 @@ LeanDojo's results map onto the protocol as:
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import subprocess
 import tempfile
@@ -35,6 +34,7 @@ from prover.envs.base import (
     TheoremInfo,
     TimedOut,
     VerifyResult,
+    config_from_options,
 )
 from prover.envs.lean_repl import (
     _AXIOMS_RE,
@@ -263,8 +263,4 @@ def audit_lean_output(
 
 
 def make_leandojo_env(**kwargs: object) -> LeanDojoEnv:
-    names = {f.name for f in dataclasses.fields(LeanDojoConfig)}
-    unknown = set(kwargs) - names
-    if unknown:
-        raise EnvError(f"unknown LeanDojo option(s): {', '.join(sorted(unknown))}")
-    return LeanDojoEnv(LeanDojoConfig(**kwargs))  # type: ignore[arg-type]
+    return LeanDojoEnv(config_from_options(LeanDojoConfig, kwargs, "LeanDojo"))
