@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
+
+# Triton reads TRITON_INTERPRET when it is first imported, so set it before any test module
+# imports kernels/: without a GPU the kernels run in Triton's (fp32-only) interpreter.
+if shutil.which("nvidia-smi") is None:
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import pytest
 
