@@ -1,0 +1,261 @@
+"""The recurrent link-editing encoder: one weight-tied block applied T times to token states
+and a per-head link tensor.
+
+Symbols (../shared/DESIGN.md, "The model"): x (B, N, d) the input embedding, injected at
+every step; z (B, N, d) the token states; L (B, H, N, N) the links; one step is
+
+    h = z + x;  h = h + Attn(LN(h); L);  h = h + MLP(LN(h))   (num_layers times)
+    z' = LN(h)
+    alpha_k = softmax_i(a_k . a'_i / sqrt(P)), beta_k = softmax_j(b_k . b'_j / sqrt(P)), i, j != k
+    g_k = tanh(w_g . z'_k)                       (per head, in [-1, 1])
+    L' = clip(L + alpha^T diag(g) beta, -c, c)   (per head; -inf links stay -inf)
+
+Attn is `kernels.link_attention` (scores + L). The recurrence drivers (unroll, fixed point,
+adaptive stopping) live in `prover/model/recurrence.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from kernels.link_attention import link_attention
+from prover.model.config import EncoderConfig
+
+
+@dataclass
+class Carry:
+    """Recurrent state: what one step reads and writes."""
+
+    z: torch.Tensor  # (B, N, d) token states
+    links: torch.Tensor  # (B, H, N, N) link biases; -inf = destroyed
+    steps: torch.Tensor  # (B,) long: steps applied since the initial carry, per example
+
+    def detach(self) -> Carry:
+        """The same state cut from the graph (between deep-supervision segments)."""
+        return Carry(self.z.detach(), self.links.detach(), self.steps)
+
+
+@dataclass
+class EncoderOutput:
+    last_hidden_state: torch.Tensor  # (B, N, d): z after the last step
+    carry: Carry
+    step_states: list[torch.Tensor]  # z after each step that carries gradients (deep supervision)
+    halt_logits: list[torch.Tensor]  # (B,) per step in step_states: the halting head's logit
+    steps_used: torch.Tensor  # (B,) long: steps this call applied to each example
+
+
+def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last dim where `mask` is True; an all-False row gives zeros, not NaN."""
+    logits = logits.masked_fill(~mask, float("-inf"))
+    m = logits.detach().amax(-1, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    p = torch.exp(logits - m)
+    denom = p.sum(-1, keepdim=True)
+    return p / torch.where(denom > 0, denom, torch.ones_like(denom))
+
+
+def edit_links(
+    links: torch.Tensor, alpha: torch.Tensor, gate: torch.Tensor, beta: torch.Tensor, clip: float
+) -> torch.Tensor:
+    """L' = clip(L + alpha^T diag(g) beta, -c, c) per head; -inf entries stay -inf.
+
+    links (B, H, N, N); alpha, beta (B, H, N, N) with alpha[b, h, k, i] = token k's source
+    pointer at i; gate (B, H, N)."""
+    delta = torch.matmul((alpha * gate[..., None]).transpose(-1, -2), beta)  # (B, H, N, N)
+    edited = torch.clamp(links + delta, -clip, clip)
+    return torch.where(torch.isneginf(links), links, edited)
+
+
+class LinkWriter(nn.Module):
+    """Token k writes one link per head: pointers alpha_k (source), beta_k (target), gate g_k."""
+
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        H, P = cfg.num_heads, cfg.pointer_dim
+        self.src = nn.Linear(cfg.d_model, 2 * H * P)
+        self.dst = nn.Linear(cfg.d_model, 2 * H * P)
+        self.gate = nn.Linear(cfg.d_model, H)
+        # Start with gates near zero: links stay at their structural value until learned.
+        nn.init.zeros_(self.gate.weight)
+        nn.init.zeros_(self.gate.bias)
+
+    def pointers(
+        self, proj: nn.Linear, z: torch.Tensor, pointer_mask: torch.Tensor
+    ) -> torch.Tensor:
+        B, N, _ = z.shape
+        H, P = self.cfg.num_heads, self.cfg.pointer_dim
+        qp, kp = proj(z).view(B, N, 2, H, P).unbind(2)  # (B, N, H, P) each
+        logits = torch.einsum("bkhp,bihp->bhki", qp, kp) * P**-0.5  # (B, H, N, N)
+        return masked_softmax(logits, pointer_mask)
+
+    def forward(
+        self, z: torch.Tensor, links: torch.Tensor, key_padding_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """z (B, N, d), links (B, H, N, N) -> new links (B, H, N, N)."""
+        B, N, _ = z.shape
+        mask = _pointer_mask(B, N, key_padding_mask, z.device)  # (B, 1, N, N)
+        alpha = self.pointers(self.src, z, mask)
+        beta = self.pointers(self.dst, z, mask)
+        gate = torch.tanh(self.gate(z)).transpose(1, 2)  # (B, H, N)
+        if key_padding_mask is not None:
+            gate = gate.masked_fill(key_padding_mask[:, None, :], 0.0)  # padding never writes
+        return edit_links(links, alpha, gate, beta, self.cfg.link_clip)
+
+
+def _pointer_mask(
+    B: int, N: int, key_padding_mask: torch.Tensor | None, device: torch.device
+) -> torch.Tensor:
+    """(B, 1, N, N) bool: token k (row) may point at token i (column): i != k, i not padding."""
+    mask = torch.ones(B, 1, N, N, dtype=torch.bool, device=device)
+    if N > 1:
+        mask = mask & ~torch.eye(N, dtype=torch.bool, device=device)
+    if key_padding_mask is not None:
+        mask = mask & ~key_padding_mask[:, None, None, :]
+    return mask
+
+
+class LinkAttention(nn.Module):
+    """Multi-head self-attention whose scores are biased by the links."""
+
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model)
+
+    def forward(
+        self, h: torch.Tensor, links: torch.Tensor, key_padding_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        B, N, _ = h.shape
+        H, D = self.cfg.num_heads, self.cfg.head_dim
+        qkv = self.qkv(h).view(B, N, 3, H, D)  # (B, N, 3, H, D)
+        q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))  # (B, H, N, D) each
+        o = link_attention(
+            q,
+            k,
+            v,
+            links.to(q.dtype),
+            score=self.cfg.score,
+            key_padding_mask=key_padding_mask,
+            impl=self.cfg.attn_impl,
+        )
+        return self.out(o.transpose(1, 2).reshape(B, N, H * D))  # (B, N, d)
+
+
+class LinkLayer(nn.Module):
+    """Pre-norm attention + MLP sub-layer of the block."""
+
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(cfg.d_model)
+        self.attn = LinkAttention(cfg)
+        self.norm2 = nn.LayerNorm(cfg.d_model)
+        self.mlp = nn.Sequential(
+            nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model)
+        )
+
+    def forward(
+        self, h: torch.Tensor, links: torch.Tensor, key_padding_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        h = h + self.attn(self.norm1(h), links, key_padding_mask)
+        return h + self.mlp(self.norm2(h))
+
+
+class LinkEditingEncoder(nn.Module):
+    """x (B, N, d) [+ structural links] -> token states after T weight-tied steps.
+
+    Training runs the `recurrence` mode of the config; eval mode runs up to T steps and stops
+    early per example as `adaptive` says (see `prover/model/recurrence.py`)."""
+
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.layers = nn.ModuleList(LinkLayer(cfg) for _ in range(cfg.num_layers))
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.writer = LinkWriter(cfg) if cfg.edit_links else None
+        self.halt = nn.Linear(cfg.d_model, 1)  # halting head on the mean token state
+
+    def initial_carry(self, x: torch.Tensor, links: torch.Tensor | None = None) -> Carry:
+        """z = 0 and L = the structural links: (B, H, N, N), (B, N, N) shared by heads, or zeros."""
+        B, N, _ = x.shape
+        H = self.cfg.num_heads
+        if links is None:
+            L0 = x.new_zeros(B, H, N, N)
+        else:
+            if links.dim() == 3:
+                links = links[:, None]  # (B, 1, N, N)
+            if links.dim() != 4 or links.shape[0] != B or links.shape[-2:] != (N, N):
+                raise ValueError(
+                    f"links must be (B, H, N, N) or (B, N, N) with B={B}, N={N}; "
+                    f"got {tuple(links.shape)}"
+                )
+            L0 = links.to(x.dtype).expand(B, H, N, N).clone()
+        steps = torch.zeros(B, dtype=torch.long, device=x.device)
+        return Carry(x.new_zeros(B, N, self.cfg.d_model), L0, steps)
+
+    def step(
+        self,
+        z: torch.Tensor,
+        links: torch.Tensor,
+        x: torch.Tensor,
+        key_padding_mask: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One application of the block: (z, L) -> (z', L')."""
+        h = z + x
+        for layer in self.layers:
+            h = layer(h, links, key_padding_mask)
+        z_new = self.norm(h)
+        if self.writer is not None:
+            links = self.writer(z_new, links, key_padding_mask)
+        return z_new, links
+
+    def halt_logit(self, z: torch.Tensor, key_padding_mask: torch.Tensor | None) -> torch.Tensor:
+        """(B,) logit that the example may stop now, from the mean of its non-padding tokens."""
+        if key_padding_mask is None:
+            pooled = z.mean(1)
+        else:
+            keep = (~key_padding_mask).to(z.dtype)[..., None]  # (B, N, 1)
+            pooled = (z * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+        logit: torch.Tensor = self.halt(pooled).squeeze(-1)
+        return logit
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        key_padding_mask: torch.Tensor | None = None,
+        links: torch.Tensor | None = None,
+        carry: Carry | None = None,
+        num_steps: int | None = None,
+    ) -> EncoderOutput:
+        """x (B, N, d) -> EncoderOutput. Pass `carry` to continue from an earlier state (its
+        links then replace `links`); `num_steps` overrides T."""
+        from prover.model.recurrence import run_recurrence
+
+        if key_padding_mask is not None and key_padding_mask.dtype != torch.bool:
+            raise ValueError("key_padding_mask must be bool with True = padding")
+        if carry is None:
+            carry = self.initial_carry(x, links)
+        return run_recurrence(self, x, carry, key_padding_mask, num_steps or self.cfg.num_steps)
+
+
+def relative_change(new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+    """(B,) ||new - old|| / ||old|| per example, ignoring non-finite entries (-inf links)."""
+    diff = torch.nan_to_num(new - old, nan=0.0, posinf=0.0, neginf=0.0).flatten(1)
+    ref = torch.nan_to_num(old, nan=0.0, posinf=0.0, neginf=0.0).flatten(1)
+    return diff.norm(dim=1) / ref.norm(dim=1).clamp(min=1e-6)
+
+
+__all__ = [
+    "Carry",
+    "EncoderOutput",
+    "LinkEditingEncoder",
+    "LinkWriter",
+    "edit_links",
+    "masked_softmax",
+    "relative_change",
+]

@@ -1,0 +1,226 @@
+"""The tactic model: proof-state tokens -> link-editing encoder -> small causal decoder with
+cross-attention -> tactic tokens, as a `transformers` `PreTrainedModel`.
+
+`TacticModel.save_pretrained` / `from_pretrained` and `generate` (greedy, beam search, sampling,
+`output_scores=True`) work as for any `transformers` encoder-decoder. One token embedding (owned
+by the encoder) serves the encoder and the decoder: states and tactics share one vocabulary.
+The decoder keeps no KV cache (`use_cache=False`): each generated token reruns the decoder on
+the prefix, which is cheap at tactic lengths; the encoder runs once per `generate` call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import GenerationConfig, GenerationMixin, PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
+
+from prover.model.config import EncoderConfig, ModelConfig
+from prover.model.encoder import LinkEditingEncoder
+
+
+class TacticConfig(PretrainedConfig):
+    """`transformers` config holding a `ModelConfig` as plain JSON fields."""
+
+    model_type = "springtail_tactic"
+
+    def __init__(self, model: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        model = dict(model or {})
+        self.model = model
+        mc = self.model_config  # validates
+        kwargs.setdefault("pad_token_id", mc.pad_token_id)
+        kwargs.setdefault("bos_token_id", mc.bos_token_id)
+        kwargs.setdefault("eos_token_id", mc.eos_token_id)
+        kwargs.setdefault("decoder_start_token_id", mc.bos_token_id)
+        kwargs.setdefault("is_encoder_decoder", True)
+        kwargs.setdefault("tie_word_embeddings", False)
+        super().__init__(**kwargs)
+        self.vocab_size = mc.vocab_size
+        self.hidden_size = mc.encoder.d_model
+        self.use_cache = False
+
+    @classmethod
+    def from_model_config(cls, mc: ModelConfig, **kwargs: Any) -> TacticConfig:
+        return cls(model=dataclasses.asdict(mc), **kwargs)
+
+    @property
+    def model_config(self) -> ModelConfig:
+        fields = dict(self.model)
+        enc = EncoderConfig(**fields.pop("encoder", {}))
+        return ModelConfig(encoder=enc, **fields)
+
+
+class TacticEncoder(nn.Module):
+    """input_ids (B, N) [+ links] -> BaseModelOutput(last_hidden_state (B, N, d))."""
+
+    main_input_name = "input_ids"  # read by `generate`
+
+    def __init__(self, mc: ModelConfig) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(mc.vocab_size, mc.encoder.d_model, padding_idx=mc.pad_token_id)
+        self.pos = nn.Embedding(mc.max_positions, mc.encoder.d_model)
+        self.core = LinkEditingEncoder(mc.encoder)
+        self.max_positions = mc.max_positions
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        links: torch.Tensor | None = None,
+        return_dict: bool = True,
+        **kwargs: Any,
+    ) -> BaseModelOutput:
+        B, N = input_ids.shape
+        if N > self.max_positions:
+            raise ValueError(
+                f"proof state has {N} tokens, more than max_positions={self.max_positions}; "
+                "truncate it or use a config with more positions"
+            )
+        x = self.embed(input_ids) + self.pos(torch.arange(N, device=input_ids.device))
+        kpm = None if attention_mask is None else attention_mask == 0  # True = padding
+        out = self.core(x, key_padding_mask=kpm, links=links)
+        return BaseModelOutput(last_hidden_state=out.last_hidden_state)
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm causal self-attention, cross-attention to the encoder, MLP."""
+
+    def __init__(self, d: int, num_heads: int, d_ff: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.self_out = nn.Linear(d, d)
+        self.q_cross = nn.Linear(d, d)
+        self.kv_cross = nn.Linear(d, 2 * d)
+        self.cross_out = nn.Linear(d, d)
+        self.mlp = nn.Sequential(nn.Linear(d, d_ff), nn.GELU(), nn.Linear(d_ff, d))
+
+    def heads(self, t: torch.Tensor) -> torch.Tensor:
+        B, N, d = t.shape
+        return t.view(B, N, self.num_heads, d // self.num_heads).transpose(1, 2)  # (B, H, N, Dh)
+
+    def merge(self, t: torch.Tensor) -> torch.Tensor:
+        B, H, N, Dh = t.shape
+        return t.transpose(1, 2).reshape(B, N, H * Dh)  # (B, N, d)
+
+    def forward(
+        self, y: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        q, k, v = (self.heads(t) for t in self.qkv(self.norm1(y)).chunk(3, dim=-1))
+        y = y + self.self_out(self.merge(F.scaled_dot_product_attention(q, k, v, is_causal=True)))
+        q = self.heads(self.q_cross(self.norm2(y)))
+        k, v = (self.heads(t) for t in self.kv_cross(memory).chunk(2, dim=-1))
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=memory_mask)
+        y = y + self.cross_out(self.merge(attn))
+        return y + self.mlp(self.norm3(y))
+
+
+class TacticModel(PreTrainedModel, GenerationMixin):
+    """Proof state -> tactic. `forward` returns `Seq2SeqLMOutput` (loss when `labels` given)."""
+
+    config_class = TacticConfig
+    base_model_prefix = "springtail"
+    main_input_name = "input_ids"
+
+    def __init__(self, config: TacticConfig) -> None:
+        super().__init__(config)
+        mc = config.model_config
+        d = mc.encoder.d_model
+        self.encoder = TacticEncoder(mc)
+        self.dec_pos = nn.Embedding(mc.max_target_positions, d)
+        self.decoder = nn.ModuleList(
+            DecoderLayer(d, mc.encoder.num_heads, mc.encoder.d_ff) for _ in range(mc.decoder_layers)
+        )
+        self.dec_norm = nn.LayerNorm(d)
+        self.lm_head = nn.Linear(d, mc.vocab_size, bias=False)
+        self.max_target_positions = mc.max_target_positions
+        self.post_init()
+        self.generation_config = GenerationConfig(
+            pad_token_id=mc.pad_token_id,
+            bos_token_id=mc.bos_token_id,
+            eos_token_id=mc.eos_token_id,
+            decoder_start_token_id=mc.bos_token_id,
+            use_cache=False,
+            max_new_tokens=mc.max_target_positions - 1,
+        )
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # Linear layers keep PyTorch's default init, and the link writer's gate its zero init.
+        if isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def get_encoder(self, modality: str | None = None) -> TacticEncoder:
+        return self.encoder
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.encoder.embed
+
+    def decode(
+        self,
+        decoder_input_ids: torch.Tensor,
+        memory: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """decoder_input_ids (B, M), memory (B, N, d) -> logits (B, M, vocab)."""
+        B, M = decoder_input_ids.shape
+        if M > self.max_target_positions:
+            raise ValueError(f"tactic of {M} tokens exceeds max_target_positions")
+        pos = torch.arange(M, device=decoder_input_ids.device)
+        y = self.encoder.embed(decoder_input_ids) + self.dec_pos(pos)
+        memory_mask = None
+        if attention_mask is not None:
+            memory_mask = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, N), True = attend
+        for layer in self.decoder:
+            y = layer(y, memory, memory_mask)
+        logits: torch.Tensor = self.lm_head(self.dec_norm(y))
+        return logits
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple[torch.Tensor, ...] | None = None,
+        links: torch.Tensor | None = None,
+        return_dict: bool = True,
+        **kwargs: Any,
+    ) -> Seq2SeqLMOutput:
+        """input_ids (B, N): state tokens; labels (B, M): tactic tokens, then eos (-100 ignored)."""
+        if encoder_outputs is None:
+            if input_ids is None:
+                raise ValueError("TacticModel needs input_ids or encoder_outputs")
+            encoder_outputs = self.encoder(input_ids, attention_mask, links)
+        memory = encoder_outputs[0]
+        if decoder_input_ids is None:
+            if labels is None:
+                raise ValueError("TacticModel needs decoder_input_ids or labels")
+            decoder_input_ids = self.shift_right(labels)
+        logits = self.decode(decoder_input_ids, memory, attention_mask)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(
+                logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100
+            )
+        return Seq2SeqLMOutput(loss=loss, logits=logits, encoder_last_hidden_state=memory)
+
+    def shift_right(self, labels: torch.Tensor) -> torch.Tensor:
+        """labels (B, M) -> decoder inputs (B, M): bos, then labels[:, :-1] with -100 as pad."""
+        mc = self.config.model_config
+        shifted = labels.new_full(labels.shape, mc.pad_token_id)
+        shifted[:, 0] = mc.bos_token_id
+        shifted[:, 1:] = labels[:, :-1].masked_fill(labels[:, :-1] == -100, mc.pad_token_id)
+        return shifted
+
+
+def register_auto_classes() -> None:
+    """Make AutoConfig / AutoModelForSeq2SeqLM resolve "springtail_tactic"."""
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM
+
+    AutoConfig.register("springtail_tactic", TacticConfig, exist_ok=True)
+    AutoModelForSeq2SeqLM.register(TacticConfig, TacticModel, exist_ok=True)

@@ -1,0 +1,227 @@
+"""Tests for prover/model/{encoder,recurrence,config}.py: the link write/read mechanism, gradient
+flow into the writer, the recurrence modes' memory and gradients, adaptive stopping.
+
+Run: pytest tests/test_model.py
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from kernels.link_attention import link_attention
+from prover.model import EncoderConfig, LinkEditingEncoder
+from prover.model.encoder import LinkWriter, edit_links
+
+
+def tiny_cfg(**kw) -> EncoderConfig:
+    base = dict(d_model=32, num_heads=2, d_ff=64, num_layers=1, num_steps=3, pointer_dim=8)
+    base.update(kw)
+    return EncoderConfig(**base)
+
+
+def attention_rows(links: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """P (1, 1, N, N) of link attention over fixed random q, k: the values are one-hot rows, so
+    out_i = P[i, :]."""
+    N = links.shape[-1]
+    g = torch.Generator().manual_seed(seed)
+    q, k = (torch.randn(1, 1, N, 16, generator=g, dtype=torch.float64) for _ in range(2))
+    v = torch.eye(N, 16, dtype=torch.float64)[None, None]
+    return link_attention(q, k, v, links, impl="reference")[..., :N]
+
+
+def one_hot_pointers(N: int, k: int, target: int) -> torch.Tensor:
+    p = torch.zeros(1, 1, N, N, dtype=torch.float64)
+    p[0, 0, k, target] = 1.0
+    return p
+
+
+def test_written_link_moves_attention_and_negative_gate_removes_it():
+    N, i, j, k = 8, 3, 5, 0
+    links = torch.zeros(1, 1, N, N, dtype=torch.float64)
+    alpha, beta = one_hot_pointers(N, k, i), one_hot_pointers(N, k, j)
+    gate = torch.zeros(1, 1, N, dtype=torch.float64)
+    gate[0, 0, k] = 1.0
+    before = attention_rows(links)
+
+    created = edit_links(links, alpha, gate, beta, clip=5.0)
+    expected = torch.zeros_like(links)
+    expected[0, 0, i, j] = 1.0
+    assert torch.equal(created, expected)  # exactly one link, from i to j, of strength g = 1
+    after = attention_rows(created)
+    assert after[0, 0, i, j] > before[0, 0, i, j]
+    # Softmax: only the ratio of p_ij to the other keys of row i changes, by e^1; other rows keep.
+    others = [c for c in range(N) if c != j]
+    ratio = (after[0, 0, i, j] / after[0, 0, i, others]) / (
+        before[0, 0, i, j] / before[0, 0, i, others]
+    )
+    assert torch.allclose(ratio, torch.full_like(ratio, math.e))
+    rows = [r for r in range(N) if r != i]
+    assert torch.allclose(after[0, 0, rows], before[0, 0, rows])
+
+    removed = edit_links(created, alpha, -gate, beta, clip=5.0)
+    assert torch.equal(removed, links)
+    assert torch.allclose(attention_rows(removed), before)
+
+
+def test_links_clip_and_destroyed_links_stay_destroyed():
+    N = 4
+    links = torch.zeros(1, 1, N, N)
+    links[0, 0, 2, 1] = float("-inf")
+    alpha = torch.full((1, 1, N, N), 1.0 / N)
+    beta = alpha.clone()
+    gate = torch.ones(1, 1, N)
+    for _ in range(50):  # each write adds N * (1/N)^2 = 1/N to every entry
+        links = edit_links(links, alpha, gate, beta, clip=2.0)
+    assert torch.isneginf(links[0, 0, 2, 1])
+    finite = links[torch.isfinite(links)]
+    assert torch.allclose(finite, torch.full_like(finite, 2.0))
+
+
+def test_writer_never_points_at_itself_or_padding_and_padding_never_writes():
+    torch.manual_seed(0)
+    cfg = tiny_cfg()
+    writer = LinkWriter(cfg)
+    torch.nn.init.normal_(writer.gate.weight, std=1.0)
+    z = torch.randn(2, 6, cfg.d_model)
+    kpm = torch.zeros(2, 6, dtype=torch.bool)
+    kpm[1, 4:] = True
+    new = writer(z, torch.zeros(2, cfg.num_heads, 6, 6), kpm)
+    assert (new[1, :, 4:, :] == 0).all() and (new[1, :, :, 4:] == 0).all()
+    assert (new[0] != 0).any()
+    mask = torch.ones(2, 1, 6, 6, dtype=torch.bool) & ~torch.eye(6, dtype=torch.bool)
+    alpha = writer.pointers(writer.src, z, mask)
+    assert (alpha.diagonal(dim1=-2, dim2=-1) == 0).all()
+    assert torch.allclose(alpha.sum(-1), torch.ones(2, cfg.num_heads, 6))
+
+
+def test_gradients_reach_pointer_and_gate_parameters():
+    torch.manual_seed(0)
+    enc = LinkEditingEncoder(tiny_cfg(num_steps=3))
+    x = torch.randn(2, 7, 32)
+    enc(x).last_hidden_state.pow(2).sum().backward()
+    # Gates start at zero (links keep their structural value), so only the gate gets a gradient...
+    assert enc.writer.gate.weight.grad.abs().sum() > 0
+    enc.zero_grad()
+    # ...and once gates are open, the pointers do too.
+    torch.nn.init.normal_(enc.writer.gate.weight, std=0.5)
+    enc(x).last_hidden_state.pow(2).sum().backward()
+    for p in (enc.writer.src.weight, enc.writer.dst.weight, enc.writer.gate.weight):
+        assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_looped_baseline_keeps_links_fixed():
+    enc = LinkEditingEncoder(tiny_cfg(edit_links=False))
+    links = torch.randn(2, 5, 5)
+    out = enc(torch.randn(2, 5, 32), links=links)
+    assert enc.writer is None
+    assert torch.equal(out.carry.links, links[:, None].expand(2, 2, 5, 5))
+
+
+def saved_bytes(enc: LinkEditingEncoder, x: torch.Tensor) -> int:
+    """Bytes the autograd graph keeps for the backward of one forward."""
+    total = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        enc(x).last_hidden_state.sum()
+    return total
+
+
+@pytest.mark.parametrize("grad", ["one_step", "implicit"])
+def test_fixed_point_memory_does_not_grow_with_steps_while_unroll_does(grad):
+    torch.manual_seed(0)
+    x = torch.randn(2, 16, 32)
+    mem = {}
+    for T in (2, 8):
+        # fixed_point_tol=0: never converged early, so both runs iterate T times
+        fp = LinkEditingEncoder(
+            tiny_cfg(
+                num_steps=T, recurrence="fixed_point", fixed_point_grad=grad, fixed_point_tol=0.0
+            )
+        )
+        un = LinkEditingEncoder(tiny_cfg(num_steps=T, recurrence="unroll"))
+        mem[T] = (saved_bytes(fp, x), saved_bytes(un, x))
+    assert mem[2][0] == mem[8][0]
+    assert mem[8][1] >= 3.5 * mem[2][1]
+
+
+def test_unroll_backpropagates_through_last_k_steps_only():
+    enc = LinkEditingEncoder(tiny_cfg(num_steps=6, grad_steps=2))
+    out = enc(torch.randn(2, 5, 32))
+    assert len(out.step_states) == 2 and len(out.halt_logits) == 2
+    assert out.carry.steps.tolist() == [6, 6]
+    x = torch.randn(2, 5, 32)
+    full = saved_bytes(LinkEditingEncoder(tiny_cfg(num_steps=6)), x)
+    assert saved_bytes(enc, x) < full / 2
+
+
+def test_implicit_gradient_matches_fully_unrolled_gradient():
+    """At a converged fixed point the implicit gradient is the limit of the unrolled one."""
+    x = torch.randn(2, 7, 32, dtype=torch.float64)
+    kpm = torch.zeros(2, 7, dtype=torch.bool)
+    kpm[1, 5:] = True
+    grads = {}
+    for name, kw in {
+        "unroll": dict(recurrence="unroll"),
+        "implicit": dict(recurrence="fixed_point", fixed_point_grad="implicit"),
+    }.items():
+        torch.manual_seed(1)
+        cfg = tiny_cfg(
+            num_steps=80, fixed_point_tol=1e-10, implicit_iters=100, attn_impl="reference", **kw
+        )
+        enc = LinkEditingEncoder(cfg).double()
+        xx = x.clone().requires_grad_()
+        enc(xx, key_padding_mask=kpm).last_hidden_state.sin().sum().backward()
+        grads[name] = (xx.grad, enc.layers[0].mlp[0].weight.grad)
+    for a, b in zip(grads["unroll"], grads["implicit"], strict=True):
+        assert (a - b).norm() / a.norm() < 1e-6
+
+
+def test_adaptive_stopping_uses_fewer_steps_on_a_converged_input():
+    torch.manual_seed(0)
+    enc = LinkEditingEncoder(tiny_cfg(num_steps=60, adaptive="converge", adaptive_tol=1e-4)).eval()
+    x = torch.randn(3, 9, 32)
+    with torch.no_grad():
+        first = enc(x)
+        again = enc(x, carry=first.carry)
+    assert (first.steps_used > 1).all() and (first.steps_used < 60).all()
+    assert again.steps_used.tolist() == [1, 1, 1]
+    assert again.carry.steps.tolist() == (first.steps_used + 1).tolist()
+
+
+def test_halting_head_decides_the_number_of_steps():
+    enc = LinkEditingEncoder(tiny_cfg(num_steps=7, adaptive="halt")).eval()
+    x = torch.randn(2, 5, 32)
+    with torch.no_grad():
+        enc.halt.weight.zero_()
+        enc.halt.bias.fill_(10.0)
+        assert enc(x).steps_used.tolist() == [1, 1]
+        enc.halt.bias.fill_(-10.0)
+        assert enc(x).steps_used.tolist() == [7, 7]
+
+
+def test_structural_links_are_checked():
+    enc = LinkEditingEncoder(tiny_cfg())
+    with pytest.raises(ValueError, match="links must be"):
+        enc(torch.randn(2, 5, 32), links=torch.zeros(2, 4, 4))
+
+
+@pytest.mark.parametrize(
+    "kw,message",
+    [
+        (dict(d_model=30, num_heads=4), "divisible"),
+        (dict(recurrence="scan"), "recurrence must be"),
+        (dict(score="cos"), "score must be"),
+        (dict(grad_steps=0), "grad_steps"),
+    ],
+)
+def test_config_rejects_bad_values(kw, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_cfg(**kw)
