@@ -237,7 +237,7 @@ def _attn_bwd_dq(
     H, N, sm_scale,
     HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     SCORE_L1: tl.constexpr, CAUSAL: tl.constexpr, HAS_PAD: tl.constexpr,
-    DOT_PRECISION: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, STORE_DL: tl.constexpr,
 ):
     # fmt: on
     """dq and dL for one query block; DQ is contiguous (B, H, N, D), DL contiguous (B, H, N, N)."""
@@ -275,9 +275,10 @@ def _attn_bwd_dq(
         p = tl.where(valid, tl.exp(s - lse[:, None]), 0.0)
         dp = tl.dot(do, tl.trans(v), input_precision=DOT_PRECISION)
         ds = p * (dp - delta[:, None])
-        in_bounds = row_ok[:, None] & (offs_n[None, :] < N)
-        dl_ptrs = DL + offs_m[:, None] * N + offs_n[None, :]
-        tl.store(dl_ptrs, ds.to(DL.dtype.element_ty), mask=in_bounds)
+        if STORE_DL:
+            in_bounds = row_ok[:, None] & (offs_n[None, :] < N)
+            dl_ptrs = DL + offs_m[:, None] * N + offs_n[None, :]
+            tl.store(dl_ptrs, ds.to(DL.dtype.element_ty), mask=in_bounds)
         if SCORE_L1:
             sign = _sign(q.to(tl.float32)[:, None, :] - k.to(tl.float32)[None, :, :])
             dq -= tl.sum(ds[:, :, None] * sign, axis=1)
@@ -364,8 +365,11 @@ class _LinkAttentionTriton(torch.autograd.Function):
         dq = torch.empty((B, H, N, D), device=q.device, dtype=q.dtype)
         dk = torch.empty_like(dq)
         dv = torch.empty_like(dq)
-        # Entries no program visits (above the diagonal with causal=True) must read 0.
-        dlinks = torch.zeros((B, H, N, N), device=q.device, dtype=links.dtype)
+        store_dl = ctx.needs_input_grad[3]
+        dlinks = None
+        if store_dl:
+            # Entries no program visits (above the diagonal with causal=True) must read 0.
+            dlinks = torch.zeros((B, H, N, N), device=q.device, dtype=links.dtype)
         block_m, block_n = _block_sizes(ctx.score, D)
         ptrs, strides = _launch_args(q, k, v, links, pad_i8)
         meta = _meta(D, block_m, block_n, ctx.score, ctx.causal, pad_i8 is not None, q.dtype)
@@ -373,8 +377,9 @@ class _LinkAttentionTriton(torch.autograd.Function):
         _attn_bwd_dkdv[(triton.cdiv(N, block_n), B * H)](
             *ptrs, dout, lse, delta, dk, dv, *tail, **meta
         )
+        dl_arg = dlinks if dlinks is not None else dq  # never written when STORE_DL is False
         _attn_bwd_dq[(triton.cdiv(N, block_m), B * H)](
-            *ptrs, dout, lse, delta, dq, dlinks, *tail, **meta
+            *ptrs, dout, lse, delta, dq, dl_arg, *tail, **meta, STORE_DL=store_dl
         )
         return dq, dk, dv, dlinks, None, None, None
 

@@ -171,3 +171,18 @@ def test_triton_refuses_unsupported_head_dim():
 )
 def test_triton_low_precision_on_gpu(dtype, N, score, causal):
     check(N, 64, score, causal=causal, pad=True, neginf=True, dtype=dtype, B=2, H=4)
+
+
+def test_links_without_gradient_skip_dlinks():
+    """Frozen links (the looped baseline): dq, dk, dv still match and no dlinks is made."""
+    q, k, v, links, dout, kpm = make_inputs(2, 2, 45, 16, pad=True, neginf=True)
+    kw = dict(score="dot", key_padding_mask=kpm, causal=True)
+    ref_in = [t.detach().requires_grad_() for t in (q, k, v)]
+    ref = link_attention_reference(*ref_in, links, **kw)
+    expected = [ref, *torch.autograd.grad(ref, ref_in, dout)]
+    tri_in = [t.detach().float().requires_grad_() for t in (q, k, v)]
+    frozen = links.float()
+    out = link_attention(*tri_in, frozen, impl="triton", **kw)
+    got = [out, *torch.autograd.grad(out, tri_in, dout.float())]
+    assert frozen.grad is None
+    assert_close(expected + [torch.zeros(1)], got + [torch.zeros(1)], torch.float32, "frozen")
