@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from kernels.link_attention import link_attention
@@ -41,7 +42,7 @@ class Carry:
 @dataclass
 class EncoderOutput:
     last_hidden_state: torch.Tensor  # (B, N, d): z after the last step
-    carry: Carry
+    carry: Carry | None  # None for the non-recurrent baseline
     step_states: list[torch.Tensor]  # z after each step that carries gradients (deep supervision)
     halt_logits: list[torch.Tensor]  # (B,) per step in step_states: the halting head's logit
     steps_used: torch.Tensor  # (B,) long: steps this call applied to each example
@@ -119,7 +120,8 @@ def _pointer_mask(
 
 
 class LinkAttention(nn.Module):
-    """Multi-head self-attention whose scores are biased by the links."""
+    """Multi-head self-attention whose scores are biased by the links (links=None: no bias,
+    plain scaled-dot-product attention for the dot score)."""
 
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
@@ -128,21 +130,27 @@ class LinkAttention(nn.Module):
         self.out = nn.Linear(cfg.d_model, cfg.d_model)
 
     def forward(
-        self, h: torch.Tensor, links: torch.Tensor, key_padding_mask: torch.Tensor | None
+        self, h: torch.Tensor, links: torch.Tensor | None, key_padding_mask: torch.Tensor | None
     ) -> torch.Tensor:
         B, N, _ = h.shape
         H, D = self.cfg.num_heads, self.cfg.head_dim
         qkv = self.qkv(h).view(B, N, 3, H, D)  # (B, N, 3, H, D)
         q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))  # (B, H, N, D) each
-        o = link_attention(
-            q,
-            k,
-            v,
-            links.to(q.dtype),
-            score=self.cfg.score,
-            key_padding_mask=key_padding_mask,
-            impl=self.cfg.attn_impl,
-        )
+        if links is None and self.cfg.score == "dot":
+            keep = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+        else:
+            if links is None:
+                links = q.new_zeros(B, H, N, N)
+            o = link_attention(
+                q,
+                k,
+                v,
+                links.to(q.dtype),
+                score=self.cfg.score,
+                key_padding_mask=key_padding_mask,
+                impl=self.cfg.attn_impl,
+            )
         return self.out(o.transpose(1, 2).reshape(B, N, H * D))  # (B, N, d)
 
 
@@ -159,7 +167,7 @@ class LinkLayer(nn.Module):
         )
 
     def forward(
-        self, h: torch.Tensor, links: torch.Tensor, key_padding_mask: torch.Tensor | None
+        self, h: torch.Tensor, links: torch.Tensor | None, key_padding_mask: torch.Tensor | None
     ) -> torch.Tensor:
         h = h + self.attn(self.norm1(h), links, key_padding_mask)
         return h + self.mlp(self.norm2(h))
