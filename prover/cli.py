@@ -7,6 +7,10 @@
     springtail trace --backend coq --out DIR [--files GLOB ...] [--workers N]
     springtail eval coq --split novel_files/test [--data DIR] [--policy portfolio|hammer]
                      [--limit K] [--timeout S] [--json OUT]
+    springtail csp train --task sudoku|maze [--model link|plain|looped] [--data FILE]
+                     [--minutes M] --out DIR [key=value ...]
+    springtail csp eval --task sudoku|maze (--checkpoint DIR | --solver exact) --data FILE
+                     [--json OUT] [--plot OUT.svg]
 
 Exit codes: 0 success, 1 not proved / rejected, 2 bad input. Errors are one line on stderr,
 never a traceback (set SPRINGTAIL_DEBUG=1 to see one).
@@ -209,7 +213,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tactic-timeout", type=_positive, default=None)
     e.add_argument("--json", metavar="OUT")
     e.set_defaults(fn=cmd_eval)
+
+    cs = sub.add_parser("csp", help="Sudoku / 30x30 maze benchmark: train a model or evaluate")
+    cs.add_argument("action", choices=["train", "eval"], help="see `springtail csp ACTION --help`")
+    cs.add_argument("rest", nargs=argparse.REMAINDER)
+    cs.set_defaults(fn=cmd_csp)
     return p
+
+
+def cmd_csp(args: argparse.Namespace) -> int:
+    if args.action == "train":
+        from prover.csp.train import parse_args, train
+
+        cfg, out = parse_args(args.rest)
+        print(json.dumps(train(cfg, out)))
+        return EXIT_OK
+    from eval.csp import main as eval_main
+
+    return eval_main(args.rest)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -217,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))
-    except (EnvError, UsageError, ValueError) as e:
+    except (EnvError, UsageError, ValueError, FileNotFoundError) as e:
         print(f"springtail {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -1,0 +1,236 @@
+"""30x30 mazes: parsing the shared JSONL, a seeded generator filtered by shortest-path length,
+dihedral augmentations, the exact (BFS) solver, path checks, and the structural links.
+
+A grid is a (900,) int8 array, row-major, over TOKENS: 0 '#' wall, 1 ' ' open, 2 'S' start,
+3 'G' goal, 4 'o' path (answers only). Files (`../shared/data/maze/maze30_hard_*.jsonl`, HRM's
+Maze-Hard): one JSON object per line with "question" and "answer" (900-character strings).
+
+Maze-Hard labels are one shortest path among many: none of the first 200 test mazes has a
+unique one. Exact match against the label (the published metric) therefore also rewards
+reproducing the dataset's tie-breaking; `is_optimal_path` checks the weaker property that a
+prediction is some shortest path. The generator makes perfect mazes (one path between any two
+cells), where the two coincide.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SIZE = 30
+N_CELLS = SIZE * SIZE
+TOKENS = "# SGo"
+WALL, OPEN, START, GOAL, PATH = range(5)
+_CODE = {c: i for i, c in enumerate(TOKENS)}
+
+
+class MazeFormatError(ValueError):
+    """A maze file or string is not in the supported format."""
+
+
+@dataclass(frozen=True)
+class MazeSet:
+    """Questions (P, 900) and answers (P, 900), int8 over TOKENS."""
+
+    questions: np.ndarray
+    answers: np.ndarray
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    def subset(self, idx: np.ndarray | slice) -> MazeSet:
+        return MazeSet(self.questions[idx], self.answers[idx], self.source)
+
+
+def parse_grid(text: str, allow_path: bool) -> np.ndarray:
+    alphabet = TOKENS if allow_path else TOKENS[:4]
+    if len(text) != N_CELLS or any(c not in alphabet for c in text):
+        raise MazeFormatError(f"not a {N_CELLS}-character maze over {alphabet!r}: {text[:40]!r}...")
+    return np.array([_CODE[c] for c in text], dtype=np.int8)
+
+
+def format_grid(grid: np.ndarray) -> str:
+    return "".join(TOKENS[int(t)] for t in grid)
+
+
+def load_jsonl(path: str | Path, limit: int | None = None) -> MazeSet:
+    """Read HRM-style maze JSONL ({"question", "answer"} per line)."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as e:
+        raise MazeFormatError(f"cannot read {path}: {e.strerror}") from None
+    questions: list[np.ndarray] = []
+    answers: list[np.ndarray] = []
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if limit is not None and len(questions) >= limit:
+            break
+        try:
+            record = json.loads(line)
+            questions.append(parse_grid(record["question"], allow_path=False))
+            answers.append(parse_grid(record["answer"], allow_path=True))
+        except (json.JSONDecodeError, KeyError, TypeError, MazeFormatError) as e:
+            raise MazeFormatError(f"{path}:{line_no}: {e}") from None
+    if not questions:
+        raise MazeFormatError(f"{path}: no mazes")
+    return MazeSet(np.stack(questions), np.stack(answers), str(path))
+
+
+# --- shortest paths ---
+
+
+def _neighbours(i: int) -> list[int]:
+    r, c = divmod(i, SIZE)
+    out = []
+    if r > 0:
+        out.append(i - SIZE)
+    if r < SIZE - 1:
+        out.append(i + SIZE)
+    if c > 0:
+        out.append(i - 1)
+    if c < SIZE - 1:
+        out.append(i + 1)
+    return out
+
+
+NEIGHBOURS = [_neighbours(i) for i in range(N_CELLS)]
+
+
+def _bfs(question: np.ndarray) -> tuple[dict[int, int], int, int]:
+    start, goal = int(np.argmax(question == START)), int(np.argmax(question == GOAL))
+    parent = {start: start}
+    queue = deque([start])
+    while queue:
+        u = queue.popleft()
+        if u == goal:
+            break
+        for v in NEIGHBOURS[u]:
+            if v not in parent and question[v] != WALL:
+                parent[v] = u
+                queue.append(v)
+    return parent, start, goal
+
+
+def shortest_path_length(question: np.ndarray) -> int | None:
+    """Edges on a shortest S -> G path; None when G cannot be reached."""
+    parent, start, goal = _bfs(question)
+    if goal not in parent:
+        return None
+    n, u = 0, goal
+    while u != start:
+        u, n = parent[u], n + 1
+    return n
+
+
+def solve(question: np.ndarray) -> np.ndarray | None:
+    """The question with one shortest S -> G path marked PATH (BFS); None if unreachable."""
+    parent, start, goal = _bfs(question)
+    if goal not in parent:
+        return None
+    answer = question.copy()
+    u = parent[goal]
+    while u != start:
+        answer[u] = PATH
+        u = parent[u]
+    return answer
+
+
+def is_optimal_path(prediction: np.ndarray, question: np.ndarray) -> bool:
+    """The prediction keeps every non-open cell, and its PATH cells form a shortest S -> G path."""
+    if (prediction[question != OPEN] != question[question != OPEN]).any():
+        return False
+    if not np.isin(prediction[question == OPEN], (OPEN, PATH)).all():
+        return False
+    best = shortest_path_length(question)
+    path = set(np.flatnonzero(prediction == PATH).tolist())
+    if best is None or len(path) != best - 1:
+        return False
+    walk = prediction.copy()
+    walk[prediction == OPEN] = WALL  # only S, G and the marked path are passable
+    return shortest_path_length(walk) == best
+
+
+# --- generator ---
+
+
+def generate(
+    min_path: int, rng: np.random.Generator, max_tries: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
+    """A perfect 30x30 maze (random depth-first spanning tree on the 15x15 lattice of even
+    cells, walls elsewhere) with S and G at random cells whose path has >= min_path edges."""
+    for _ in range(max_tries):
+        grid = np.full((SIZE, SIZE), WALL, dtype=np.int8)
+        cells = [(r, c) for r in range(0, SIZE, 2) for c in range(0, SIZE, 2)]
+        r0, c0 = cells[int(rng.integers(len(cells)))]
+        grid[r0, c0] = OPEN
+        stack = [(r0, c0)]
+        while stack:
+            r, c = stack[-1]
+            options = [
+                (r + dr, c + dc, dr, dc)
+                for dr, dc in ((2, 0), (-2, 0), (0, 2), (0, -2))
+                if 0 <= r + dr < SIZE and 0 <= c + dc < SIZE and grid[r + dr, c + dc] == WALL
+            ]
+            if not options:
+                stack.pop()
+                continue
+            nr, nc, dr, dc = options[int(rng.integers(len(options)))]
+            grid[r + dr // 2, c + dc // 2] = OPEN
+            grid[nr, nc] = OPEN
+            stack.append((nr, nc))
+        question = grid.reshape(-1)
+        a, b = rng.choice(len(cells), size=2, replace=False)
+        question[cells[a][0] * SIZE + cells[a][1]] = START
+        question[cells[b][0] * SIZE + cells[b][1]] = GOAL
+        length = shortest_path_length(question)
+        if length is not None and length >= min_path:
+            answer = solve(question)
+            assert answer is not None
+            return question, answer
+    raise RuntimeError(f"no maze with a path of >= {min_path} edges in {max_tries} tries")
+
+
+def generate_set(n: int, min_path: int, seed: int) -> MazeSet:
+    rng = np.random.default_rng(seed)
+    pairs = [generate(min_path, rng) for _ in range(n)]
+    return MazeSet(
+        np.stack([q for q, _ in pairs]),
+        np.stack([a for _, a in pairs]),
+        f"generated:{n}:min_path{min_path}:seed{seed}",
+    )
+
+
+# --- augmentations ---
+
+
+def dihedral(grid: np.ndarray, k: int) -> np.ndarray:
+    """Transform k in 0..7 of the square: rotate by 90 * (k % 4) degrees, then flip if k >= 4."""
+    g = np.rot90(grid.reshape(SIZE, SIZE), k % 4)
+    if k >= 4:
+        g = g[:, ::-1]
+    return np.ascontiguousarray(g).reshape(-1)
+
+
+def augment(
+    question: np.ndarray, answer: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    k = int(rng.integers(8))
+    return dihedral(question, k), dihedral(answer, k)
+
+
+# --- structural links ---
+
+
+def adjacency_links() -> np.ndarray:
+    """(900, 900) bool: 4-neighbour grid adjacency."""
+    links = np.zeros((N_CELLS, N_CELLS), dtype=bool)
+    for i, ns in enumerate(NEIGHBOURS):
+        links[i, ns] = True
+    return links

@@ -1,0 +1,109 @@
+"""One model for both puzzles: cell embedding + position + encoder + per-cell head.
+
+Encoders (`kind`): "link" the recurrent link-editing encoder; "looped" the same recurrence with
+links frozen at their structural value; "plain" a non-recurrent transformer with the link
+model's parameter count (`prover/model/baselines.py`). Structural links start at `link_init`
+between peers (Sudoku) or neighbours (maze) and 0 elsewhere, shared by all heads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from prover.csp.task import get_task
+from prover.model.baselines import PlainEncoder, matched_plain_config
+from prover.model.config import EncoderConfig
+from prover.model.encoder import Carry, LinkEditingEncoder
+
+Kind = Literal["link", "looped", "plain"]
+
+
+@dataclass(frozen=True)
+class CSPModelConfig:
+    task: str = "sudoku"
+    kind: Kind = "link"
+    encoder: EncoderConfig = field(
+        default_factory=lambda: EncoderConfig(
+            d_model=128, num_heads=4, d_ff=512, num_layers=2, num_steps=8, pointer_dim=16
+        )
+    )
+    link_init: float = 1.0
+
+    def __post_init__(self) -> None:
+        get_task(self.task)
+        if self.kind not in ("link", "looped", "plain"):
+            raise ValueError(f"kind must be link, looped or plain, got {self.kind!r}")
+
+
+@dataclass
+class CSPOutput:
+    logits: list[torch.Tensor]  # (B, N, C) per supervised step, last = the answer
+    halt_logits: list[torch.Tensor]  # (B,) per supervised step (empty for "plain")
+    steps_used: torch.Tensor  # (B,)
+    carry: Carry | None
+
+
+class CSPModel(nn.Module):
+    def __init__(self, cfg: CSPModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        spec = get_task(cfg.task)
+        d = cfg.encoder.d_model
+        self.embed = nn.Embedding(spec.input_vocab, d)
+        self.pos = nn.Embedding(spec.num_cells, d)
+        self.encoder: nn.Module
+        if cfg.kind == "plain":
+            self.encoder = PlainEncoder(matched_plain_config(cfg.encoder))
+        else:
+            enc_cfg = dataclasses.replace(cfg.encoder, edit_links=cfg.kind == "link")
+            self.encoder = LinkEditingEncoder(enc_cfg)
+        self.head = nn.Linear(d, spec.num_classes)
+        self.register_buffer(
+            "structural_links",
+            torch.from_numpy(spec.links()).float() * cfg.link_init,
+            persistent=False,
+        )
+
+    def forward(self, inputs: torch.Tensor, num_steps: int | None = None) -> CSPOutput:
+        """inputs (B, N) long -> per-step cell logits."""
+        B, N = inputs.shape
+        x = self.embed(inputs) + self.pos(torch.arange(N, device=inputs.device))  # (B, N, d)
+        if isinstance(self.encoder, PlainEncoder):
+            out = self.encoder(x)
+        else:
+            links = self.structural_links.expand(B, N, N)  # type: ignore[operator]
+            out = self.encoder(x, links=links, num_steps=num_steps)
+        logits = [self.head(z) for z in out.step_states]
+        return CSPOutput(logits, out.halt_logits, out.steps_used, out.carry)
+
+
+def loss_and_metrics(
+    out: CSPOutput, targets: torch.Tensor, halt_weight: float = 0.5
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Deep supervision: cross-entropy at every supervised step, plus a halting loss that
+    teaches the halting head whether the grid is already exactly right (TRM's Q-halt)."""
+    ce = torch.stack([F.cross_entropy(lg.transpose(1, 2), targets) for lg in out.logits]).mean()
+    loss = ce
+    if out.halt_logits and halt_weight > 0:
+        exact = [(lg.argmax(-1) == targets).all(-1).float() for lg in out.logits]
+        halt = torch.stack(
+            [
+                F.binary_cross_entropy_with_logits(h, e)
+                for h, e in zip(out.halt_logits, exact, strict=True)
+            ]
+        ).mean()
+        loss = loss + halt_weight * halt
+    with torch.no_grad():
+        pred = out.logits[-1].argmax(-1)
+        metrics = {
+            "loss": loss.item(),
+            "cell_acc": (pred == targets).float().mean().item(),
+            "exact": (pred == targets).all(-1).float().mean().item(),
+        }
+    return loss, metrics

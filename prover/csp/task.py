@@ -1,0 +1,165 @@
+"""The two CSP tasks in one form the model and the trainer share: integer inputs and targets per
+cell, structural links, seeded augmentation, and where the data comes from.
+
+Sudoku: inputs 0..9 (0 blank), targets 0..8 (digit - 1), 81 cells, links = row/column/box peers.
+Maze: inputs 0..3 over "# SG", targets 0..4 over "# SGo", 900 cells, links = grid adjacency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from prover.csp import maze, sudoku
+
+TaskName = Literal["sudoku", "maze"]
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "data"
+CACHE = REPO / "datasets" / "csp"
+
+DOWNLOAD_HINT = {
+    "sudoku": (
+        "Sudoku sets: tdoku's data.zip (https://github.com/t-dillon/tdoku) and Sudoku-Extreme "
+        "(Hugging Face: sapientinc/sudoku-extreme); CSV with puzzle,solution or question,answer"
+    ),
+    "maze": (
+        "Maze-Hard 30x30: Hugging Face sapientinc/maze-30x30-hard-1k; JSONL with question,answer "
+        "(900-character strings over '# SG', path marked 'o')"
+    ),
+}
+
+
+class CSPDataError(ValueError):
+    """Missing or malformed puzzle data."""
+
+
+@dataclass(frozen=True)
+class CSPData:
+    inputs: np.ndarray  # (P, N) int64
+    targets: np.ndarray  # (P, N) int64
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def subset(self, idx: np.ndarray | slice) -> CSPData:
+        return CSPData(self.inputs[idx], self.targets[idx], self.source)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: TaskName
+    num_cells: int
+    input_vocab: int
+    num_classes: int
+    links: Callable[[], np.ndarray]  # (N, N) bool structural links
+    augment: Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+    def scored_cells(self, inputs: np.ndarray) -> np.ndarray:
+        """Cells that count for cell accuracy: Sudoku blanks, maze open cells."""
+        return inputs == 0 if self.name == "sudoku" else inputs == maze.OPEN
+
+
+def _sudoku_augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+    p, s = sudoku.augment(x.astype(np.int8), (y + 1).astype(np.int8), rng)
+    return p.astype(np.int64), s.astype(np.int64) - 1
+
+
+def _maze_augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+    return maze.augment(x, y, rng)
+
+
+TASKS: dict[str, TaskSpec] = {
+    "sudoku": TaskSpec("sudoku", 81, 10, 9, sudoku.peer_links, _sudoku_augment),
+    "maze": TaskSpec("maze", maze.N_CELLS, 4, 5, maze.adjacency_links, _maze_augment),
+}
+
+
+def get_task(name: str) -> TaskSpec:
+    if name not in TASKS:
+        raise CSPDataError(f"unknown task {name!r}: choose sudoku or maze")
+    return TASKS[name]
+
+
+def load(task: str, path: str | Path, limit: int | None = None) -> CSPData:
+    """Puzzles and solutions from a CSV (Sudoku) or JSONL (maze) in the shared formats."""
+    get_task(task)
+    if not Path(path).exists():
+        raise CSPDataError(f"{path} does not exist. {DOWNLOAD_HINT[task]}")
+    try:
+        if task == "sudoku":
+            s = sudoku.load_csv(path, limit)
+            return CSPData(s.puzzles.astype(np.int64), s.solutions.astype(np.int64) - 1, s.source)
+        m = maze.load_jsonl(path, limit)
+        return CSPData(m.questions.astype(np.int64), m.answers.astype(np.int64), m.source)
+    except (sudoku.SudokuFormatError, maze.MazeFormatError) as e:
+        raise CSPDataError(str(e)) from None
+
+
+def generated(
+    task: str, n: int, seed: int, *, givens: tuple[int, int] = (30, 40), min_path: int = 100
+) -> CSPData:
+    """n generated puzzles (Sudoku with givens in [lo, hi], mazes with paths >= min_path),
+    cached in datasets/csp/ by their parameters."""
+    get_task(task)
+    key = f"{task}-n{n}-seed{seed}-" + (
+        f"givens{givens[0]}-{givens[1]}" if task == "sudoku" else f"minpath{min_path}"
+    )
+    path = CACHE / f"{key}.npz"
+    if path.exists():
+        with np.load(path) as f:
+            return CSPData(f["inputs"], f["targets"], f"generated:{key}")
+    if task == "sudoku":
+        s = sudoku.generate_set(n, givens, seed)
+        data = CSPData(
+            s.puzzles.astype(np.int64), s.solutions.astype(np.int64) - 1, f"generated:{key}"
+        )
+    else:
+        m = maze.generate_set(n, min_path, seed)
+        data = CSPData(m.questions.astype(np.int64), m.answers.astype(np.int64), f"generated:{key}")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, inputs=data.inputs, targets=data.targets)
+    tmp.replace(path)  # atomic: a killed run never leaves a half-written cache
+    return data
+
+
+def resolve_data(task: str, spec: str, limit: int | None = None) -> CSPData:
+    """A data spec: a file path, or `generated:N:SEED` (Sudoku: `generated:N:SEED:LO-HI`
+    givens; maze: `generated:N:SEED:MINPATH`)."""
+    if spec.startswith("generated:"):
+        parts = spec.split(":")
+        try:
+            n, seed = int(parts[1]), int(parts[2])
+            extra = parts[3] if len(parts) > 3 else None
+            if task == "sudoku":
+                lo, hi = (int(v) for v in extra.split("-")) if extra else (30, 40)
+                return generated(task, n, seed, givens=(lo, hi))
+            return generated(task, n, seed, min_path=int(extra) if extra else 100)
+        except (IndexError, ValueError) as e:
+            raise CSPDataError(
+                f"bad data spec {spec!r} ({e}): use generated:N:SEED[:LO-HI] (sudoku) "
+                "or generated:N:SEED[:MINPATH] (maze)"
+            ) from None
+    data = load(task, spec, limit)
+    return data if limit is None else data.subset(slice(0, limit))
+
+
+def shared_file(*parts: str) -> Path:
+    """A file under ../shared/data, or a CSPDataError saying where to get it."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        task = "maze" if parts[0] == "maze" else "sudoku"
+        raise CSPDataError(f"{path} not found (../shared/data is absent). {DOWNLOAD_HINT[task]}")
+    return path
+
+
+def fingerprint(data: CSPData) -> str:
+    """Short content hash, recorded with results."""
+    h = hashlib.sha256(data.inputs.tobytes() + data.targets.tobytes()).hexdigest()
+    return h[:16]

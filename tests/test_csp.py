@@ -1,0 +1,272 @@
+"""Tests for prover/csp/ (builders, augmentations, solvers, structural links), the CSP model's
+training (overfitting a few puzzles, exact resume) and eval/csp.py.
+
+Run: pytest tests/test_csp.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from prover.csp import maze, sudoku
+from prover.csp.model import CSPModelConfig
+from prover.csp.task import CSPDataError, get_task, load, resolve_data
+from prover.csp.train import TrainConfig, load_model, make_batch, train
+from prover.model.config import EncoderConfig
+
+from .conftest import SHARED_DATA
+
+SEEDS = range(5)
+
+
+def test_sudoku_generator_gives_unique_solutions_with_the_asked_givens():
+    rng = np.random.default_rng(0)
+    for givens in (25, 30, 36, 40):
+        puzzle, solution = sudoku.generate(givens, rng)
+        assert int((puzzle != 0).sum()) == givens
+        assert sudoku.is_solution(solution, puzzle)
+        found = sudoku.solve(puzzle, limit=2)
+        assert len(found) == 1 and (found[0] == solution).all()
+
+
+def test_sudoku_augmentations_keep_puzzles_valid():
+    rng = np.random.default_rng(1)
+    puzzle, solution = sudoku.generate(30, rng)
+    seen = set()
+    for seed in SEEDS:
+        p, s = sudoku.augment(puzzle, solution, np.random.default_rng(seed))
+        assert sudoku.is_solution(s, p)
+        assert int((p != 0).sum()) == 30
+        assert sudoku.count_solutions(p) == 1
+        seen.add(sudoku.format_grid(p))
+    assert len(seen) == len(SEEDS)  # augmentations actually change the grid
+    assert sudoku.is_solution(solution, puzzle)  # inputs untouched
+
+
+def test_sudoku_validity_check_catches_broken_grids():
+    rng = np.random.default_rng(2)
+    puzzle, solution = sudoku.generate(30, rng)
+    broken = solution.copy()
+    broken[[0, 1]] = broken[[1, 0]]  # swap two cells of row 0: columns break
+    assert not sudoku.is_solution(broken, np.zeros(81, dtype=np.int8))
+    wrong_given = puzzle.copy()
+    i = int(np.flatnonzero(puzzle)[0])
+    wrong_given[i] = puzzle[i] % 9 + 1
+    assert not sudoku.is_solution(solution, wrong_given)
+    assert sudoku.solve(np.array([5, 5] + [0] * 79, dtype=np.int8)) == []
+
+
+def test_sudoku_peer_links():
+    links = sudoku.peer_links()
+    assert links.shape == (81, 81) and (links == links.T).all()
+    assert (links.sum(1) == 20).all() and not links.diagonal().any()
+
+
+def test_maze_generator_and_dihedral_augmentations():
+    rng = np.random.default_rng(0)
+    question, answer = maze.generate(80, rng)
+    assert maze.shortest_path_length(question) >= 80
+    assert maze.is_optimal_path(answer, question)
+    assert (maze.solve(question) == answer).all()  # perfect maze: one path
+    for k in range(8):
+        q, a = maze.dihedral(question, k), maze.dihedral(answer, k)
+        assert maze.is_optimal_path(a, q)
+        assert maze.shortest_path_length(q) == maze.shortest_path_length(question)
+    assert len({maze.format_grid(maze.dihedral(question, k)) for k in range(8)}) == 8
+
+
+def test_maze_path_check_rejects_detours_and_broken_paths():
+    rng = np.random.default_rng(3)
+    question, answer = maze.generate(60, rng)
+    broken = answer.copy()
+    broken[np.flatnonzero(answer == maze.PATH)[5]] = maze.OPEN
+    assert not maze.is_optimal_path(broken, question)
+    moved_wall = answer.copy()
+    moved_wall[np.flatnonzero(question == maze.WALL)[0]] = maze.OPEN
+    assert not maze.is_optimal_path(moved_wall, question)
+    links = maze.adjacency_links()
+    assert links.sum() == 2 * 2 * 30 * 29 and (links == links.T).all()
+
+
+@pytest.mark.parametrize(
+    "name,task,n",
+    [
+        ("sudoku/sudoku_extreme_train_1k.csv", "sudoku", 1000),
+        ("sudoku/puzzles3_magictour_top1465.csv", "sudoku", 1465),
+        ("maze/maze30_hard_test.jsonl", "maze", 1000),
+    ],
+)
+def test_shared_files_load_and_their_labels_are_correct(name, task, n):
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"{path} not present (../shared/data is beside the repo in CI)")
+    data = load(task, path)
+    assert len(data) == n
+    for x, y in zip(data.inputs[:20], data.targets[:20], strict=True):
+        if task == "sudoku":
+            assert sudoku.is_solution((y + 1).astype(np.int8), x.astype(np.int8))
+        else:
+            assert maze.is_optimal_path(y.astype(np.int8), x.astype(np.int8))
+
+
+def test_bad_data_gets_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("puzzle,solution\n123,456\n")
+    with pytest.raises(CSPDataError, match="bad.csv:2"):
+        load("sudoku", bad)
+    with pytest.raises(CSPDataError, match="does not exist.*sapientinc"):
+        load("maze", tmp_path / "missing.jsonl")
+    with pytest.raises(CSPDataError, match="generated:N:SEED"):
+        resolve_data("sudoku", "generated:ten:0")
+
+
+def test_generated_sets_are_cached_and_deterministic(tmp_path, monkeypatch):
+    import prover.csp.task as task_mod
+
+    monkeypatch.setattr(task_mod, "CACHE", tmp_path)
+    a = resolve_data("sudoku", "generated:5:3:35-36")
+    assert list(tmp_path.glob("*.npz"))
+    b = resolve_data("sudoku", "generated:5:3:35-36")
+    assert (a.inputs == b.inputs).all() and (a.targets == b.targets).all()
+
+
+def tiny_config(**kw) -> TrainConfig:
+    enc = EncoderConfig(
+        d_model=32, num_heads=2, d_ff=64, num_layers=1, num_steps=3, pointer_dim=8, grad_steps=2
+    )
+    base = TrainConfig(
+        model=CSPModelConfig(task="sudoku", encoder=enc),
+        data="generated:4:11:60-60",
+        batch_size=4,
+        max_steps=20,
+        augment=False,
+        ema_decay=0.9,
+        log_every=5,
+        checkpoint_every=10,
+    )
+    return dataclasses.replace(base, **kw)
+
+
+@pytest.fixture()
+def isolated_cache(tmp_path, monkeypatch):
+    import prover.csp.task as task_mod
+
+    monkeypatch.setattr(task_mod, "CACHE", tmp_path / "cache")
+
+
+def test_batches_are_a_function_of_seed_and_step(isolated_cache):
+    cfg = tiny_config(augment=True)
+    data = resolve_data("sudoku", cfg.data)
+    spec = get_task("sudoku")
+    x1, y1 = make_batch(data, spec, cfg, 7)
+    x2, y2 = make_batch(data, spec, cfg, 7)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    halves = [make_batch(data, spec, cfg, 7, rank, 2) for rank in (0, 1)]
+    assert torch.equal(torch.cat([h[0] for h in halves]), x1)
+    for x, y in zip(x1.numpy(), y1.numpy(), strict=True):  # augmented pairs stay valid
+        assert sudoku.is_solution((y + 1).astype(np.int8), x.astype(np.int8))
+
+
+def test_tiny_training_overfits_a_few_puzzles(tmp_path, isolated_cache):
+    cfg = tiny_config(
+        max_steps=400,
+        ema_decay=0.0,
+        halt_weight=0.0,
+        optim=dataclasses.replace(
+            TrainConfig().optim, lr=3e-3, warmup_steps=10, schedule="constant"
+        ),
+    )
+    summary = train(cfg, tmp_path / "run")
+    assert summary["steps"] == 400
+    from eval.csp import evaluate
+
+    model, _, _ = load_model(tmp_path / "run", use_ema=False)
+    result = evaluate("sudoku", resolve_data("sudoku", cfg.data), model=model)
+    assert result["exact_match"] == 1.0 and result["cell_accuracy"] == 1.0
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path, isolated_cache):
+    cfg = tiny_config(max_steps=12, augment=True)
+    train(cfg, tmp_path / "straight")
+    train(cfg, tmp_path / "resumed", stop_at=6)
+    assert sorted(p.name for p in (tmp_path / "resumed").glob("ckpt_*.pt"))[-1] == "ckpt_000006.pt"
+    train(cfg, tmp_path / "resumed")
+    a = torch.load(tmp_path / "straight" / "ckpt_000012.pt", weights_only=False)
+    b = torch.load(tmp_path / "resumed" / "ckpt_000012.pt", weights_only=False)
+    for key in ("model", "ema"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs after resume"
+    assert a["optimizer"]["state"][0]["step"] == b["optimizer"]["state"][0]["step"]
+
+
+def test_resume_refuses_another_config(tmp_path, isolated_cache):
+    train(tiny_config(max_steps=2), tmp_path / "run")
+    with pytest.raises(ValueError, match="another config"):
+        train(tiny_config(max_steps=2, seed=5), tmp_path / "run")
+
+
+def test_eval_cli_on_a_tiny_file(tmp_path, isolated_cache, capsys):
+    from eval.csp import main as eval_main
+
+    rng = np.random.default_rng(4)
+    rows = [sudoku.generate(45, rng) for _ in range(3)]
+    csv = tmp_path / "tiny.csv"
+    csv.write_text(
+        "puzzle,solution\n"
+        + "".join(f"{sudoku.format_grid(p)},{sudoku.format_grid(s)}\n" for p, s in rows)
+    )
+    out = tmp_path / "exact.json"
+    assert (
+        eval_main(["--task", "sudoku", "--solver", "exact", "--data", str(csv), "--json", str(out)])
+        == 0
+    )
+    result = json.loads(out.read_text())
+    assert {"task", "n", "exact_match", "cell_accuracy", "mean_steps", "puzzles_per_s"} <= set(
+        result
+    )
+    assert result["n"] == 3 and result["exact_match"] == 1.0
+
+    train(tiny_config(max_steps=3), tmp_path / "run")
+    out = tmp_path / "model.json"
+    svg = tmp_path / "steps.svg"
+    args = [
+        "--task",
+        "sudoku",
+        "--checkpoint",
+        str(tmp_path / "run"),
+        "--data",
+        str(csv),
+        "--json",
+        str(out),
+        "--plot",
+        str(svg),
+    ]
+    assert eval_main(args) == 0
+    result = json.loads(out.read_text())
+    assert 0.0 <= result["exact_match"] <= 1.0 and 0.0 <= result["cell_accuracy"] <= 1.0
+    assert result["mean_steps"] == 3.0 and len(result["by_steps"]) == 6
+    assert svg.read_text().startswith("<svg")
+    assert (
+        eval_main(["--task", "maze", "--checkpoint", str(tmp_path / "run"), "--data", str(csv)])
+        == 2
+    )
+    assert "error" in capsys.readouterr().err
+
+
+def test_springtail_csp_commands_exit_2_on_bad_input(tmp_path, capsys):
+    from prover.cli import main as cli_main
+
+    missing = str(tmp_path / "none.csv")
+    assert (
+        cli_main(["csp", "eval", "--task", "sudoku", "--solver", "exact", "--data", missing]) == 2
+    )
+    assert cli_main(["csp", "train", "--task", "sudoku", "--out", str(tmp_path / "r"),
+                     "model.encoder.num_stepz=3"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "unknown config key 'num_stepz'" in err
+    assert "Traceback" not in err
