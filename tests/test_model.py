@@ -239,3 +239,29 @@ def test_plain_baseline_matches_parameter_count(layers):
     kpm[1, 3:] = True
     out = plain(torch.randn(2, 5, 32), key_padding_mask=kpm)
     assert out.last_hidden_state.shape == (2, 5, 32) and torch.isfinite(out.last_hidden_state).all()
+
+
+def test_top_k_pointers_equal_dense_pointers_when_k_covers_every_token():
+    torch.manual_seed(0)
+    dense = LinkWriter(tiny_cfg())
+    sparse = LinkWriter(tiny_cfg(pointer_topk=6))
+    sparse.load_state_dict(dense.state_dict())
+    torch.nn.init.normal_(dense.gate.weight, std=1.0)
+    sparse.gate.weight.data.copy_(dense.gate.weight)
+    z = torch.randn(2, 7, 32)
+    kpm = torch.zeros(2, 7, dtype=torch.bool)
+    kpm[1, 5:] = True
+    links = torch.randn(2, 2, 7, 7)
+    # N = 7 tokens, each may point at the 6 others: top-6 keeps every target.
+    assert torch.allclose(dense(z, links, kpm), sparse(z, links, kpm), atol=1e-6)
+
+
+def test_top_k_pointers_write_at_most_k_by_k_pairs_per_token():
+    torch.manual_seed(0)
+    writer = LinkWriter(tiny_cfg(pointer_topk=2))
+    torch.nn.init.normal_(writer.gate.weight, std=1.0)
+    new = writer(torch.randn(1, 30, 32), torch.zeros(1, 2, 30, 30), None)
+    written = (new != 0).sum(dim=(-1, -2))  # (1, H)
+    assert (written > 0).all() and (written <= 30 * 2 * 2).all()
+    new.sum().backward()
+    assert writer.src.weight.grad.abs().sum() > 0 and writer.gate.weight.grad.abs().sum() > 0

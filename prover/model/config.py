@@ -32,6 +32,8 @@ class EncoderConfig:
     )
     link_clip: float = 5.0  # c: finite links are clipped to [-c, c] after each write
     pointer_dim: int = 32  # P
+    # Each pointer keeps its top-k targets (renormalised): the write costs O(N k^2), not O(N^3).
+    pointer_topk: int | None = None
     # --- recurrence ---
     num_steps: int = 8  # T: steps in training; the cap at inference
     recurrence: Recurrence = "unroll"
@@ -53,6 +55,8 @@ class EncoderConfig:
             raise ValueError("num_steps and num_layers must be at least 1")
         if self.grad_steps is not None and not 1 <= self.grad_steps:
             raise ValueError(f"grad_steps must be None or >= 1, got {self.grad_steps}")
+        if self.pointer_topk is not None and self.pointer_topk < 1:
+            raise ValueError(f"pointer_topk must be None or >= 1, got {self.pointer_topk}")
         if self.link_clip <= 0:
             raise ValueError(f"link_clip must be positive, got {self.link_clip}")
         _check_choice("score", self.score, Score)

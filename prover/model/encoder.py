@@ -70,6 +70,26 @@ def edit_links(
     return torch.where(torch.isneginf(links), links, edited)
 
 
+def edit_links_sparse(
+    links: torch.Tensor,
+    alpha: tuple[torch.Tensor, torch.Tensor],
+    gate: torch.Tensor,
+    beta: tuple[torch.Tensor, torch.Tensor],
+    clip: float,
+) -> torch.Tensor:
+    """`edit_links` with top-k pointers: alpha, beta = (weights, indices), each (B, H, N, k).
+
+    Token k adds g_k alpha_k(i) beta_k(j) at its k x k (i, j) pairs only: O(N k^2) instead of
+    the dense product's O(N^3)."""
+    B, H, N, _ = links.shape
+    (a_w, a_i), (b_w, b_i) = alpha, beta
+    outer = gate[..., None, None] * a_w[..., :, None] * b_w[..., None, :]  # (B, H, N, k, k)
+    flat = a_i[..., :, None] * N + b_i[..., None, :]  # (B, H, N, k, k) index of (i, j)
+    delta = links.new_zeros(B, H, N * N).scatter_add(-1, flat.flatten(2), outer.flatten(2))
+    edited = torch.clamp(links + delta.view(B, H, N, N), -clip, clip)
+    return torch.where(torch.isneginf(links), links, edited)
+
+
 class LinkWriter(nn.Module):
     """Token k writes one link per head: pointers alpha_k (source), beta_k (target), gate g_k."""
 
@@ -84,14 +104,25 @@ class LinkWriter(nn.Module):
         nn.init.zeros_(self.gate.weight)
         nn.init.zeros_(self.gate.bias)
 
-    def pointers(
-        self, proj: nn.Linear, z: torch.Tensor, pointer_mask: torch.Tensor
-    ) -> torch.Tensor:
+    def pointer_logits(self, proj: nn.Linear, z: torch.Tensor) -> torch.Tensor:
         B, N, _ = z.shape
         H, P = self.cfg.num_heads, self.cfg.pointer_dim
         qp, kp = proj(z).view(B, N, 2, H, P).unbind(2)  # (B, N, H, P) each
-        logits = torch.einsum("bkhp,bihp->bhki", qp, kp) * P**-0.5  # (B, H, N, N)
-        return masked_softmax(logits, pointer_mask)
+        return torch.einsum("bkhp,bihp->bhki", qp, kp) * P**-0.5  # (B, H, N, N)
+
+    def pointers(
+        self, proj: nn.Linear, z: torch.Tensor, pointer_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """alpha or beta (B, H, N, N): token k's softmax over the tokens it may point at."""
+        return masked_softmax(self.pointer_logits(proj, z), pointer_mask)
+
+    def sparse_pointers(
+        self, proj: nn.Linear, z: torch.Tensor, pointer_mask: torch.Tensor, k: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weights, indices), each (B, H, N, k): the softmax over each token's top-k targets."""
+        logits = self.pointer_logits(proj, z).masked_fill(~pointer_mask, float("-inf"))
+        values, index = logits.topk(k, dim=-1)
+        return masked_softmax(values, torch.isfinite(values)), index
 
     def forward(
         self, z: torch.Tensor, links: torch.Tensor, key_padding_mask: torch.Tensor | None
@@ -99,11 +130,16 @@ class LinkWriter(nn.Module):
         """z (B, N, d), links (B, H, N, N) -> new links (B, H, N, N)."""
         B, N, _ = z.shape
         mask = _pointer_mask(B, N, key_padding_mask, z.device)  # (B, 1, N, N)
-        alpha = self.pointers(self.src, z, mask)
-        beta = self.pointers(self.dst, z, mask)
         gate = torch.tanh(self.gate(z)).transpose(1, 2)  # (B, H, N)
         if key_padding_mask is not None:
             gate = gate.masked_fill(key_padding_mask[:, None, :], 0.0)  # padding never writes
+        k = self.cfg.pointer_topk
+        if k is not None and k < N:
+            alpha_s = self.sparse_pointers(self.src, z, mask, k)
+            beta_s = self.sparse_pointers(self.dst, z, mask, k)
+            return edit_links_sparse(links, alpha_s, gate, beta_s, self.cfg.link_clip)
+        alpha = self.pointers(self.src, z, mask)
+        beta = self.pointers(self.dst, z, mask)
         return edit_links(links, alpha, gate, beta, self.cfg.link_clip)
 
 
