@@ -19,7 +19,6 @@ from prover.csp import maze, sudoku
 
 TaskName = Literal["sudoku", "maze"]
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
 CACHE = REPO / "datasets" / "csp"
 
 DOWNLOAD_HINT = {
@@ -148,15 +147,6 @@ def resolve_data(task: str, spec: str, limit: int | None = None) -> CSPData:
             ) from None
     data = load(task, spec, limit)
     return data if limit is None else data.subset(slice(0, limit))
-
-
-def shared_file(*parts: str) -> Path:
-    """A file under ../shared/data, or a CSPDataError saying where to get it."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        task = "maze" if parts[0] == "maze" else "sudoku"
-        raise CSPDataError(f"{path} not found (../shared/data is absent). {DOWNLOAD_HINT[task]}")
-    return path
 
 
 def fingerprint(data: CSPData) -> str:

@@ -246,11 +246,13 @@ def load_model(run_dir: str | Path, use_ema: bool = True) -> tuple[CSPModel, Tra
 def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict[str, Any]:
     """Train (resuming from the newest checkpoint in `out` if there is one) until max_steps,
     `stop_at` or the wall-clock budget; returns a summary. Works under `accelerate launch`."""
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DistributedDataParallelKwargs
     from tqdm import tqdm
 
     out = Path(out)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    # Unused parameters happen (the halting head with halt_weight=0): let DDP tolerate them.
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
     is_main = accelerator.is_main_process
     spec = get_task(cfg.model.task)
     data = resolve_data(cfg.model.task, cfg.data)
