@@ -133,6 +133,7 @@ def test_generated_sets_are_cached_and_deterministic(tmp_path, monkeypatch):
     assert list(tmp_path.glob("*.npz"))
     b = resolve_data("sudoku", "generated:5:3:35-36")
     assert (a.inputs == b.inputs).all() and (a.targets == b.targets).all()
+    assert len(resolve_data("sudoku", "generated:5:3:35-36", limit=2)) == 2
 
 
 def tiny_config(**kw) -> TrainConfig:

@@ -130,7 +130,12 @@ def generated(
 
 def resolve_data(task: str, spec: str, limit: int | None = None) -> CSPData:
     """A data spec: a file path, or `generated:N:SEED` (Sudoku: `generated:N:SEED:LO-HI`
-    givens; maze: `generated:N:SEED:MINPATH`)."""
+    givens; maze: `generated:N:SEED:MINPATH`); `limit` keeps the first puzzles."""
+    data = _resolve(task, spec, limit)
+    return data if limit is None else data.subset(slice(0, limit))
+
+
+def _resolve(task: str, spec: str, limit: int | None) -> CSPData:
     if spec.startswith("generated:"):
         parts = spec.split(":")
         try:
@@ -145,8 +150,7 @@ def resolve_data(task: str, spec: str, limit: int | None = None) -> CSPData:
                 f"bad data spec {spec!r} ({e}): use generated:N:SEED[:LO-HI] (sudoku) "
                 "or generated:N:SEED[:MINPATH] (maze)"
             ) from None
-    data = load(task, spec, limit)
-    return data if limit is None else data.subset(slice(0, limit))
+    return load(task, spec, limit)
 
 
 def fingerprint(data: CSPData) -> str:
