@@ -229,12 +229,20 @@ def test_config_rejects_bad_values(kw, message):
 
 @pytest.mark.parametrize("layers", [None, 1, 3])
 def test_plain_baseline_matches_parameter_count(layers):
-    from prover.model.baselines import PlainEncoder, matched_plain_config, num_params
+    from prover.model.baselines import (
+        PlainEncoder,
+        matched_looped_config,
+        matched_plain_config,
+        num_params,
+    )
 
     cfg = tiny_cfg(num_layers=2)
     plain = PlainEncoder(matched_plain_config(cfg, layers))
     target = num_params(LinkEditingEncoder(cfg))
     assert abs(num_params(plain) - target) <= 2 * cfg.d_model * (layers or 2)
+    looped = LinkEditingEncoder(matched_looped_config(cfg))
+    assert looped.writer is None and not looped.cfg.edit_links
+    assert abs(num_params(looped) - target) <= 2 * cfg.d_model * 2
     kpm = torch.zeros(2, 5, dtype=torch.bool)
     kpm[1, 3:] = True
     out = plain(torch.randn(2, 5, 32), key_padding_mask=kpm)

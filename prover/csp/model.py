@@ -1,9 +1,10 @@
 """One model for both puzzles: cell embedding + position + encoder + per-cell head.
 
 Encoders (`kind`): "link" the recurrent link-editing encoder; "looped" the same recurrence with
-links frozen at their structural value; "plain" a non-recurrent transformer with the link
-model's parameter count (`prover/model/baselines.py`). Structural links start at `link_init`
-between peers (Sudoku) or neighbours (maze) and 0 elsewhere, shared by all heads.
+links frozen at their structural value; "plain" a non-recurrent transformer. Both baselines
+get the link model's parameter count by a wider d_ff (`prover/model/baselines.py`).
+Structural links start at `link_init` between peers (Sudoku) or neighbours (maze) and 0
+elsewhere, shared by all heads.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from prover.csp.task import get_task
-from prover.model.baselines import PlainEncoder, matched_plain_config
+from prover.model.baselines import PlainEncoder, matched_looped_config, matched_plain_config
 from prover.model.config import EncoderConfig
 from prover.model.encoder import Carry, LinkEditingEncoder
 
@@ -60,9 +61,10 @@ class CSPModel(nn.Module):
         self.encoder: nn.Module
         if cfg.kind == "plain":
             self.encoder = PlainEncoder(matched_plain_config(cfg.encoder))
+        elif cfg.kind == "looped":
+            self.encoder = LinkEditingEncoder(matched_looped_config(cfg.encoder))
         else:
-            enc_cfg = dataclasses.replace(cfg.encoder, edit_links=cfg.kind == "link")
-            self.encoder = LinkEditingEncoder(enc_cfg)
+            self.encoder = LinkEditingEncoder(dataclasses.replace(cfg.encoder, edit_links=True))
         self.head = nn.Linear(d, spec.num_classes)
         self.register_buffer(
             "structural_links",

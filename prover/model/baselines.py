@@ -4,12 +4,14 @@
   layer, scaled-dot-product attention with no links; `matched_plain_config` sizes it to the
   link-editing encoder's parameter count.
 - the looped transformer (same recurrence, links frozen at their initial value) is
-  `LinkEditingEncoder(replace(cfg, edit_links=False))`: a config field, not a class.
+  `LinkEditingEncoder` with `edit_links=False`, a config field, not a class;
+  `matched_looped_config` widens its d_ff to the link model's parameter count.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -47,17 +49,33 @@ def num_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def _match_d_ff(
+    build: Callable[[EncoderConfig], nn.Module], cfg: EncoderConfig, target: int
+) -> EncoderConfig:
+    """cfg with the d_ff that brings build(cfg)'s parameter count closest to target. The count
+    is linear in d_ff (each layer's MLP holds 2 d d_ff + d_ff of them), so two probes solve it."""
+    at_1 = num_params(build(dataclasses.replace(cfg, d_ff=1)))
+    per_unit = num_params(build(dataclasses.replace(cfg, d_ff=2))) - at_1
+    d_ff = 1 + round((target - at_1) / per_unit)
+    if d_ff < 1:
+        raise ValueError(
+            f"cannot match {target} parameters at width {cfg.d_model}: use fewer layers"
+        )
+    return dataclasses.replace(cfg, d_ff=d_ff)
+
+
 def matched_plain_config(cfg: EncoderConfig, num_layers: int | None = None) -> EncoderConfig:
     """A `PlainEncoder` config with `num_layers` layers (default: the link block's count) and
     the d_ff that brings its parameter count closest to `LinkEditingEncoder(cfg)`'s."""
     target = num_params(LinkEditingEncoder(cfg))
-    layers = num_layers or cfg.num_layers
-    d = cfg.d_model
-    # Per layer: 2 LayerNorms (4d), qkv (3d^2 + 3d), out (d^2 + d), MLP (2 d d_ff + d_ff + d).
-    fixed = layers * (4 * d + 4 * d * d + 4 * d + d) + 2 * d
-    d_ff = round((target - fixed) / (layers * (2 * d + 1)))
-    if d_ff < 1:
-        raise ValueError(
-            f"cannot match {target} parameters with {layers} layers of width {d}: use fewer layers"
-        )
-    return dataclasses.replace(cfg, num_layers=layers, d_ff=d_ff, num_steps=1, edit_links=False)
+    plain = dataclasses.replace(
+        cfg, num_layers=num_layers or cfg.num_layers, num_steps=1, edit_links=False
+    )
+    return _match_d_ff(PlainEncoder, plain, target)
+
+
+def matched_looped_config(cfg: EncoderConfig) -> EncoderConfig:
+    """The looped baseline: cfg's recurrence with links frozen (no writer), d_ff widened so its
+    parameter count matches `LinkEditingEncoder(cfg)`'s."""
+    target = num_params(LinkEditingEncoder(cfg))
+    return _match_d_ff(LinkEditingEncoder, dataclasses.replace(cfg, edit_links=False), target)
