@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,21 +31,6 @@ class MazeFormatError(ValueError):
     """A maze file or string is not in the supported format."""
 
 
-@dataclass(frozen=True)
-class MazeSet:
-    """Questions (P, 900) and answers (P, 900), int8 over TOKENS."""
-
-    questions: np.ndarray
-    answers: np.ndarray
-    source: str
-
-    def __len__(self) -> int:
-        return len(self.questions)
-
-    def subset(self, idx: np.ndarray | slice) -> MazeSet:
-        return MazeSet(self.questions[idx], self.answers[idx], self.source)
-
-
 def parse_grid(text: str, allow_path: bool) -> np.ndarray:
     alphabet = TOKENS if allow_path else TOKENS[:4]
     if len(text) != N_CELLS or any(c not in alphabet for c in text):
@@ -58,8 +42,8 @@ def format_grid(grid: np.ndarray) -> str:
     return "".join(TOKENS[int(t)] for t in grid)
 
 
-def load_jsonl(path: str | Path, limit: int | None = None) -> MazeSet:
-    """Read HRM-style maze JSONL ({"question", "answer"} per line)."""
+def load_jsonl(path: str | Path, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(questions, answers), each (P, 900) int8, from HRM-style JSONL ({"question", "answer"})."""
     path = Path(path)
     try:
         lines = path.read_text().splitlines()
@@ -80,7 +64,7 @@ def load_jsonl(path: str | Path, limit: int | None = None) -> MazeSet:
             raise MazeFormatError(f"{path}:{line_no}: {e}") from None
     if not questions:
         raise MazeFormatError(f"{path}: no mazes")
-    return MazeSet(np.stack(questions), np.stack(answers), str(path))
+    return np.stack(questions), np.stack(answers)
 
 
 # --- shortest paths ---
@@ -197,14 +181,11 @@ def generate(
     raise RuntimeError(f"no maze with a path of >= {min_path} edges in {max_tries} tries")
 
 
-def generate_set(n: int, min_path: int, seed: int) -> MazeSet:
+def generate_set(n: int, min_path: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(questions, answers) of n generated mazes."""
     rng = np.random.default_rng(seed)
     pairs = [generate(min_path, rng) for _ in range(n)]
-    return MazeSet(
-        np.stack([q for q, _ in pairs]),
-        np.stack([a for _, a in pairs]),
-        f"generated:{n}:min_path{min_path}:seed{seed}",
-    )
+    return np.stack([q for q, _ in pairs]), np.stack([a for _, a in pairs])
 
 
 # --- augmentations ---

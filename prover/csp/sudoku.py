@@ -10,7 +10,6 @@ A grid is a (81,) int8 numpy array, row-major, digits 1..9 and 0 for a blank. Fi
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,21 +24,6 @@ class SudokuFormatError(ValueError):
     """A puzzle file or string is not in a supported Sudoku format."""
 
 
-@dataclass(frozen=True)
-class SudokuSet:
-    """Puzzles (P, 81) and their solutions (P, 81), int8, 0 = blank."""
-
-    puzzles: np.ndarray
-    solutions: np.ndarray
-    source: str
-
-    def __len__(self) -> int:
-        return len(self.puzzles)
-
-    def subset(self, idx: np.ndarray | slice) -> SudokuSet:
-        return SudokuSet(self.puzzles[idx], self.solutions[idx], self.source)
-
-
 def parse_grid(text: str) -> np.ndarray:
     """81-character string ('.' or '0' = blank) -> (81,) int8."""
     text = text.strip()
@@ -52,8 +36,9 @@ def format_grid(grid: np.ndarray) -> str:
     return "".join("." if d == 0 else str(int(d)) for d in grid)
 
 
-def load_csv(path: str | Path, limit: int | None = None) -> SudokuSet:
-    """Read a tdoku-style (`puzzle,solution`) or Sudoku-Extreme (`question,answer`) CSV."""
+def load_csv(path: str | Path, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(puzzles, solutions), each (P, 81) int8, from a tdoku-style (`puzzle,solution`) or
+    Sudoku-Extreme (`question,answer`) CSV."""
     path = Path(path)
     try:
         handle = path.open(newline="")
@@ -82,7 +67,7 @@ def load_csv(path: str | Path, limit: int | None = None) -> SudokuSet:
                 raise SudokuFormatError(f"{path}:{line_no}: {e}") from None
     if not puzzles:
         raise SudokuFormatError(f"{path}: no puzzles")
-    return SudokuSet(np.stack(puzzles), np.stack(solutions), str(path))
+    return np.stack(puzzles), np.stack(solutions)
 
 
 # --- validity and the exact solver ---
@@ -241,15 +226,11 @@ def generate(
     )
 
 
-def generate_set(n: int, givens: tuple[int, int], seed: int) -> SudokuSet:
-    """n puzzles, each with a number of givens drawn uniformly from [lo, hi]."""
+def generate_set(n: int, givens: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(puzzles, solutions) of n puzzles, their givens drawn uniformly from [lo, hi]."""
     rng = np.random.default_rng(seed)
     pairs = [generate(int(rng.integers(givens[0], givens[1] + 1)), rng) for _ in range(n)]
-    return SudokuSet(
-        np.stack([p for p, _ in pairs]),
-        np.stack([s for _, s in pairs]),
-        f"generated:{n}:{givens[0]}-{givens[1]}:seed{seed}",
-    )
+    return np.stack([p for p, _ in pairs]), np.stack([s for _, s in pairs])
 
 
 # --- augmentations (pure: new arrays, the inputs untouched) ---

@@ -85,6 +85,12 @@ def get_task(name: str) -> TaskSpec:
     return TASKS[name]
 
 
+def _as_data(task: str, pair: tuple[np.ndarray, np.ndarray], source: str) -> CSPData:
+    """Builder grids -> model form: int64, Sudoku targets shifted to 0..8."""
+    inputs, targets = (a.astype(np.int64) for a in pair)
+    return CSPData(inputs, targets - 1 if task == "sudoku" else targets, source)
+
+
 def load(task: str, path: str | Path, limit: int | None = None) -> CSPData:
     """Puzzles and solutions from a CSV (Sudoku) or JSONL (maze) in the shared formats."""
     get_task(task)
@@ -92,10 +98,8 @@ def load(task: str, path: str | Path, limit: int | None = None) -> CSPData:
         raise CSPDataError(f"{path} does not exist. {DOWNLOAD_HINT[task]}")
     try:
         if task == "sudoku":
-            s = sudoku.load_csv(path, limit)
-            return CSPData(s.puzzles.astype(np.int64), s.solutions.astype(np.int64) - 1, s.source)
-        m = maze.load_jsonl(path, limit)
-        return CSPData(m.questions.astype(np.int64), m.answers.astype(np.int64), m.source)
+            return _as_data(task, sudoku.load_csv(path, limit), str(path))
+        return _as_data(task, maze.load_jsonl(path, limit), str(path))
     except (sudoku.SudokuFormatError, maze.MazeFormatError) as e:
         raise CSPDataError(str(e)) from None
 
@@ -113,14 +117,9 @@ def generated(
     if path.exists():
         with np.load(path) as f:
             return CSPData(f["inputs"], f["targets"], f"generated:{key}")
-    if task == "sudoku":
-        s = sudoku.generate_set(n, givens, seed)
-        data = CSPData(
-            s.puzzles.astype(np.int64), s.solutions.astype(np.int64) - 1, f"generated:{key}"
-        )
-    else:
-        m = maze.generate_set(n, min_path, seed)
-        data = CSPData(m.questions.astype(np.int64), m.answers.astype(np.int64), f"generated:{key}")
+    pair = (sudoku.generate_set(n, givens, seed) if task == "sudoku"
+            else maze.generate_set(n, min_path, seed))  # fmt: skip
+    data = _as_data(task, pair, f"generated:{key}")
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, inputs=data.inputs, targets=data.targets)
