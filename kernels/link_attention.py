@@ -443,6 +443,16 @@ def _valid_pairs(
     return valid
 
 
+def safe_softmax(s: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last dim where a row of all -inf gives zeros (and zero gradients), not
+    the NaN of torch.softmax."""
+    m = s.detach().amax(-1, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    p = torch.exp(s - m)
+    denom = p.sum(-1, keepdim=True)
+    return p / torch.where(denom > 0, denom, torch.ones_like(denom))
+
+
 def link_attention_reference(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -467,13 +477,7 @@ def link_attention_reference(
     valid = _valid_pairs(q.shape[2], key_padding_mask, causal, q.device)
     if valid is not None:
         s = s.masked_fill(~valid, float("-inf"))
-    # Softmax that gives an all -inf row zeros (torch.softmax would give NaN).
-    m = s.detach().amax(-1, keepdim=True)
-    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-    p = torch.exp(s - m)
-    denom = p.sum(-1, keepdim=True)
-    p = p / torch.where(denom > 0, denom, torch.ones_like(denom))
-    return torch.matmul(p.to(v.dtype), v)
+    return torch.matmul(safe_softmax(s).to(v.dtype), v)
 
 
 def _link_attention_sdpa(
@@ -551,4 +555,5 @@ __all__ = [
     "default_impl",
     "link_attention",
     "link_attention_reference",
+    "safe_softmax",
 ]

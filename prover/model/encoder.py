@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kernels.link_attention import link_attention
+from kernels.link_attention import link_attention, safe_softmax
 from prover.model.config import EncoderConfig
 
 
@@ -50,12 +50,7 @@ class EncoderOutput:
 
 def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Softmax over the last dim where `mask` is True; an all-False row gives zeros, not NaN."""
-    logits = logits.masked_fill(~mask, float("-inf"))
-    m = logits.detach().amax(-1, keepdim=True)
-    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-    p = torch.exp(logits - m)
-    denom = p.sum(-1, keepdim=True)
-    return p / torch.where(denom > 0, denom, torch.ones_like(denom))
+    return safe_softmax(logits.masked_fill(~mask, float("-inf")))
 
 
 def edit_links(
