@@ -25,13 +25,15 @@ NAMES = ("out", "dq", "dk", "dv", "dlinks")
 
 
 def make_inputs(B, H, N, D, *, pad, neginf, seed=None):
-    """float64 q, k, v, links, upstream gradient and key padding mask on DEVICE.
+    """float64 (fp32-representable) q, k, v, links, upstream gradient and padding mask on DEVICE.
 
     With pad, batch 0 pads its second half and, when B > 1, batch 1 is all padding (every row
     fully masked); with neginf, 30% of links are -inf and row 0 of (0, 0) is all -inf."""
     g = torch.Generator().manual_seed(seed) if seed is not None else None
-    q, k, v, dout = (torch.randn(B, H, N, D, generator=g, dtype=torch.float64) for _ in range(4))
-    links = torch.randn(B, H, N, N, generator=g, dtype=torch.float64)
+    # Values representable in fp32: the reference then sees exactly the kernel's inputs, so
+    # the L1 score's sign(q - k) agrees even for near-ties (rounding could flip it otherwise).
+    q, k, v, dout = (torch.randn(B, H, N, D, generator=g).double() for _ in range(4))
+    links = torch.randn(B, H, N, N, generator=g).double()
     if neginf:
         links[torch.rand(B, H, N, N, generator=g) < 0.3] = float("-inf")
         links[0, 0, 0, :] = float("-inf")
