@@ -1,0 +1,99 @@
+"""Training pieces shared by the CSP trainer and the tactic trainer: optimiser config, LR
+schedule, seeding, and atomic checkpoints (`ckpt_{step:06d}.pt`) that resume exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+
+CHECKPOINT_GLOB = "ckpt_*.pt"
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    warmup_steps: int = 100
+    schedule: Literal["cosine", "constant"] = "cosine"
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio at max_steps
+    grad_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0 or self.warmup_steps < 0:
+            raise ValueError("lr must be positive and warmup_steps non-negative")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule must be cosine or constant, got {self.schedule!r}")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class _Scheduled(Protocol):
+    @property
+    def optim(self) -> OptimConfig: ...
+
+    @property
+    def max_steps(self) -> int: ...
+
+
+def lr_factor(cfg: _Scheduled, step: int) -> float:
+    """LR multiplier at `step`: linear warm-up, then constant or cosine to min_lr_ratio."""
+    o = cfg.optim
+    if step < o.warmup_steps:
+        return (step + 1) / o.warmup_steps
+    if o.schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - o.warmup_steps) / max(1, cfg.max_steps - o.warmup_steps))
+    return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def checkpoints(out: Path) -> list[Path]:
+    return sorted(out.glob(CHECKPOINT_GLOB))
+
+
+def save_checkpoint(out: Path, state: dict[str, Any], keep: int) -> Path:
+    path = out / f"ckpt_{state['step']:06d}.pt"
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: a killed run leaves the previous checkpoint intact
+    for old in checkpoints(out)[:-keep]:
+        old.unlink()
+    return path
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises many types for a truncated or foreign file
+        raise ValueError(
+            f"checkpoint {path} cannot be read ({type(e).__name__}: {e}); "
+            "delete it to resume from the one before"
+        ) from None
+    return state
