@@ -13,9 +13,16 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from prover.envs.base import EnvError, ImportRejected, ProofEnv, TheoremNotFound, VerifyResult
+from prover.envs.base import (
+    BackendUnavailable,
+    EnvError,
+    ImportRejected,
+    ProofEnv,
+    TheoremNotFound,
+    VerifyResult,
+)
 from prover.policy import TacticPolicy
-from prover.search import SearchConfig, best_first_search
+from prover.search import OutcomeHook, SearchConfig, best_first_search
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,7 @@ class ProveResult:
     reason: str = ""
     search: dict = field(default_factory=dict)
     imports_dropped: bool = False  # the policy's imports would load this very file
+    steps: list[tuple[str, str]] = field(default_factory=list)  # (state, tactic) of the proof
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -44,13 +52,14 @@ def prove_theorem(
     config: SearchConfig,
     allowed_axioms: Sequence[str] = (),
     allow_original_axioms: bool = False,
+    on_outcome: OutcomeHook | None = None,
 ) -> ProveResult:
     """Search and verify; `discarded` when the theorem cannot even be opened."""
     t0 = time.perf_counter()
     imports = policy.imports
     try:
         root = env.open(file=file, theorem=theorem, imports=imports)
-    except TheoremNotFound:
+    except (TheoremNotFound, BackendUnavailable):
         raise
     except ImportRejected:
         # The import would load this very file's compiled copy (or is unusable here): search
@@ -58,6 +67,8 @@ def prove_theorem(
         imports = ()
         try:
             root = env.open(file=file, theorem=theorem)
+        except BackendUnavailable:
+            raise
         except EnvError as e:
             return ProveResult(
                 theorem, False, [], time.perf_counter() - t0, status="discarded", reason=str(e)
@@ -67,7 +78,7 @@ def prove_theorem(
             theorem, False, [], time.perf_counter() - t0, status="discarded", reason=str(e)
         )
     dropped = imports != policy.imports
-    res = best_first_search(env, policy, root, config)
+    res = best_first_search(env, policy, root, config, on_outcome)
     stats = {
         "expansions": res.expansions,
         "tactic_calls": res.tactic_calls,
@@ -107,6 +118,7 @@ def prove_theorem(
             verdict.reason,
             stats,
             dropped,
+            list(res.trajectory),
         )
     return ProveResult(
         theorem,
@@ -119,6 +131,7 @@ def prove_theorem(
         "",
         stats,
         dropped,
+        list(res.trajectory),
     )
 
 

@@ -5,6 +5,12 @@ on its path (optionally divided by the path length). States with the same goal t
 de-duplicated (the first path to reach a state keeps it). Budgets: wall time, expansions and
 tactic calls. Time is split into policy, environment and search overhead.
 
+With `batch_size > 1` the best `batch_size` open nodes are taken from the frontier together and
+their candidates come from one `policy.propose_batch` call (a model policy then runs one
+batched `generate`); they are then expanded in priority order. Every tactic call's outcome is
+passed to `on_outcome(state, tactic, result, seconds)` when given (the replay store records
+them there).
+
 Tree invariants (checked after every expansion with `SearchConfig.debug`):
 - every node except the root has a parent, and its depth is its parent's depth + 1;
 - a node's score is its parent's score + its tactic's log-probability;
@@ -17,10 +23,21 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from prover.envs.base import Failed, Progress, ProofEnv, ProofState, Proved, TimedOut
-from prover.policy import TacticPolicy
+from prover.envs.base import (
+    Failed,
+    Progress,
+    ProofEnv,
+    ProofState,
+    Proved,
+    StepResult,
+    TimedOut,
+)
+from prover.policy import Candidate, TacticPolicy
+
+OutcomeHook = Callable[[ProofState, str, StepResult, float], None]
 
 
 @dataclass(frozen=True)
@@ -29,10 +46,14 @@ class SearchConfig:
     max_expansions: int = 200
     max_tactic_calls: int = 2000
     length_normalize: bool = False
+    batch_size: int = 1  # open nodes whose candidates are asked of the policy in one call
     debug: bool = False
 
     def __post_init__(self) -> None:
-        assert self.time_limit_s > 0 and self.max_expansions > 0 and self.max_tactic_calls > 0
+        if min(self.time_limit_s, self.max_expansions, self.max_tactic_calls) <= 0:
+            raise ValueError("search budgets (time, expansions, tactic calls) must be positive")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
 
 
 @dataclass(frozen=True)
@@ -45,6 +66,8 @@ class SearchResult:
     env_s: float
     overhead_s: float
     counts: dict[str, int] = field(default_factory=dict)  # outcome kind -> number
+    # (state text, tactic) along the proof, root first: the steps a proof teaches
+    trajectory: tuple[tuple[str, str], ...] = ()
 
     @property
     def total_s(self) -> float:
@@ -66,10 +89,14 @@ class Node:
         return self.logprob
 
     def path(self) -> tuple[str, ...]:
-        out: list[str] = []
+        return tuple(tactic for _, tactic in self.trajectory())
+
+    def trajectory(self) -> tuple[tuple[str, str], ...]:
+        """(parent's state text, tactic) for each step from the root to this node."""
+        out: list[tuple[str, str]] = []
         node: Node | None = self
         while node is not None and node.parent is not None:
-            out.append(node.tactic)
+            out.append((node.parent.state.text, node.tactic))
             node = node.parent
         return tuple(reversed(out))
 
@@ -123,7 +150,11 @@ class SearchTree:
 
 
 def best_first_search(
-    env: ProofEnv, policy: TacticPolicy, root: ProofState, config: SearchConfig
+    env: ProofEnv,
+    policy: TacticPolicy,
+    root: ProofState,
+    config: SearchConfig,
+    on_outcome: OutcomeHook | None = None,
 ) -> SearchResult:
     """Search for a proof of `root`; the proof still needs `env.verify` before it counts."""
     t_start = time.perf_counter()
@@ -132,45 +163,70 @@ def best_first_search(
     expansions = calls = 0
     counts = {"progress": 0, "proved": 0, "failed": 0, "timeout": 0, "duplicate": 0}
 
-    def result(status: str, proof: tuple[str, ...] = ()) -> SearchResult:
+    def result(
+        status: str, proof: tuple[str, ...] = (), trajectory: tuple[tuple[str, str], ...] = ()
+    ) -> SearchResult:
         total = time.perf_counter() - t_start
         return SearchResult(
-            status, proof, expansions, calls, policy_s, env_s, total - policy_s - env_s, counts
+            status,
+            proof,
+            expansions,
+            calls,
+            policy_s,
+            env_s,
+            total - policy_s - env_s,
+            counts,
+            trajectory,
         )
 
+    def out_of_time() -> bool:
+        return time.perf_counter() - t_start > config.time_limit_s
+
     while True:
-        if (
-            time.perf_counter() - t_start > config.time_limit_s
-            or expansions >= config.max_expansions
-        ):
+        if out_of_time() or expansions >= config.max_expansions:
             return result("budget")
-        node = tree.pop()
-        if node is None:
+        batch: list[Node] = []
+        while len(batch) < min(config.batch_size, config.max_expansions - expansions):
+            node = tree.pop()
+            if node is None:
+                break
+            node.is_expanded = True  # taken off the frontier
+            batch.append(node)
+        if not batch:
             return result("failed")
         t0 = time.perf_counter()
-        candidates = policy.propose(node.state)
+        proposals = _propose(policy, [n.state for n in batch])
         policy_s += time.perf_counter() - t0
-        node.is_expanded = True
-        expansions += 1
-        for cand in candidates:
-            if (
-                calls >= config.max_tactic_calls
-                or time.perf_counter() - t_start > config.time_limit_s
-            ):
-                return result("budget")
-            t0 = time.perf_counter()
-            out = env.step(node.state, cand.tactic)
-            env_s += time.perf_counter() - t0
-            calls += 1
-            if isinstance(out, Proved):
-                counts["proved"] += 1
-                return result("proved", out.proof)
-            if isinstance(out, Progress):
-                added = tree.add(node, cand.tactic, cand.logprob, out.state)
-                counts["progress" if added else "duplicate"] += 1
-            elif isinstance(out, TimedOut):
-                counts["timeout"] += 1
-            elif isinstance(out, Failed):
-                counts["failed"] += 1
-        if config.debug:
-            tree.check_invariants()
+        for node, candidates in zip(batch, proposals, strict=True):
+            expansions += 1
+            for cand in candidates:
+                if calls >= config.max_tactic_calls or out_of_time():
+                    return result("budget")
+                t0 = time.perf_counter()
+                out = env.step(node.state, cand.tactic)
+                dt = time.perf_counter() - t0
+                env_s += dt
+                calls += 1
+                if on_outcome is not None:
+                    on_outcome(node.state, cand.tactic, out, dt)
+                if isinstance(out, Proved):
+                    counts["proved"] += 1
+                    steps = (*node.trajectory(), (node.state.text, cand.tactic))
+                    return result("proved", out.proof, steps)
+                if isinstance(out, Progress):
+                    added = tree.add(node, cand.tactic, cand.logprob, out.state)
+                    counts["progress" if added else "duplicate"] += 1
+                elif isinstance(out, TimedOut):
+                    counts["timeout"] += 1
+                elif isinstance(out, Failed):
+                    counts["failed"] += 1
+            if config.debug:
+                tree.check_invariants()
+
+
+def _propose(policy: TacticPolicy, states: Sequence[ProofState]) -> list[list[Candidate]]:
+    batched = getattr(policy, "propose_batch", None)
+    if batched is not None and len(states) > 1:
+        out: list[list[Candidate]] = batched(states)
+        return out
+    return [policy.propose(s) for s in states]

@@ -93,6 +93,53 @@ def test_budgets_cut_search_off() -> None:
     assert res.status == "budget" and res.tactic_calls == 7 == env.calls
 
 
+class BatchPolicy(FixedPolicy):
+    """Records how many states each batched call got."""
+
+    def __init__(self, table: dict[str, float]) -> None:
+        super().__init__(table)
+        self.batches: list[int] = []
+
+    def propose_batch(self, states: list[ProofState]) -> list[list[Candidate]]:
+        self.batches.append(len(states))
+        return [self.propose(s) for s in states]
+
+
+def test_batched_expansion_reports_trajectory_and_every_outcome() -> None:
+    graph = {
+        "G": {"a": "A", "b": "B", "c": "C"},
+        "A": {"x": "A2"},
+        "B": {"x": "B2"},
+        "C": {"x": "C2"},
+        "B2": {"q": "QED"},
+    }
+    policy = BatchPolicy({"a": -1.0, "b": -1.5, "c": -2.0, "x": -0.1, "q": -0.1})
+    env = ScriptedEnv(graph)
+    seen: list[tuple[str, str, str]] = []
+    res = best_first_search(
+        env,
+        policy,
+        env.state("G"),
+        SearchConfig(batch_size=3, debug=True),
+        on_outcome=lambda s, t, r, dt: seen.append((s.text, t, type(r).__name__)),
+    )
+    assert res.status == "proved"
+    # the root alone (plain `propose`), then A, B, C in one call, then A2, B2, C2
+    assert policy.batches == [3, 3]
+    assert res.trajectory == (("G", "b"), ("B", "x"), ("B2", "q"))
+    assert len(seen) == res.tactic_calls == env.calls
+    assert seen[-1] == ("B2", "q", "Proved")
+
+
+def test_search_config_rejects_bad_budgets() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="positive"):
+        SearchConfig(time_limit_s=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        SearchConfig(batch_size=0)
+
+
 def test_length_normalisation_changes_the_order() -> None:
     # Deep path with good per-step scores vs a shallow poor one: normalised search goes deep.
     graph = {"G": {"d": "D1", "s": "S"}, "D1": {"d": "D2"}, "D2": {"d": "QED"}, "S": {"x": "QED"}}
