@@ -1,0 +1,323 @@
+"""The replay store: every checked tactic outcome and every verified proof, in one SQLite file.
+
+Tables (schema version in `PRAGMA user_version`, upgraded in place by `MIGRATIONS`):
+- `outcomes`: theorem, file, state, tactic, kind (progress | proved | failed | timeout), new
+  state, error text, seconds, model version, round, time of recording;
+- `proofs`: theorem, file, tactics (JSON list), the (state, tactic) steps along the proof,
+  axioms, seconds, model version, round; unique per (file, theorem, tactics). Only proofs that
+  `env.verify` accepted are stored here.
+
+Crash safety: the file is in WAL mode with `synchronous=NORMAL`; each `record_outcomes` /
+`add_proof` call is one transaction, so a killed process leaves every committed row intact
+and no half-written batch (a power cut may lose the last commits, never the database). A file
+written by a newer Springtail, or one that is not a replay store, is refused with a clear
+message and left untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prover.data import TacticStep
+from prover.envs.base import Failed, Progress, Proved, StepResult, TimedOut
+
+SCHEMA_VERSION = 1
+KINDS = ("progress", "proved", "failed", "timeout")
+
+# MIGRATIONS[v] upgrades a database at version v to v + 1.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE outcomes (
+        id INTEGER PRIMARY KEY,
+        theorem TEXT NOT NULL,
+        file TEXT NOT NULL,
+        state TEXT NOT NULL,
+        tactic TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('progress', 'proved', 'failed', 'timeout')),
+        new_state TEXT,
+        error TEXT,
+        time_s REAL NOT NULL,
+        model_version TEXT NOT NULL,
+        round INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX outcomes_theorem ON outcomes (file, theorem);
+    CREATE TABLE proofs (
+        id INTEGER PRIMARY KEY,
+        theorem TEXT NOT NULL,
+        file TEXT NOT NULL,
+        tactics TEXT NOT NULL,
+        steps TEXT NOT NULL,
+        axioms TEXT NOT NULL,
+        time_s REAL NOT NULL,
+        model_version TEXT NOT NULL,
+        round INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (file, theorem, tactics)
+    );
+    """,
+]
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+class ReplayError(ValueError):
+    """The file cannot be used as a replay store (newer schema, not SQLite, not ours)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    theorem: str
+    file: str
+    state: str
+    tactic: str
+    kind: str
+    new_state: str | None
+    error: str | None
+    time_s: float
+    model_version: str
+    round: int
+
+    @classmethod
+    def from_step(
+        cls,
+        theorem: str,
+        file: str,
+        state: str,
+        tactic: str,
+        result: StepResult,
+        time_s: float,
+        model_version: str,
+        round: int,
+    ) -> Outcome:
+        new_state = error = None
+        if isinstance(result, Progress):
+            kind, new_state = "progress", result.state.text
+        elif isinstance(result, Proved):
+            kind = "proved"
+        elif isinstance(result, TimedOut):
+            kind, error = "timeout", f"timed out after {result.timeout_s:g}s"
+        elif isinstance(result, Failed):
+            kind, error = "failed", result.message
+        else:
+            raise TypeError(f"not a step result: {result!r}")
+        return cls(
+            theorem, file, state, tactic, kind, new_state, error, time_s, model_version, round
+        )
+
+
+class ReplayStore:
+    """One replay SQLite file. Use as a context manager; safe to reopen after a crash."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if readonly and not self.path.is_file():
+            raise FileNotFoundError(f"replay store {self.path} does not exist")
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"file:{self.path.resolve()}?mode={'ro' if readonly else 'rwc'}"
+        try:
+            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError as e:
+            raise ReplayError(
+                f"{self.path} is not a replay store ({e}): pass another path; the file was "
+                "left as it is"
+            ) from None
+        if version > SCHEMA_VERSION:
+            self.conn.close()
+            raise ReplayError(
+                f"{self.path} has replay schema v{version}, newer than this Springtail "
+                f"(v{SCHEMA_VERSION}): upgrade Springtail to read it (the file was left as it is)"
+            )
+        if version == 0 and tables:
+            self.conn.close()
+            raise ReplayError(
+                f"{self.path} is an SQLite file with other tables ({', '.join(sorted(tables))}), "
+                "not a replay store: pass another path (the file was left as it is)"
+            )
+        if not readonly:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self._migrate(version)
+        elif version < SCHEMA_VERSION:
+            raise ReplayError(
+                f"{self.path} has replay schema v{version}: open it writable once to upgrade "
+                f"it to v{SCHEMA_VERSION}"
+            )
+
+    def _migrate(self, version: int) -> None:
+        for v in range(version, SCHEMA_VERSION):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[v].split(";"):
+                    if statement.strip():
+                        self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {v + 1}")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    # --- writing ---
+
+    def record_outcomes(self, outcomes: Iterable[Outcome]) -> int:
+        """Append outcomes in one transaction; returns how many."""
+        now = time.time()
+        rows = [
+            (
+                o.theorem,
+                o.file,
+                o.state,
+                o.tactic,
+                o.kind,
+                o.new_state,
+                o.error,
+                o.time_s,
+                o.model_version,
+                o.round,
+                now,
+            )
+            for o in outcomes
+        ]
+        with self._transaction():
+            self.conn.executemany(
+                "INSERT INTO outcomes (theorem, file, state, tactic, kind, new_state, error, "
+                "time_s, model_version, round, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+        return len(rows)
+
+    def add_proof(
+        self,
+        *,
+        theorem: str,
+        file: str,
+        tactics: Sequence[str],
+        steps: Sequence[tuple[str, str]],
+        axioms: Sequence[str] = (),
+        time_s: float = 0.0,
+        model_version: str = "",
+        round: int = 0,
+    ) -> bool:
+        """Store a verified proof; False when this exact proof was stored before."""
+        if len(steps) != len(tactics):
+            raise ValueError("a proof needs one (state, tactic) step per tactic")
+        with self._transaction():
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO proofs (theorem, file, tactics, steps, axioms, time_s, "
+                "model_version, round, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    theorem,
+                    file,
+                    json.dumps(list(tactics)),
+                    json.dumps([list(s) for s in steps]),
+                    json.dumps(list(axioms)),
+                    time_s,
+                    model_version,
+                    round,
+                    time.time(),
+                ),
+            )
+        return cur.rowcount == 1
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.conn)
+
+    # --- reading ---
+
+    def proved_theorems(self) -> set[tuple[str, str]]:
+        """(file, theorem) pairs with at least one verified proof."""
+        return {(f, t) for f, t in self.conn.execute("SELECT DISTINCT file, theorem FROM proofs")}
+
+    def proofs(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT theorem, file, tactics, steps, axioms, time_s, model_version, round "
+            "FROM proofs ORDER BY id"
+        )
+        return [
+            {
+                "theorem": r[0],
+                "file": r[1],
+                "tactics": json.loads(r[2]),
+                "steps": [tuple(s) for s in json.loads(r[3])],
+                "axioms": json.loads(r[4]),
+                "time_s": r[5],
+                "model_version": r[6],
+                "round": r[7],
+            }
+            for r in rows
+        ]
+
+    def proof_steps(self) -> list[TacticStep]:
+        """Every (state, tactic) step of every verified proof, as training steps."""
+        out = []
+        for p in self.proofs():
+            for k, (state, tactic) in enumerate(p["steps"]):
+                after = p["steps"][k + 1][0] if k + 1 < len(p["steps"]) else "no goals"
+                out.append(TacticStep(p["theorem"], p["file"], state, tactic, after))
+        return out
+
+    def counts(self) -> dict[str, int]:
+        out = {k: 0 for k in KINDS}
+        for kind, n in self.conn.execute("SELECT kind, COUNT(*) FROM outcomes GROUP BY kind"):
+            out[kind] = n
+        out["proofs"] = self.conn.execute("SELECT COUNT(*) FROM proofs").fetchone()[0]
+        return out
+
+    def to_dataset(self, table: str = "proof_steps") -> Any:
+        """A `datasets.Dataset` of `proof_steps` (state, tactic, theorem, file, round, of
+        verified proofs: what training reads) or of all `outcomes`."""
+        from datasets import Dataset  # type: ignore[attr-defined]
+
+        if table == "proof_steps":
+            rows: dict[str, list[Any]] = {
+                k: [] for k in ("theorem", "file", "state", "tactic", "round")
+            }
+            for p in self.proofs():
+                for state, tactic in p["steps"]:
+                    for k, v in zip(
+                        rows, (p["theorem"], p["file"], state, tactic, p["round"]), strict=True
+                    ):
+                        rows[k].append(v)
+            return Dataset.from_dict(rows)
+        if table == "outcomes":
+            cur = self.conn.execute(
+                "SELECT theorem, file, state, tactic, kind, new_state, error, time_s, "
+                "model_version, round FROM outcomes ORDER BY id"
+            )
+            names = [d[0] for d in cur.description]
+            cols: dict[str, list[Any]] = {n: [] for n in names}
+            for r in cur:
+                for n, v in zip(names, r, strict=True):
+                    cols[n].append(v)
+            return Dataset.from_dict(cols)
+        raise ValueError(f"table must be proof_steps or outcomes, got {table!r}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> ReplayStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
