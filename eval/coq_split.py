@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from prover.envs import EnvError, get_env
+from tqdm import tqdm
+
+from prover.envs import BackendUnavailable, EnvError, get_env
 from prover.envs.coq_project import coqlib
 from prover.policy import TacticPolicy
 from prover.prove import ProveResult, prove_theorem
+from prover.replay import Outcome, ReplayStore
 from prover.search import SearchConfig
 
 
@@ -30,6 +34,7 @@ class EvalConfig:
     limit: int | None = None
     time_limit_s: float = 60.0  # search wall time per theorem
     tactic_timeout_s: float = 5.0
+    batch_size: int = 1  # open nodes per policy call (a model policy batches them)
 
 
 def split_theorems(data_dir: Path, split: str) -> list[tuple[Path, str, str]]:
@@ -54,28 +59,74 @@ def evaluate(
     data_dir: Path,
     policy: TacticPolicy,
     config: EvalConfig,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] | None = None,
+    *,
+    theorems: list[tuple[Path, str, str]] | None = None,
+    store: ReplayStore | None = None,
+    round: int = 0,
 ) -> dict:
-    """Run the policy on the split; returns the JSON-ready summary with per-theorem results."""
-    theorems = split_theorems(data_dir, config.split)[: config.limit]
-    search = SearchConfig(time_limit_s=config.time_limit_s)
+    """Run the policy on the split (or on `theorems`); returns the JSON-ready summary with
+    per-theorem results. With `store`, every tactic outcome and every verified proof is
+    recorded there (one transaction per theorem), tagged with `round` and the policy's
+    model version."""
+    if theorems is None:
+        theorems = split_theorems(data_dir, config.split)[: config.limit]
+    search = SearchConfig(time_limit_s=config.time_limit_s, batch_size=config.batch_size)
+    version = str(getattr(policy, "version", policy.name))
     results: list[ProveResult] = []
     t0 = time.perf_counter()
+    bar = tqdm(total=len(theorems), desc=f"{policy.name} {config.split}", file=sys.stderr)
     with get_env("coq", tactic_timeout=config.tactic_timeout_s) as env:
-        for k, (file, name, full_name) in enumerate(theorems, 1):
+        for file, name, full_name in theorems:
+            pending: list[Outcome] = []
+
+            def record(state, tactic, result, dt, file=file, name=name, pending=pending):  # type: ignore[no-untyped-def]
+                pending.append(
+                    Outcome.from_step(
+                        name, str(file), state.text, tactic, result, dt, version, round
+                    )
+                )
+
             try:
                 r = prove_theorem(
-                    env, policy, file=file, theorem=name, config=search, allow_original_axioms=True
+                    env,
+                    policy,
+                    file=file,
+                    theorem=name,
+                    config=search,
+                    allow_original_axioms=True,
+                    on_outcome=record if store is not None else None,
                 )
+            except BackendUnavailable:
+                raise  # a missing toolchain is not a theorem's failure
             except EnvError as e:
                 r = ProveResult(name, False, [], 0.0, status="discarded", reason=str(e))
+            if store is not None:
+                store.record_outcomes(pending)
+                if r.proved:
+                    store.add_proof(
+                        theorem=name,
+                        file=str(file),
+                        tactics=r.proof,
+                        steps=r.steps,
+                        axioms=r.axioms,
+                        time_s=r.time_s,
+                        model_version=version,
+                        round=round,
+                    )
             results.append(r)
             proved = sum(x.proved for x in results)
             attempted = sum(x.status != "discarded" for x in results)
-            log(
-                f"[{k}/{len(theorems)}] {full_name}: {r.status} ({r.time_s:.1f}s) | "
-                f"proved {proved}/{attempted} = {proved / max(attempted, 1):.1%}"
+            bar.update(1)
+            bar.set_postfix(
+                proved=f"{proved}/{attempted}", rate=f"{proved / max(attempted, 1):.1%}"
             )
+            if log is not None:
+                log(
+                    f"{full_name}: {r.status} ({r.time_s:.1f}s) | "
+                    f"proved {proved}/{attempted} = {proved / max(attempted, 1):.1%}"
+                )
+    bar.close()
     return summarize(config, policy.name, results, time.perf_counter() - t0)
 
 
@@ -95,6 +146,7 @@ def summarize(config: EvalConfig, policy: str, results: list[ProveResult], wall_
             "time_limit_s": config.time_limit_s,
             "tactic_timeout_s": config.tactic_timeout_s,
         },
+        "search": search_totals(results),
         "wall_time_s": round(wall_s, 1),
         "results": [
             {
@@ -110,6 +162,21 @@ def summarize(config: EvalConfig, policy: str, results: list[ProveResult], wall_
             }
             for r in results
         ],
+    }
+
+
+def search_totals(results: list[ProveResult]) -> dict:
+    """Tactic calls per second and the share of search time in policy / env / overhead."""
+    keys = ("tactic_calls", "policy_s", "env_s", "overhead_s")
+    tot = {k: sum(r.search.get(k, 0) for r in results) for k in keys}
+    wall = tot["policy_s"] + tot["env_s"] + tot["overhead_s"]
+    return {
+        **{k: round(v, 3) for k, v in tot.items()},
+        "calls_per_s": round(tot["tactic_calls"] / wall, 2) if wall else 0.0,
+        "share": {
+            k[:-2]: round(tot[k] / wall, 4) if wall else 0.0
+            for k in ("policy_s", "env_s", "overhead_s")
+        },
     }
 
 

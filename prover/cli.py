@@ -2,11 +2,16 @@
 
     springtail doctor
     springtail check FILE [--backend coq|lean] [--json] [--allow-axiom NAME ...]
-    springtail prove --backend coq --file F --theorem NAME [--policy portfolio|hammer]
+    springtail prove --backend coq|lean --file F --theorem NAME
+                     [--policy portfolio|hammer|model [--model DIR]]
                      [--timeout S] [--tactic-timeout S] [--json OUT] [--allow-axiom NAME ...]
     springtail trace --backend coq --out DIR [--files GLOB ...] [--workers N]
-    springtail eval coq --split novel_files/test [--data DIR] [--policy portfolio|hammer]
-                     [--limit K] [--timeout S] [--json OUT]
+    springtail train [--preset tiny|small|base] [--data DIR] [--minutes M] --out DIR [k=v ...]
+    springtail loop --backend coq --rounds R [--model DIR] [--out DIR] [--minutes M] ...
+    springtail eval coq --split novel_files/test [--data DIR] [--policy portfolio|hammer|model]
+                     [--model DIR] [--limit K] [--timeout S] [--json OUT]
+    springtail eval minif2f --split valid|test [--data FILE] [--policy portfolio|model]
+                     [--model DIR] [--limit K] [--timeout S] [--json OUT]
     springtail csp train --task sudoku|maze [--model link|plain|looped] [--data FILE]
                      [--minutes M] --out DIR [key=value ...]
     springtail csp eval --task sudoku|maze (--checkpoint DIR | --solver exact) --data FILE
@@ -45,14 +50,31 @@ def _positive(value: str) -> float:
     return x
 
 
-def _make_policy(name: str, tactic_timeout: float):  # type: ignore[no-untyped-def]
-    from prover.policy import HammerPolicy, PortfolioPolicy
+def _make_policy(args: argparse.Namespace, backend: str, tactic_timeout: float):  # type: ignore[no-untyped-def]
+    from prover.policy import HammerPolicy, LeanPortfolioPolicy, ModelPolicy, PortfolioPolicy
 
+    name = args.policy
+    if name != "model" and getattr(args, "model", None):
+        raise UsageError(f"--model is only used with --policy model (got --policy {name})")
+    if name == "model":
+        if not args.model:
+            raise UsageError("--policy model needs --model DIR (a `springtail train` output)")
+        return ModelPolicy(args.model, num_candidates=args.num_candidates)
     if name == "portfolio":
-        return PortfolioPolicy()
+        return PortfolioPolicy() if backend == "coq" else LeanPortfolioPolicy()
     if name == "hammer":
+        if backend != "coq":
+            raise UsageError("the hammer policy is CoqHammer: use it with --backend coq")
         return HammerPolicy(atp_limit_s=max(1.0, 0.6 * tactic_timeout))
-    raise UsageError(f"unknown policy {name!r}: choose portfolio or hammer")
+    raise UsageError(f"unknown policy {name!r}: choose portfolio, hammer or model")
+
+
+def _add_policy_args(p: argparse.ArgumentParser, choices: list[str]) -> None:
+    p.add_argument("--policy", choices=choices, default="portfolio")
+    p.add_argument("--model", metavar="DIR", help="trained model (with --policy model)")
+    p.add_argument(
+        "--num-candidates", type=int, default=8, metavar="K", help="model tactics per state"
+    )
 
 
 def _write_json(path: str, payload: object) -> None:
@@ -96,13 +118,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
     from prover.prove import prove_theorem
     from prover.search import SearchConfig
 
-    if args.backend != "coq":
-        raise UsageError(
-            f"the {args.policy} policy proposes Coq tactics; Lean proving needs the model "
-            "policy (TODO(#5)): use --backend coq, or `springtail check FILE --backend lean`"
-        )
     tactic_timeout = args.tactic_timeout or min(5.0, args.timeout)
-    policy = _make_policy(args.policy, tactic_timeout)
+    policy = _make_policy(args, args.backend, tactic_timeout)
     config = SearchConfig(time_limit_s=args.timeout)
     env_kwargs = {"tactic_timeout": tactic_timeout}
     if args.allow_axiom:
@@ -118,10 +135,15 @@ def cmd_prove(args: argparse.Namespace) -> int:
         print(f"PROVED {result.theorem} in {result.time_s:.1f}s")
         for imp in result.imports:
             print(f"(needs, just before the theorem: {imp})")
-        print("Proof.")
-        for tac in result.proof:
-            print(f"  {tac}")
-        print("Qed.")
+        if args.backend == "coq":
+            print("Proof.")
+            for tac in result.proof:
+                print(f"  {tac}")
+            print("Qed.")
+        else:
+            print(":= by")
+            for tac in result.proof:
+                print(f"  {tac}")
         if result.axioms:
             print(f"axioms: {', '.join(result.axioms)}")
         return EXIT_OK
@@ -147,17 +169,65 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from eval.coq_split import EvalConfig, evaluate, markdown_table
+    from tqdm import tqdm
 
-    if args.benchmark != "coq":
-        raise UsageError("eval supports `coq` for now (miniF2F: TODO(#5))")
+    from eval.coq_split import EvalConfig, markdown_table
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {args.limit}")
     tactic_timeout = args.tactic_timeout or min(5.0, args.timeout)
-    policy = _make_policy(args.policy, tactic_timeout)
-    config = EvalConfig(args.split, args.limit, args.timeout, tactic_timeout)
-    summary = evaluate(Path(args.data), policy, config)
+    backend = "coq" if args.benchmark == "coq" else "lean"
+    if args.benchmark == "coq":
+        from eval.coq_split import evaluate
+
+        split = args.split or "novel_files/test"
+        config = EvalConfig(split, args.limit, args.timeout, tactic_timeout)
+        policy = _make_policy(args, backend, tactic_timeout)
+        summary = evaluate(Path(args.data or "datasets/coq_trace"), policy, config, tqdm.write)
+    else:
+        from eval import minif2f
+
+        split = args.split or "valid"
+        rows = minif2f.load_statements(args.data, split)[: args.limit]
+        config = EvalConfig(split, args.limit, args.timeout, tactic_timeout)
+        policy = _make_policy(args, backend, tactic_timeout)
+        with get_env("lean", tactic_timeout=tactic_timeout) as env:
+            summary = minif2f.evaluate(rows, policy, config, env, tqdm.write)
     print(markdown_table([summary]))
     if args.json:
         _write_json(args.json, summary)
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from prover.train import parse_args, train
+
+    cfg, out = parse_args(args.rest)
+    print(json.dumps(train(cfg, out)))
+    return EXIT_OK
+
+
+def cmd_loop(args: argparse.Namespace) -> int:
+    from prover.loop import LoopConfig, run_loop, table
+
+    if args.backend != "coq":
+        raise UsageError("loop supports --backend coq (the Lean loop needs a Lean toolchain)")
+    tactic_timeout = args.tactic_timeout or min(2.0, args.timeout)
+    cfg = LoopConfig(
+        data=args.data,
+        eval_split=args.eval_split,
+        rounds=args.rounds,
+        train_theorems=args.train_theorems,
+        eval_theorems=args.eval_theorems,
+        time_limit_s=args.timeout,
+        tactic_timeout_s=tactic_timeout,
+        minutes=args.minutes,
+        initial_minutes=args.initial_minutes,
+        preset=args.preset,
+    )
+    rows = run_loop(cfg, Path(args.out), args.model)
+    print(table(rows))
+    print(f"rows: {Path(args.out) / 'rounds.jsonl'}")
     return EXIT_OK
 
 
@@ -182,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--backend", choices=["coq", "lean", "leandojo"], default="coq")
     pr.add_argument("--file", required=True)
     pr.add_argument("--theorem", required=True)
-    pr.add_argument("--policy", choices=["portfolio", "hammer"], default="portfolio")
+    _add_policy_args(pr, ["portfolio", "hammer", "model"])
     pr.add_argument("--timeout", type=_positive, default=60.0, help="search seconds (default 60)")
     pr.add_argument("--tactic-timeout", type=_positive, default=None, help="seconds per tactic")
     pr.add_argument("--json", metavar="OUT", help="write the result as JSON")
@@ -205,14 +275,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="pass@1 of a policy on a held-out split")
     e.add_argument("benchmark", choices=["coq", "minif2f"])
-    e.add_argument("--split", default="novel_files/test")
-    e.add_argument("--data", default="datasets/coq_trace", help="trace folder")
-    e.add_argument("--policy", choices=["portfolio", "hammer"], default="portfolio")
+    e.add_argument(
+        "--split",
+        help="coq: STRATEGY/PART (default novel_files/test); minif2f: "
+        "valid or test (default valid)",
+    )
+    e.add_argument(
+        "--data",
+        help="coq: trace folder (default datasets/coq_trace); minif2f: "
+        "statements JSONL (default ../shared/data/minif2f/...lean4.24...)",
+    )
+    _add_policy_args(e, ["portfolio", "hammer", "model"])
     e.add_argument("--limit", type=int, default=None)
     e.add_argument("--timeout", type=_positive, default=60.0, help="search seconds per theorem")
     e.add_argument("--tactic-timeout", type=_positive, default=None)
     e.add_argument("--json", metavar="OUT")
     e.set_defaults(fn=cmd_eval)
+
+    tr = sub.add_parser("train", help="train the tactic model (see `springtail train --help`)")
+    tr.add_argument("rest", nargs=argparse.REMAINDER)
+    tr.set_defaults(fn=cmd_train)
+
+    lp = sub.add_parser("loop", help="expert iteration: search, record, retrain, evaluate")
+    lp.add_argument("--backend", choices=["coq", "lean"], default="coq")
+    lp.add_argument("--rounds", type=int, default=2)
+    lp.add_argument("--out", default="runs/loop", help="loop folder (resumed if it has rounds)")
+    lp.add_argument("--model", metavar="DIR", help="starting model (default: train one)")
+    lp.add_argument("--data", default="datasets/coq_trace", help="trace folder")
+    lp.add_argument("--eval-split", default="novel_files/val")
+    lp.add_argument("--train-theorems", type=int, default=32, metavar="K")
+    lp.add_argument("--eval-theorems", type=int, default=32, metavar="K")
+    lp.add_argument("--timeout", type=_positive, default=10.0, help="search seconds/theorem")
+    lp.add_argument("--tactic-timeout", type=_positive, default=None)
+    lp.add_argument("--minutes", type=_positive, default=2.0, help="retraining per round")
+    lp.add_argument("--initial-minutes", type=_positive, default=5.0)
+    lp.add_argument("--preset", choices=["tiny", "small", "base"], default="tiny")
+    lp.set_defaults(fn=cmd_loop)
 
     cs = sub.add_parser("csp", help="Sudoku / 30x30 maze benchmark: train a model or evaluate")
     cs.add_argument("action", choices=["train", "eval"], help="see `springtail csp ACTION --help`")
@@ -235,7 +333,11 @@ def cmd_csp(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:  # its own parser (options first would defeat REMAINDER)
+        args = argparse.Namespace(command="train", rest=argv[1:], fn=cmd_train)
+    else:
+        args = parser.parse_args(argv)
     try:
         return int(args.fn(args))
     except (EnvError, UsageError, ValueError, FileNotFoundError) as e:

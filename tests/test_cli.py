@@ -113,6 +113,18 @@ def test_prove_failure_exits_1(capsys, tmp_path: Path, coq_installed: None) -> N
         ["eval", "coq", "--data", "{tmp}/missing"],
         ["frobnicate"],
         ["prove", "--backend", "lean", "--file", "{user_file}", "--theorem", "and_true"],
+        ["prove", "--policy", "model", "--file", "{user_file}", "--theorem", "and_true"],
+        ["prove", "--model", "{tmp}", "--file", "{user_file}", "--theorem", "and_true"],
+        ["train", "--preset", "huge", "--out", "{tmp}/r"],
+        ["train", "--data", "{tmp}/missing", "--out", "{tmp}/r"],
+        ["train", "--data", "{tmp}/missing", "--out", "{tmp}/r", "model.nope=1"],
+        ["eval", "coq", "--policy", "model"],
+        ["eval", "coq", "--policy", "model", "--model", "{tmp}/no_model"],
+        ["eval", "coq", "--limit", "0"],
+        ["eval", "minif2f", "--split", "novel_files/test"],
+        ["loop", "--rounds", "0", "--out", "{tmp}/l"],
+        ["loop", "--data", "{tmp}/missing", "--out", "{tmp}/l"],
+        ["loop", "--backend", "lean", "--out", "{tmp}/l"],
     ],
 )
 def test_bad_input_exits_2_without_traceback(capsys, argv, user_file: Path, tmp_path: Path) -> None:

@@ -1,0 +1,111 @@
+"""miniF2F evaluation harness: statements, the Lean files written for them, pass@1 counting
+with discarded statements apart, the JSON fields; run on a scripted Lean env (the REPL
+protocol itself is tested in test_lean_repl.py; a real `lake` is not available here).
+
+Run: pytest tests/test_minif2f.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eval import minif2f
+from eval.coq_split import EvalConfig
+from prover.cli import main
+from prover.envs import EnvError, Failed, ProofState, Proved, VerifyResult
+from prover.policy import LeanPortfolioPolicy
+
+from .conftest import SHARED_DATA
+
+HEADER = "import Mathlib\n\nopen Real\n\n"
+STATEMENTS = {
+    "easy": ("valid", "theorem easy : (2 : ℕ) + 2 = 4 := by\n"),
+    "hard": ("valid", "theorem hard (x : ℝ) : x ^ 2 ≥ 0 := by\n"),
+    "broken": ("valid", "theorem broken : foo := by\n"),
+    "other": ("test", "theorem other : True := by\n"),
+}
+ROWS = [
+    {"name": name, "split": split, "header": HEADER, "formal_statement": statement}
+    for name, (split, statement) in STATEMENTS.items()
+]
+
+
+class ScriptedLean:
+    """Opens the written file (checks its layout); `norm_num` proves `easy`; `broken` does
+    not elaborate; verify accepts only `norm_num`."""
+
+    def __init__(self) -> None:
+        self.verified: list[list[str]] = []
+
+    def open(self, *, file, theorem, imports=()):
+        text = Path(file).read_text()
+        assert text.startswith(HEADER) and text.rstrip().endswith(":= by\n  sorry")
+        if theorem == "broken":
+            raise EnvError("Lean rejected broken: unknown identifier 'foo'")
+        return ProofState(f"⊢ {theorem}", 0, 1)
+
+    def step(self, state, tactic):
+        if state.text == "⊢ easy" and tactic == "norm_num":
+            return Proved((tactic,))
+        return Failed("linarith failed")
+
+    def verify(self, *, file, theorem, proof, imports=(), **kw):
+        self.verified.append(list(proof))
+        return VerifyResult(list(proof) == ["norm_num"], axioms=("propext",))
+
+
+def write_rows(path: Path) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    return path
+
+
+def test_pass_at_1_counts_discarded_apart(tmp_path: Path) -> None:
+    rows = minif2f.load_statements(write_rows(tmp_path / "m.jsonl"), "valid")
+    assert [r["name"] for r in rows] == ["easy", "hard", "broken"]
+    env = ScriptedLean()
+    config = EvalConfig("valid", None, time_limit_s=5, tactic_timeout_s=1)
+    summary = minif2f.evaluate(rows, LeanPortfolioPolicy(), config, env, work_dir=tmp_path / "w")
+    assert {"split", "attempted", "proved", "discarded", "pass_at_1", "budget", "results"} <= set(
+        summary
+    )
+    assert (summary["attempted"], summary["proved"], summary["discarded"]) == (2, 1, 1)
+    assert summary["pass_at_1"] == 0.5 and summary["split"] == "valid"
+    by_name = {r["theorem"]: r for r in summary["results"]}
+    assert by_name["easy"]["proved"] and by_name["easy"]["proof"] == ["norm_num"]
+    assert by_name["hard"]["status"] == "failed" and by_name["broken"]["status"] == "discarded"
+    assert {"theorem", "proved", "proof", "time_s"} <= set(by_name["easy"])
+    assert env.verified == [["norm_num"]]  # nothing counted without the whole-file recheck
+    assert (tmp_path / "w" / "valid" / "easy.lean").is_file()
+
+
+def test_statement_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="valid or test"):
+        minif2f.load_statements(write_rows(tmp_path / "m.jsonl"), "train")
+    with pytest.raises(FileNotFoundError, match="--data"):
+        minif2f.load_statements(tmp_path / "nope.jsonl", "valid")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"name": "x"}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:1: not a miniF2F statement"):
+        minif2f.load_statements(bad, "valid")
+
+
+@pytest.mark.skipif(
+    not (SHARED_DATA / "minif2f").is_dir(), reason="../shared/data/minif2f is not present"
+)
+def test_shared_statements_load() -> None:
+    for split in ("valid", "test"):
+        rows = minif2f.load_statements(None, split)
+        assert len(rows) == 244
+        assert all(r["formal_statement"].rstrip().endswith(":= by") for r in rows)
+
+
+def test_cli_without_lake_is_a_usage_error(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no lake
+    data = write_rows(tmp_path / "m.jsonl")
+    code = main(["eval", "minif2f", "--split", "valid", "--data", str(data), "--limit", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "lake" in err and "Traceback" not in err
+    assert main(["eval", "minif2f", "--split", "train", "--data", str(data)]) == 2
