@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import os
 import random
 import shutil
 import sys
@@ -41,6 +42,7 @@ from prover.training import (
     git_commit,
     load_checkpoint,
     lr_factor,
+    out_of_time,
     save_checkpoint,
     seed_everything,
 )
@@ -348,7 +350,7 @@ def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict
     log = (out / "log.jsonl").open("a") if is_main else None
     model.train()
     while step < last_step:
-        if cfg.minutes is not None and time.monotonic() - start_s > 60 * cfg.minutes:
+        if cfg.minutes is not None and out_of_time(accelerator, start_s, cfg.minutes):
             stopped_by = "minutes"
             break
         batch = make_batch(ex, cfg, step, accelerator.process_index, accelerator.num_processes)
@@ -480,7 +482,8 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, FileNotFoundError, DataFormatError) as e:  # OverrideError included
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    print(json.dumps(summary))
+    if os.environ.get("RANK", "0") == "0":  # one summary line under `accelerate launch`
+        print(json.dumps(summary))
 
 
 if __name__ == "__main__":

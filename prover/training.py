@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import random
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -97,3 +98,13 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             "delete it to resume from the one before"
         ) from None
     return state
+
+
+def out_of_time(accelerator: Any, start_s: float, minutes: float) -> bool:
+    """Whether the wall-clock budget is spent, agreed by every process (the slowest clock
+    decides), so no process leaves the training loop while the others wait in a collective."""
+    spent = time.monotonic() - start_s > 60 * minutes
+    if accelerator.num_processes == 1:
+        return spent
+    flag = torch.tensor([float(spent)], device=accelerator.device)
+    return bool(accelerator.reduce(flag, reduction="sum").item() > 0)

@@ -37,6 +37,7 @@ from prover.training import (
     git_commit,
     load_checkpoint,
     lr_factor,
+    out_of_time,
     save_checkpoint,
     seed_everything,
 )
@@ -264,7 +265,7 @@ def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict
     log = (out / "log.jsonl").open("a") if is_main else None
     model.train()
     while step < last_step:
-        if cfg.minutes is not None and time.monotonic() - start_s > 60 * cfg.minutes:
+        if cfg.minutes is not None and out_of_time(accelerator, start_s, cfg.minutes):
             stopped_by = "minutes"
             break
         x, y = make_batch(
