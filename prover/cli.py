@@ -54,6 +54,8 @@ def _make_policy(args: argparse.Namespace, backend: str, tactic_timeout: float):
     from prover.policy import HammerPolicy, LeanPortfolioPolicy, ModelPolicy, PortfolioPolicy
 
     name = args.policy
+    if args.expand_batch < 1 or args.num_candidates < 1:
+        raise UsageError("--expand-batch and --num-candidates must be at least 1")
     if name != "model" and getattr(args, "model", None):
         raise UsageError(f"--model is only used with --policy model (got --policy {name})")
     if name == "model":
@@ -74,6 +76,13 @@ def _add_policy_args(p: argparse.ArgumentParser, choices: list[str]) -> None:
     p.add_argument("--model", metavar="DIR", help="trained model (with --policy model)")
     p.add_argument(
         "--num-candidates", type=int, default=8, metavar="K", help="model tactics per state"
+    )
+    p.add_argument(
+        "--expand-batch",
+        type=int,
+        default=1,
+        metavar="B",
+        help="open search nodes whose tactics are asked of the policy in one call (default 1)",
     )
 
 
@@ -120,7 +129,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
     tactic_timeout = args.tactic_timeout or min(5.0, args.timeout)
     policy = _make_policy(args, args.backend, tactic_timeout)
-    config = SearchConfig(time_limit_s=args.timeout)
+    config = SearchConfig(time_limit_s=args.timeout, batch_size=args.expand_batch)
     env_kwargs = {"tactic_timeout": tactic_timeout}
     if args.allow_axiom:
         env_kwargs["allowed_axioms"] = args.allow_axiom
@@ -181,7 +190,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from eval.coq_split import evaluate
 
         split = args.split or "novel_files/test"
-        config = EvalConfig(split, args.limit, args.timeout, tactic_timeout)
+        config = EvalConfig(split, args.limit, args.timeout, tactic_timeout, args.expand_batch)
         policy = _make_policy(args, backend, tactic_timeout)
         summary = evaluate(Path(args.data or "datasets/coq_trace"), policy, config, tqdm.write)
     else:
@@ -189,7 +198,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         split = args.split or "valid"
         rows = minif2f.load_statements(args.data, split)[: args.limit]
-        config = EvalConfig(split, args.limit, args.timeout, tactic_timeout)
+        config = EvalConfig(split, args.limit, args.timeout, tactic_timeout, args.expand_batch)
         policy = _make_policy(args, backend, tactic_timeout)
         with get_env("lean", tactic_timeout=tactic_timeout) as env:
             summary = minif2f.evaluate(rows, policy, config, env, tqdm.write)
