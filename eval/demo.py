@@ -70,6 +70,8 @@ def main() -> None:
         tactic_timeout_s=2.0,
         minutes=1.0,
         initial_minutes=args.train_minutes,
+        # minutes, not steps, bound these runs: a short warm-up and a constant rate
+        train_overrides=("optim.warmup_steps=20", "optim.schedule=constant"),
     )
     rows = run_loop(loop, run)
 
