@@ -48,6 +48,9 @@ from prover.training import (
 )
 
 DEFAULT_TRACE = "datasets/coq_trace"
+# Real Lean 4 proof states (../shared/data): the tokenizer also learns Lean's notation from
+# them when they are present, so one vocabulary serves Coq and Lean.
+SHARED_LEAN_STEPS = Path(__file__).resolve().parents[2] / "shared/data/lean_states/steps.jsonl"
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class TrainConfig:
     data: str = DEFAULT_TRACE  # trace / LeanDojo Benchmark 4 folder, a split file or steps.jsonl
     split: str = "novel_files/train"  # used when `data` is a folder
     extra_data: tuple[str, ...] = ()  # more step files (e.g. lean_states/steps.jsonl)
+    tokenizer_data: tuple[str, ...] = ()  # step files whose texts only feed the tokenizer
     replay: str | None = None  # replay SQLite file: its verified proofs' steps are mixed in
     replay_repeat: int = 2  # each replay step is seen this many times as often as a traced one
     init_from: str | None = None  # a model directory to start from (its tokenizer is reused)
@@ -215,7 +219,8 @@ def _tokenizer_for(cfg: TrainConfig, out: Path, traced: list[TacticStep]) -> Spr
         tok = load_tokenizer(model_dir(cfg.init_from))
         tok.save_pretrained(str(tok_dir))
         return tok
-    texts = [t for s in traced for t in (s.state_before, s.tactic)]
+    steps = traced + [s for extra in cfg.tokenizer_data for s in load_steps(extra)]
+    texts = [t for s in steps for t in (s.state_before, s.tactic)]
     return train_tokenizer(texts, tok_dir, vocab_size=cfg.vocab_size, seed=cfg.seed)
 
 
@@ -459,6 +464,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, Path]:
         changes["minutes"] = args.minutes
     if args.steps:
         changes["max_steps"] = args.steps
+    if SHARED_LEAN_STEPS.is_file():
+        changes["tokenizer_data"] = (str(SHARED_LEAN_STEPS),)
     cfg = dataclasses.replace(cfg, **changes)
     cfg = apply_overrides(cfg, rest)
     if not args.data and not Path(cfg.data).exists():
