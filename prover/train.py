@@ -149,12 +149,15 @@ def traced_steps(cfg: TrainConfig) -> list[TacticStep]:
 
 
 def replay_steps(cfg: TrainConfig) -> list[TacticStep]:
+    """The (state, tactic) steps of the replay store's verified proofs, read through its
+    `datasets.Dataset` export."""
     if cfg.replay is None or not Path(cfg.replay).exists():
         return []
     from prover.replay import ReplayStore
 
     with ReplayStore(cfg.replay, readonly=True) as store:
-        return store.proof_steps()
+        ds = store.to_dataset("proof_steps")
+    return [TacticStep(row["theorem"], row["file"], row["state"], row["tactic"], "") for row in ds]
 
 
 def build_examples(
