@@ -70,6 +70,16 @@ def _train(
     base = apply_overrides(preset(cfg.preset), list(cfg.train_overrides))
     if steps is not None:
         changes["max_steps"] = steps
+    if "init_from" in changes:  # continue the given model as it is, whatever its preset
+        from prover.model.tactic import TacticConfig
+        from prover.train import model_dir
+
+        path = model_dir(changes["init_from"])
+        changes["model"] = TacticConfig.from_pretrained(str(path)).model_config
+        info = path / "springtail.json"
+        if info.is_file():
+            meta = json.loads(info.read_text())
+            changes["max_state_tokens"] = meta.get("max_state_tokens", base.max_state_tokens)
     tcfg = dataclasses.replace(
         base,
         data=cfg.data,

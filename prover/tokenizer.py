@@ -57,6 +57,7 @@ class SpringtailTokenizer(SentencePieceBackend):
         )
         self.state_token_id = self.sp_model.piece_to_id(STATE_TOKEN)
         self.tactic_token_id = self.sp_model.piece_to_id(TACTIC_TOKEN)
+        self.newline_id = self.sp_model.piece_to_id("\n")
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
         # sentencepiece's own decoder: exact for spaces, newlines and byte-fallback pieces.
@@ -64,10 +65,19 @@ class SpringtailTokenizer(SentencePieceBackend):
         return out
 
     def encode_state(self, text: str, max_tokens: int) -> list[int]:
-        """`<state>` + the state's pieces, cut to `max_tokens` (the end is dropped: the
-        first goal comes first in the assistant's text)."""
+        """`<state>` + the state's pieces, at most `max_tokens` in all. A state that does not
+        fit keeps its first goal whole, then as much of the other goals as fits; a first goal
+        that alone does not fit keeps its end: the conclusion and the hypotheses nearest it
+        (Coq prints the conclusion below `====`, Lean after `⊢`)."""
+        budget = max_tokens - 1
         ids: list[int] = self.sp_model.encode(text)
-        return [self.state_token_id, *ids[: max_tokens - 1]]
+        if len(ids) <= budget:
+            return [self.state_token_id, *ids]
+        nl = self.newline_id  # a newline is always a token of its own: find the blank line
+        end = next((i for i in range(len(ids) - 1) if ids[i] == ids[i + 1] == nl), len(ids))
+        if end >= budget:
+            return [self.state_token_id, *ids[end - budget : end]]
+        return [self.state_token_id, *ids[:budget]]
 
     def encode_tactic(self, text: str, max_tokens: int) -> list[int] | None:
         """The tactic's pieces + eos, or None when it does not fit in `max_tokens` (a cut

@@ -101,6 +101,14 @@ def test_tokenizer_round_trips_reproducibly_and_saves(tmp_path: Path) -> None:
         ids = tok.encode_state(text, 8)
         assert ids[0] == tok.state_token_id and len(ids) <= 8
     assert tok.encode_tactic(texts[1], 3) is None  # too long: dropped, never cut
+    # a state cut to fit keeps the first goal's conclusion, then what fits of the others
+    long_hyps = "\n".join(f"H{i} : P{i}" for i in range(50))
+    goal1 = f"{long_hyps}\n============================\nS n + 0 = S n"
+    cut = tok.decode(tok.encode_state(goal1 + "\n\nm : nat\n====\nm = m", 30)[1:])
+    assert cut.endswith("====\nS n + 0 = S n") and len(cut) < len(goal1)
+    short = "x : nat\n====\nx = x"
+    cut = tok.decode(tok.encode_state(f"{short}\n\n{goal1}", 40)[1:])
+    assert cut.startswith(short + "\n\n") and not cut.endswith("S n")
     assert tok.encode_tactic("auto.", 10)[-1] == EOS
     assert len(a) == len(tok)
 
