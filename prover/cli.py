@@ -61,7 +61,7 @@ def _make_policy(args: argparse.Namespace, backend: str, tactic_timeout: float):
     if name == "model":
         if not args.model:
             raise UsageError("--policy model needs --model DIR (a `springtail train` output)")
-        return ModelPolicy(args.model, num_candidates=args.num_candidates)
+        return ModelPolicy(args.model, num_candidates=args.num_candidates, method=args.decoding)
     if name == "portfolio":
         return PortfolioPolicy() if backend == "coq" else LeanPortfolioPolicy()
     if name == "hammer":
@@ -76,6 +76,12 @@ def _add_policy_args(p: argparse.ArgumentParser, choices: list[str]) -> None:
     p.add_argument("--model", metavar="DIR", help="trained model (with --policy model)")
     p.add_argument(
         "--num-candidates", type=int, default=8, metavar="K", help="model tactics per state"
+    )
+    p.add_argument(
+        "--decoding",
+        choices=["beam", "sample"],
+        default="beam",
+        help="model candidates by beam search (default) or sampling",
     )
     p.add_argument(
         "--expand-batch",

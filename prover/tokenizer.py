@@ -2,10 +2,11 @@
 tactics, exposed as a `transformers` tokenizer (`save_pretrained` / `from_pretrained`).
 
 Ids 0-3 are `<pad>`, `<s>` (bos), `</s>` (eos), `<unk>`, matching `ModelConfig`'s defaults;
-`<state>` and `<tactic>` mark the start of a proof state and of a tactic, and a newline is one
-token of its own (goal layout carries meaning). Normalisation is the identity and unseen
-characters fall back to bytes, so `decode(encode(text)) == text` for any text: a generated
-tactic reaches the proof assistant exactly as the model spelled it.
+`<state>` starts every encoded proof state; `<tactic>` is reserved to mark where a tactic
+starts when state and tactic share one sequence (the encoder-decoder model starts its tactics
+with bos); a newline is one token of its own (goal layout carries meaning). Normalisation is
+the identity and unseen characters fall back to bytes, so `decode(encode(text)) == text` for
+any text: a generated tactic reaches the proof assistant exactly as the model spelled it.
 
 Training is reproducible: the corpus is sampled with `random.Random(seed)` and sentencepiece
 runs single-threaded, so the same texts and seed give the same model file byte for byte.

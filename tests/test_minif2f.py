@@ -109,3 +109,49 @@ def test_cli_without_lake_is_a_usage_error(tmp_path: Path, monkeypatch, capsys) 
     err = capsys.readouterr().err
     assert code == 2 and "lake" in err and "Traceback" not in err
     assert main(["eval", "minif2f", "--split", "train", "--data", str(data)]) == 2
+
+
+def _checkout(root: Path) -> Path:
+    for split, name, statement in [
+        ("Valid", "easy", "theorem easy : (2 : ℕ) + 2 = 4 := by"),
+        ("Test", "other", "theorem other (x : ℝ)\n    (h : 0 < x) : 0 ≤ x := by"),
+    ]:
+        folder = root / "MiniF2F" / split
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.lean").write_text(f"{HEADER}{statement}\n  sorry\n")
+    return root
+
+
+def test_statements_from_an_upstream_checkout(tmp_path: Path) -> None:
+    root = _checkout(tmp_path / "miniF2F-lean4")
+    (test,) = minif2f.load_statements(root, "test")
+    assert test["name"] == "other" and test["header"] == HEADER
+    assert test["formal_statement"] == "theorem other (x : ℝ)\n    (h : 0 < x) : 0 ≤ x := by\n"
+    written = minif2f.statement_file(test, tmp_path / "w").read_text()
+    assert written == f"{HEADER}theorem other (x : ℝ)\n    (h : 0 < x) : 0 ≤ x := by\n  sorry\n"
+    with pytest.raises(FileNotFoundError, match="checkout"):
+        minif2f.load_statements(tmp_path, "valid")
+
+
+def test_download_clones_the_pinned_commit_or_says_what_to_do(tmp_path, monkeypatch) -> None:
+    import subprocess
+
+    upstream = _checkout(tmp_path / "upstream")
+    git = ["git", "-C", str(upstream), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(upstream)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "statements"], check=True)
+    sha = subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    monkeypatch.setattr(minif2f, "DEFAULT_DATA", tmp_path / "absent.jsonl")
+    monkeypatch.setattr(minif2f, "DOWNLOAD_DIR", tmp_path / "dl" / "miniF2F-lean4")
+    monkeypatch.setattr(minif2f, "UPSTREAM", str(upstream))
+    monkeypatch.setattr(minif2f, "UPSTREAM_COMMIT", sha)
+    (row,) = minif2f.load_statements(None, "valid")
+    assert row["name"] == "easy" and (tmp_path / "dl" / "miniF2F-lean4" / "MiniF2F").is_dir()
+
+    monkeypatch.setattr(minif2f, "DOWNLOAD_DIR", tmp_path / "dl2" / "miniF2F-lean4")
+    monkeypatch.setattr(minif2f, "UPSTREAM", str(tmp_path / "no_such_repo"))
+    with pytest.raises(FileNotFoundError, match="cloning .* failed .*--data"):
+        minif2f.load_statements(None, "valid")

@@ -264,3 +264,21 @@ def test_cli_prove_and_eval_with_the_model(trained, trace_dir, tmp_path, capsys)
     assert summary["search"]["tactic_calls"] >= 2 and summary["search"]["calls_per_s"] > 0
     shares = summary["search"]["share"]
     assert abs(sum(shares.values()) - 1) < 1e-3 and shares["policy"] > 0
+
+
+def test_accelerate_launch_with_two_cpu_processes(trace_dir: Path, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    launcher = shutil.which("accelerate", path=str(Path(sys.executable).parent))
+    assert launcher, "accelerate is a dependency: its launcher must sit beside python"
+    out = tmp_path / "ddp"
+    cmd = [launcher, "launch", "--cpu", "--num_processes", "2", "--num_machines", "1"]
+    cmd += ["--mixed_precision", "no", "--dynamo_backend", "no", "-m", "prover.train"]
+    cmd += ["--data", str(trace_dir), "--steps", "3", "--out", str(out), "batch_size=4"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    summaries = [line for line in run.stdout.splitlines() if line.startswith("{")]
+    assert len(summaries) == 1 and json.loads(summaries[0])["steps"] == 3  # one process prints
+    assert (out / "ckpt_000003.pt").is_file() and (out / "model" / "model.safetensors").is_file()
