@@ -21,7 +21,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import random
 import shutil
 import sys
 import time
@@ -41,10 +40,12 @@ from prover.training import (
     checkpoints,
     git_commit,
     load_checkpoint,
-    lr_factor,
+    make_optimizer,
     out_of_time,
+    restore,
     save_checkpoint,
     seed_everything,
+    training_state,
 )
 
 DEFAULT_TRACE = "datasets/coq_trace"
@@ -297,13 +298,7 @@ def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict
 
     seed_everything(cfg.seed)  # before building the model: its init draws from torch's RNG
     model = _build_model(cfg, tok)
-    opt = torch.optim.AdamW(
-        model.parameters(),
-        lr=cfg.optim.lr,
-        weight_decay=cfg.optim.weight_decay,
-        betas=(cfg.optim.beta1, cfg.optim.beta2),
-    )
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg, s))
+    opt, sched = make_optimizer(model, cfg)
     step = 0
     if existing:
         meta = json.loads((out / "config.json").read_text())
@@ -312,14 +307,7 @@ def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict
                 f"{out} was trained on other data (the trace or replay changed since); "
                 "use a new --out directory"
             )
-        state = load_checkpoint(existing[-1])
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
-        random.setstate(state["rng"]["python"])
-        step = int(state["step"])
+        step = restore(load_checkpoint(existing[-1]), model, opt, sched)
     elif is_main:
         meta = {"config": dataclasses.asdict(cfg), "commit": git_commit(), "data": data_meta}
         (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -328,19 +316,7 @@ def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict
     raw_model = accelerator.unwrap_model(model)
 
     def state_dict() -> dict[str, Any]:
-        return {
-            "step": step,
-            "model": raw_model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "config": dataclasses.asdict(cfg),
-            "data_position": step,  # batches are a function of (seed, step)
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-            },
-        }
+        return training_state(step, raw_model, opt, sched, config=dataclasses.asdict(cfg))
 
     last_step = min(cfg.max_steps, stop_at) if stop_at is not None else cfg.max_steps
     start_s = time.monotonic()

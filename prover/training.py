@@ -108,3 +108,45 @@ def out_of_time(accelerator: Any, start_s: float, minutes: float) -> bool:
         return spent
     flag = torch.tensor([float(spent)], device=accelerator.device)
     return bool(accelerator.reduce(flag, reduction="sum").item() > 0)
+
+
+def make_optimizer(
+    model: torch.nn.Module, cfg: _Scheduled
+) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW with `cfg.optim`'s settings and the warm-up + cosine/constant schedule."""
+    o = cfg.optim
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=o.lr, weight_decay=o.weight_decay, betas=(o.beta1, o.beta2)
+    )
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg, s))
+
+
+def training_state(
+    step: int, model: torch.nn.Module, opt: Any, sched: Any, **extra: Any
+) -> dict[str, Any]:
+    """What a checkpoint holds: step (= data position), model, optimizer, scheduler, every
+    RNG, plus `extra` (config, EMA, ...)."""
+    return {
+        "step": step,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "data_position": step,  # batches are a function of (seed, step)
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+        },
+        **extra,
+    }
+
+
+def restore(state: dict[str, Any], model: torch.nn.Module, opt: Any, sched: Any) -> int:
+    """Load a `training_state` back (model, optimizer, scheduler, RNGs); returns its step."""
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    np.random.set_state(state["rng"]["numpy"])
+    random.setstate(state["rng"]["python"])
+    return int(state["step"])

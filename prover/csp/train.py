@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,10 +35,12 @@ from prover.training import (
     checkpoints,
     git_commit,
     load_checkpoint,
-    lr_factor,
+    make_optimizer,
     out_of_time,
+    restore,
     save_checkpoint,
     seed_everything,
+    training_state,
 )
 
 
@@ -196,13 +197,7 @@ def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict
 
     seed_everything(cfg.seed)  # before building the model: its init draws from torch's RNG
     model = CSPModel(cfg.model)
-    opt = torch.optim.AdamW(
-        model.parameters(),
-        lr=cfg.optim.lr,
-        weight_decay=cfg.optim.weight_decay,
-        betas=(cfg.optim.beta1, cfg.optim.beta2),
-    )
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg, s))
+    opt, sched = make_optimizer(model, cfg)
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     step = 0
 
@@ -213,15 +208,9 @@ def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict
         if dataclasses.replace(saved, minutes=cfg.minutes, max_steps=cfg.max_steps) != cfg:
             raise ValueError(f"{out} holds a run with another config; use a new --out directory")
         state = load_checkpoint(existing[-1])
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+        step = restore(state, model, opt, sched)
         if ema is not None:
             ema.load_state_dict(state["ema"])
-        torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
-        random.setstate(state["rng"]["python"])
-        step = int(state["step"])
     elif is_main:
         out.mkdir(parents=True, exist_ok=True)
         meta = {
@@ -235,20 +224,14 @@ def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict
     raw_model = accelerator.unwrap_model(model)
 
     def state_dict() -> dict[str, Any]:
-        return {
-            "step": step,
-            "model": raw_model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "ema": ema.state_dict() if ema is not None else None,
-            "config": dataclasses.asdict(cfg),
-            "data_position": step,  # batches are a function of (seed, step)
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-            },
-        }
+        return training_state(
+            step,
+            raw_model,
+            opt,
+            sched,
+            ema=ema.state_dict() if ema is not None else None,
+            config=dataclasses.asdict(cfg),
+        )
 
     last_step = min(cfg.max_steps, stop_at) if stop_at is not None else cfg.max_steps
     start_s = time.monotonic()
