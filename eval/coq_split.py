@@ -24,7 +24,7 @@ from prover.envs import BackendUnavailable, EnvError, get_env
 from prover.envs.coq_project import coqlib
 from prover.policy import TacticPolicy
 from prover.prove import ProveResult, prove_theorem
-from prover.replay import Outcome, ReplayStore
+from prover.replay import ReplayStore, TheoremRecorder
 from prover.search import SearchConfig
 
 
@@ -73,20 +73,12 @@ def evaluate(
         theorems = split_theorems(data_dir, config.split)[: config.limit]
     search = SearchConfig(time_limit_s=config.time_limit_s, batch_size=config.batch_size)
     version = str(getattr(policy, "version", policy.name))
-    results: list[ProveResult] = []
-    t0 = time.perf_counter()
-    bar = tqdm(total=len(theorems), desc=f"{policy.name} {config.split}", file=sys.stderr)
+    live = LiveRate(len(theorems), f"{policy.name} {config.split}", log)
     with get_env("coq", tactic_timeout=config.tactic_timeout_s) as env:
         for file, name, full_name in theorems:
-            pending: list[Outcome] = []
-
-            def record(state, tactic, result, dt, file=file, name=name, pending=pending):  # type: ignore[no-untyped-def]
-                pending.append(
-                    Outcome.from_step(
-                        name, str(file), state.text, tactic, result, dt, version, round
-                    )
-                )
-
+            recorder = None
+            if store is not None:
+                recorder = TheoremRecorder(store, name, str(file), version, round)
             try:
                 r = prove_theorem(
                     env,
@@ -95,39 +87,45 @@ def evaluate(
                     theorem=name,
                     config=search,
                     allow_original_axioms=True,
-                    on_outcome=record if store is not None else None,
+                    on_outcome=recorder,
                 )
             except BackendUnavailable:
                 raise  # a missing toolchain is not a theorem's failure
             except EnvError as e:
                 r = ProveResult(name, False, [], 0.0, status="discarded", reason=str(e))
-            if store is not None:
-                store.record_outcomes(pending)
-                if r.proved:
-                    store.add_proof(
-                        theorem=name,
-                        file=str(file),
-                        tactics=r.proof,
-                        steps=r.steps,
-                        axioms=r.axioms,
-                        time_s=r.time_s,
-                        model_version=version,
-                        round=round,
-                    )
-            results.append(r)
-            proved = sum(x.proved for x in results)
-            attempted = sum(x.status != "discarded" for x in results)
-            bar.update(1)
-            bar.set_postfix(
-                proved=f"{proved}/{attempted}", rate=f"{proved / max(attempted, 1):.1%}"
+            if recorder is not None:
+                recorder.commit(r)
+            live.add(full_name, r)
+    return summarize(config, policy.name, live.close(), live.wall_s)
+
+
+class LiveRate:
+    """Per-theorem results with a progress bar showing the live prove rate, and an optional
+    line per theorem."""
+
+    def __init__(self, total: int, desc: str, log: Callable[[str], None] | None) -> None:
+        self.bar = tqdm(total=total, desc=desc, file=sys.stderr)
+        self.log = log
+        self.results: list[ProveResult] = []
+        self.t0 = time.perf_counter()
+        self.wall_s = 0.0
+
+    def add(self, label: str, r: ProveResult) -> None:
+        self.results.append(r)
+        proved = sum(x.proved for x in self.results)
+        attempted = sum(x.status != "discarded" for x in self.results)
+        rate = f"{proved / max(attempted, 1):.1%}"
+        self.bar.update(1)
+        self.bar.set_postfix(proved=f"{proved}/{attempted}", rate=rate)
+        if self.log is not None:
+            self.log(
+                f"{label}: {r.status} ({r.time_s:.1f}s) | proved {proved}/{attempted} = {rate}"
             )
-            if log is not None:
-                log(
-                    f"{full_name}: {r.status} ({r.time_s:.1f}s) | "
-                    f"proved {proved}/{attempted} = {proved / max(attempted, 1):.1%}"
-                )
-    bar.close()
-    return summarize(config, policy.name, results, time.perf_counter() - t0)
+
+    def close(self) -> list[ProveResult]:
+        self.bar.close()
+        self.wall_s = time.perf_counter() - self.t0
+        return self.results
 
 
 def summarize(config: EvalConfig, policy: str, results: list[ProveResult], wall_s: float) -> dict:

@@ -19,15 +19,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from eval.coq_split import EvalConfig, summarize
+from eval.coq_split import EvalConfig, LiveRate, summarize
 from prover.envs import BackendUnavailable, EnvError, ProofEnv
 from prover.policy import TacticPolicy
 from prover.prove import ProveResult, prove_theorem
@@ -151,9 +147,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """pass@1 of `policy` on `rows` in `env` (a Lean REPL env); the JSON-ready summary."""
     search = SearchConfig(time_limit_s=config.time_limit_s, batch_size=config.batch_size)
-    results: list[ProveResult] = []
-    t0 = time.perf_counter()
-    bar = tqdm(total=len(rows), desc=f"{policy.name} minif2f {config.split}", file=sys.stderr)
+    live = LiveRate(len(rows), f"{policy.name} minif2f {config.split}", log)
     for row in rows:
         file = statement_file(row, work_dir)
         try:
@@ -162,12 +156,5 @@ def evaluate(
             raise  # a missing toolchain is not a theorem's failure
         except EnvError as e:
             r = ProveResult(row["name"], False, [], 0.0, status="discarded", reason=str(e))
-        results.append(r)
-        proved = sum(x.proved for x in results)
-        attempted = sum(x.status != "discarded" for x in results)
-        bar.update(1)
-        bar.set_postfix(proved=f"{proved}/{attempted}", rate=f"{proved / max(attempted, 1):.1%}")
-        if log is not None:
-            log(f"{row['name']}: {r.status} ({r.time_s:.1f}s) | proved {proved}/{attempted}")
-    bar.close()
-    return summarize(config, policy.name, results, time.perf_counter() - t0)
+        live.add(row["name"], r)
+    return summarize(config, policy.name, live.close(), live.wall_s)

@@ -22,10 +22,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prover.data import TacticStep
-from prover.envs.base import Failed, Progress, Proved, StepResult, TimedOut
+from prover.envs.base import Failed, Progress, ProofState, Proved, StepResult, TimedOut
+
+if TYPE_CHECKING:
+    from prover.prove import ProveResult
 
 SCHEMA_VERSION = 1
 KINDS = ("progress", "proved", "failed", "timeout")
@@ -308,6 +311,47 @@ class ReplayStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class TheoremRecorder:
+    """Collects one theorem's outcomes as search reports them (pass it as `on_outcome`);
+    `commit` then writes them, and the proof when it was verified, to the store."""
+
+    def __init__(
+        self, store: ReplayStore, theorem: str, file: str, model_version: str, round: int
+    ) -> None:
+        self.store, self.theorem, self.file = store, theorem, file
+        self.model_version, self.round = model_version, round
+        self.pending: list[Outcome] = []
+
+    def __call__(self, state: ProofState, tactic: str, result: StepResult, dt: float) -> None:
+        self.pending.append(
+            Outcome.from_step(
+                self.theorem,
+                self.file,
+                state.text,
+                tactic,
+                result,
+                dt,
+                self.model_version,
+                self.round,
+            )
+        )
+
+    def commit(self, result: ProveResult) -> None:
+        self.store.record_outcomes(self.pending)
+        self.pending = []
+        if result.proved:  # `proved` is only ever set after the whole-file recheck
+            self.store.add_proof(
+                theorem=self.theorem,
+                file=self.file,
+                tactics=result.proof,
+                steps=result.steps,
+                axioms=result.axioms,
+                time_s=result.time_s,
+                model_version=self.model_version,
+                round=self.round,
+            )
 
 
 class _Transaction:
