@@ -1,4 +1,4 @@
-"""`make demo`: the whole loop on a fresh machine in about ten CPU minutes. Trace a slice of the
+"""`make demo`: the whole loop on a fresh machine in about six CPU minutes. Trace a slice of the
 Coq standard library, train a tiny tactic model on it, run one round of expert iteration
 (search training lemmas, record every outcome in the replay store, retrain on the verified
 proofs, evaluate), and print the portfolio baseline against the model on held-out lemmas at
