@@ -37,6 +37,7 @@ from prover.overrides import apply_overrides, from_dict
 from prover.tokenizer import PAD, SpringtailTokenizer, load_tokenizer, train_tokenizer
 from prover.training import (
     OptimConfig,
+    StepLog,
     checkpoints,
     git_commit,
     load_checkpoint,
@@ -331,7 +332,13 @@ def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict
     metrics: dict[str, float] = {}
     first_loss: float | None = None
     stopped_by = "max_steps"
-    log = (out / "log.jsonl").open("a") if is_main else None
+    log = StepLog(
+        out,
+        every=cfg.log_every,
+        checkpoint_every=cfg.checkpoint_every,
+        last_step=last_step,
+        enabled=is_main,
+    )
     model.train()
     while step < last_step:
         if cfg.minutes is not None and out_of_time(accelerator, start_s, cfg.minutes):
@@ -359,12 +366,8 @@ def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict
         first_loss = metrics["loss"] if first_loss is None else first_loss
         bar.update(1)
         bar.set_postfix(loss=f"{metrics['loss']:.3f}", tok=f"{metrics['token_acc']:.3f}")
-        if log is not None and (step % cfg.log_every == 0 or step == last_step):
-            elapsed = time.monotonic() - start_s
-            record = {"step": step, "lr": sched.get_last_lr()[0], "elapsed_s": elapsed, **metrics}
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-        if is_main and step % cfg.checkpoint_every == 0:
+        log.record(step, float(sched.get_last_lr()[0]), time.monotonic() - start_s, metrics)
+        if log.save(step):
             save_checkpoint(out, state_dict(), cfg.keep_checkpoints)
     bar.close()
     if step == last_step and stop_at is not None and stop_at < cfg.max_steps:
@@ -378,8 +381,7 @@ def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict
             out / "model",
             {"step": step, "max_state_tokens": cfg.max_state_tokens, "data": data_meta},
         )
-    if log is not None:
-        log.close()
+    log.close()
     return {
         "steps": step,
         "stopped_by": stopped_by,
@@ -430,19 +432,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, Path]:
     ap.add_argument("--out", required=True, help="run directory (resumed if it holds checkpoints)")
     args, rest = ap.parse_known_args(argv)
     cfg = preset(args.preset)
-    changes: dict[str, Any] = {}
-    if args.data:
-        changes["data"] = args.data
-    if args.split:
-        changes["split"] = args.split
-    if args.replay:
-        changes["replay"] = args.replay
-    if args.init_from:
-        changes["init_from"] = args.init_from
-    if args.minutes:
-        changes["minutes"] = args.minutes
-    if args.steps:
-        changes["max_steps"] = args.steps
+    flags = {"data": "data", "split": "split", "replay": "replay", "init_from": "init_from"}
+    flags |= {"minutes": "minutes", "steps": "max_steps"}  # --flag -> TrainConfig field
+    changes: dict[str, Any] = {
+        name: getattr(args, flag) for flag, name in flags.items() if getattr(args, flag)
+    }
     if SHARED_LEAN_STEPS.is_file():
         changes["tokenizer_data"] = (str(SHARED_LEAN_STEPS),)
     cfg = dataclasses.replace(cfg, **changes)

@@ -4,6 +4,7 @@ schedule, seeding, and atomic checkpoints (`ckpt_{step:06d}.pt`) that resume exa
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import subprocess
@@ -150,3 +151,28 @@ def restore(state: dict[str, Any], model: torch.nn.Module, opt: Any, sched: Any)
     np.random.set_state(state["rng"]["numpy"])
     random.setstate(state["rng"]["python"])
     return int(state["step"])
+
+
+class StepLog:
+    """A run's `log.jsonl` (main process only): one record every `every` steps and at the
+    last step, then the checkpoint cadence: `save()` says whether this step saves."""
+
+    def __init__(
+        self, out: Path, *, every: int, checkpoint_every: int, last_step: int, enabled: bool
+    ) -> None:
+        self.fh = (out / "log.jsonl").open("a") if enabled else None
+        self.every, self.checkpoint_every, self.last_step = every, checkpoint_every, last_step
+        self.enabled = enabled
+
+    def record(self, step: int, lr: float, elapsed_s: float, metrics: dict[str, float]) -> None:
+        if self.fh is not None and (step % self.every == 0 or step == self.last_step):
+            row = {"step": step, "lr": lr, "elapsed_s": elapsed_s, **metrics}
+            self.fh.write(json.dumps(row) + "\n")
+            self.fh.flush()
+
+    def save(self, step: int) -> bool:
+        return self.enabled and step % self.checkpoint_every == 0
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()

@@ -32,6 +32,7 @@ from prover.overrides import apply_overrides, from_dict
 from prover.training import (
     CHECKPOINT_GLOB,
     OptimConfig,
+    StepLog,
     checkpoints,
     git_commit,
     load_checkpoint,
@@ -245,7 +246,13 @@ def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict
     )
     metrics: dict[str, float] = {}
     stopped_by = "max_steps"
-    log = (out / "log.jsonl").open("a") if is_main else None
+    log = StepLog(
+        out,
+        every=cfg.log_every,
+        checkpoint_every=cfg.checkpoint_every,
+        last_step=last_step,
+        enabled=is_main,
+    )
     model.train()
     while step < last_step:
         if cfg.minutes is not None and out_of_time(accelerator, start_s, cfg.minutes):
@@ -271,12 +278,8 @@ def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict
             cell=f"{metrics['cell_acc']:.3f}",
             exact=f"{metrics['exact']:.2f}",
         )
-        if log is not None and (step % cfg.log_every == 0 or step == last_step):
-            elapsed = time.monotonic() - start_s
-            record = {"step": step, "lr": sched.get_last_lr()[0], "elapsed_s": elapsed, **metrics}
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-        if is_main and step % cfg.checkpoint_every == 0:
+        log.record(step, float(sched.get_last_lr()[0]), time.monotonic() - start_s, metrics)
+        if log.save(step):
             save_checkpoint(out, state_dict(), cfg.keep_checkpoints)
     bar.close()
     if step == last_step and stop_at is not None and stop_at < cfg.max_steps:
@@ -284,8 +287,7 @@ def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict
     accelerator.wait_for_everyone()
     if is_main:
         save_checkpoint(out, state_dict(), cfg.keep_checkpoints)
-    if log is not None:
-        log.close()
+    log.close()
     return {
         "steps": step,
         "stopped_by": stopped_by,
