@@ -9,20 +9,25 @@ Tables (schema version in `PRAGMA user_version`, upgraded in place by `MIGRATION
 
 Crash safety: the file is in WAL mode with `synchronous=NORMAL`; each `record_outcomes` /
 `add_proof` call is one transaction, so a killed process leaves every committed row intact
-and no half-written batch (a power cut may lose the last commits, never the database). A file
-written by a newer Springtail, or one that is not a replay store, is refused with a clear
-message and left untouched.
+and no half-written batch (a power cut may lose the last commits, never the database).
+
+Bad files: an existing file is inspected read-only (SQLite header, `user_version`, the tables
+of that schema version) before anything writes to it, so a file written by a newer Springtail,
+or one that is not a replay store, is refused with `ReplayError` and left byte-for-byte
+untouched (no -wal/-shm files either). A damaged database gives `ReplayError` too, also when
+the damage only shows on a later query.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from prover.data import TacticStep
 from prover.envs.base import Failed, Progress, ProofState, Proved, StepResult, TimedOut
@@ -32,6 +37,8 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 KINDS = ("progress", "proved", "failed", "timeout")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # MIGRATIONS[v] upgrades a database at version v to v + 1.
 MIGRATIONS: list[str] = [
@@ -70,7 +77,108 @@ assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
 class ReplayError(ValueError):
-    """The file cannot be used as a replay store (newer schema, not SQLite, not ours)."""
+    """The file cannot be used as a replay store (newer schema, not SQLite, not ours, damaged)."""
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database
+HEADER_BYTES = 100
+
+
+def _connect(path: Path, query: str) -> sqlite3.Connection:
+    """A connection through a URI (percent-encoded, so any file name works)."""
+    uri = f"{path.resolve().as_uri()}?{query}"
+    return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+
+
+def _damaged(path: Path, e: sqlite3.DatabaseError) -> ReplayError:
+    """The one message for an SQLite failure at the store's boundary."""
+    if getattr(e, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return ReplayError(
+            f"{path} is damaged or not a replay store ({e}): restore it from a copy or pass "
+            "another path"
+        )
+    return ReplayError(f"replay store {path} failed: {e}")
+
+
+@functools.cache
+def _expected_tables(version: int) -> frozenset[str]:
+    """The tables a store at schema `version` has: the migrations run on an empty database."""
+    conn = sqlite3.connect(":memory:")
+    for migration in MIGRATIONS[:version]:
+        conn.executescript(migration)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    return frozenset(t for t in tables if not t.startswith("sqlite_"))
+
+
+def _check(conn: sqlite3.Connection, path: Path) -> int:
+    """The schema version of a replay store (or empty database) this Springtail can use;
+    ReplayError for a newer store or a file that is not ours. Only reads."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    tables = frozenset(r[0] for r in rows if not r[0].startswith("sqlite_"))
+    if version > SCHEMA_VERSION and _expected_tables(SCHEMA_VERSION) <= tables:
+        raise ReplayError(
+            f"{path} has replay schema v{version}, newer than this Springtail "
+            f"(v{SCHEMA_VERSION}): upgrade Springtail to read it (the file was left as it is)"
+        )
+    if app_id != 0 or not 0 <= version <= SCHEMA_VERSION or tables != _expected_tables(version):
+        found = ", ".join(sorted(tables)) or "none"
+        raise ReplayError(
+            f"{path} is an SQLite file but not a replay store (user_version {version}, "
+            f"application_id {app_id}, tables: {found}): pass another path (the file was left "
+            "as it is)"
+        )
+    return version
+
+
+def _guarded_check(conn: sqlite3.Connection, path: Path) -> int:
+    try:
+        return _check(conn, path)
+    except sqlite3.DatabaseError as e:
+        raise _damaged(path, e) from None
+
+
+def _inspect(path: Path) -> None:
+    """Refuse an existing file that is not a usable replay store, by reading it only: the
+    SQLite header, then `_check` on an immutable connection (which writes nothing, not even
+    -wal/-shm files). A missing or empty file is a new store."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(HEADER_BYTES)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise ReplayError(f"cannot read replay store {path}: {e.strerror}") from None
+    if not header:
+        return
+    if len(header) < HEADER_BYTES or not header.startswith(SQLITE_MAGIC):
+        raise ReplayError(
+            f"{path} is not a replay store (not an SQLite database): pass another path (the "
+            "file was left as it is)"
+        )
+    conn = _connect(path, "mode=ro&immutable=1")
+    try:
+        _guarded_check(conn, path)
+    finally:
+        conn.close()
+
+
+def _guard(
+    method: Callable[Concatenate[ReplayStore, P], R],
+) -> Callable[Concatenate[ReplayStore, P], R]:
+    """Turn an SQLite failure inside a store method into ReplayError (a damaged page may only
+    show when a query reaches it)."""
+
+    @functools.wraps(method)
+    def wrapper(self: ReplayStore, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as e:
+            raise _damaged(self.path, e) from None
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -115,45 +223,44 @@ class Outcome:
 
 
 class ReplayStore:
-    """One replay SQLite file. Use as a context manager; safe to reopen after a crash."""
+    """One replay SQLite file. Use as a context manager; safe to reopen after a crash.
+
+    Opening inspects an existing file read-only (`_inspect`) before anything can write to it;
+    every later SQLite failure surfaces as `ReplayError`."""
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
         if readonly and not self.path.is_file():
             raise FileNotFoundError(f"replay store {self.path} does not exist")
+        _inspect(self.path)  # refuses foreign, newer and damaged files before any write
         if not readonly:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        uri = f"file:{self.path.resolve()}?mode={'ro' if readonly else 'rwc'}"
         try:
-            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
+            self.conn = _connect(self.path, "mode=ro" if readonly else "mode=rwc")
         except sqlite3.DatabaseError as e:
-            raise ReplayError(
-                f"{self.path} is not a replay store ({e}): pass another path; the file was "
-                "left as it is"
-            ) from None
-        if version > SCHEMA_VERSION:
+            raise _damaged(self.path, e) from None
+        try:
+            self._open(readonly)
+        except BaseException:
             self.conn.close()
-            raise ReplayError(
-                f"{self.path} has replay schema v{version}, newer than this Springtail "
-                f"(v{SCHEMA_VERSION}): upgrade Springtail to read it (the file was left as it is)"
-            )
-        if version == 0 and tables:
-            self.conn.close()
-            raise ReplayError(
-                f"{self.path} is an SQLite file with other tables ({', '.join(sorted(tables))}), "
-                "not a replay store: pass another path (the file was left as it is)"
-            )
-        if not readonly:
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self._migrate(version)
-        elif version < SCHEMA_VERSION:
+            raise
+
+    def _open(self, readonly: bool) -> None:
+        # Checked again on the real connection: in WAL mode the -wal file may hold newer pages
+        # than the main file `_inspect` read.
+        version = _guarded_check(self.conn, self.path)
+        if readonly and version < SCHEMA_VERSION:
             raise ReplayError(
                 f"{self.path} has replay schema v{version}: open it writable once to upgrade "
                 f"it to v{SCHEMA_VERSION}"
             )
+        if not readonly:
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self._migrate(version)
+            except sqlite3.DatabaseError as e:
+                raise _damaged(self.path, e) from None
 
     def _migrate(self, version: int) -> None:
         for v in range(version, SCHEMA_VERSION):
@@ -170,6 +277,7 @@ class ReplayStore:
 
     # --- writing ---
 
+    @_guard
     def record_outcomes(self, outcomes: Iterable[Outcome]) -> int:
         """Append outcomes in one transaction; returns how many."""
         now = time.time()
@@ -197,6 +305,7 @@ class ReplayStore:
             )
         return len(rows)
 
+    @_guard
     def add_proof(
         self,
         *,
@@ -235,10 +344,12 @@ class ReplayStore:
 
     # --- reading ---
 
+    @_guard
     def proved_theorems(self) -> set[tuple[str, str]]:
         """(file, theorem) pairs with at least one verified proof."""
         return {(f, t) for f, t in self.conn.execute("SELECT DISTINCT file, theorem FROM proofs")}
 
+    @_guard
     def proofs(self) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT theorem, file, tactics, steps, axioms, time_s, model_version, round "
@@ -267,6 +378,7 @@ class ReplayStore:
                 out.append(TacticStep(p["theorem"], p["file"], state, tactic, after))
         return out
 
+    @_guard
     def counts(self) -> dict[str, int]:
         out = {k: 0 for k in KINDS}
         for kind, n in self.conn.execute("SELECT kind, COUNT(*) FROM outcomes GROUP BY kind"):
@@ -274,6 +386,7 @@ class ReplayStore:
         out["proofs"] = self.conn.execute("SELECT COUNT(*) FROM proofs").fetchone()[0]
         return out
 
+    @_guard
     def to_dataset(self, table: str = "proof_steps") -> Any:
         """A `datasets.Dataset` of `proof_steps` (state, tactic, theorem, file, round, of
         verified proofs: what training reads) or of all `outcomes`."""

@@ -150,3 +150,117 @@ def test_an_empty_file_is_migrated_to_the_current_schema(tmp_path: Path) -> None
     with ReplayStore(path) as store:
         assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert store.counts()["proofs"] == 0
+
+
+def _foreign(path: Path, *statements: str, wal: bool = False) -> Path:
+    conn = sqlite3.connect(path)
+    if wal:
+        conn.execute("PRAGMA journal_mode=WAL")
+    for statement in statements:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+    return path
+
+
+def _newer(path: Path) -> Path:
+    with ReplayStore(path) as store:  # ours, in WAL mode, then stamped with a future version
+        store.add_proof(theorem="t", file="f.v", tactics=["a."], steps=[("g", "a.")])
+    return _foreign(path, f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+
+
+FOREIGN = {
+    "v1 with other tables": (["CREATE TABLE mine (x)", "PRAGMA user_version = 1"], "not a replay"),
+    "v-1 with no tables": (["PRAGMA user_version = -1"], "not a replay store"),
+    "v-1 with other tables": (["CREATE TABLE mine (x)", "PRAGMA user_version = -1"], "not a"),
+    "v0 with other tables": (["CREATE TABLE mine (x)"], "not a replay store"),
+    "v1 with only our outcomes table": (
+        ["CREATE TABLE outcomes (x)", "PRAGMA user_version = 1"],
+        "not a replay store",
+    ),
+    "another application's id": (["PRAGMA application_id = 42"], "application_id 42"),
+    "a future version without our tables": (["PRAGMA user_version = 7"], "not a replay store"),
+}
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+@pytest.mark.parametrize("wal", [False, True])
+@pytest.mark.parametrize("case", sorted(FOREIGN) + ["newer"])
+def test_foreign_and_newer_files_are_refused_before_any_write(
+    tmp_path: Path, case: str, wal: bool, readonly: bool
+) -> None:
+    path = tmp_path / "x.sqlite"
+    if case == "newer":
+        _newer(path)
+        match = "newer than this Springtail"
+    else:
+        _foreign(path, *FOREIGN[case][0], wal=wal)
+        match = FOREIGN[case][1]
+    before, mtime = path.read_bytes(), path.stat().st_mtime_ns
+    with pytest.raises(ReplayError, match=match):
+        ReplayStore(path, readonly=readonly)
+    assert path.read_bytes() == before and path.stat().st_mtime_ns == mtime
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.sqlite"]  # no -wal, -shm, -journal
+
+
+def _store_with_proofs(path: Path, n: int = 100) -> bytes:
+    with ReplayStore(path) as store:
+        for i in range(n):
+            store.add_proof(
+                theorem=f"t{i}", file="f.v", tactics=["auto."], steps=[("x" * 500, "auto.")]
+            )
+    return path.read_bytes()
+
+
+def test_damaged_and_non_sqlite_files_give_replay_error_untouched(tmp_path: Path) -> None:
+    good = _store_with_proofs(tmp_path / "good.sqlite")
+    bad_page_size = bytearray(good)
+    bad_page_size[16:18] = b"\x00\x07"  # not a power of two
+    cases = {
+        "text": b"theorem,tactic\nfoo,auto.\n" * 50,
+        "short": good[:60],  # cut inside the 100-byte header
+        "zeroed header": bytes(16) + good[16:],
+        "bad page size": bytes(bad_page_size),
+    }
+    for name, content in cases.items():
+        path = tmp_path / f"{name}.sqlite"
+        path.write_bytes(content)
+        for readonly in (False, True):
+            with pytest.raises(ReplayError, match="not a replay store|damaged") as info:
+                ReplayStore(path, readonly=readonly)
+            assert "pass another path" in str(info.value), name
+        assert path.read_bytes() == content, name
+    assert not list(tmp_path.glob("*-wal")) and not list(tmp_path.glob("*-shm"))
+
+
+def test_damage_found_by_a_later_query_is_a_replay_error(tmp_path: Path) -> None:
+    good = _store_with_proofs(tmp_path / "good.sqlite")
+    page = int.from_bytes(good[16:18], "big")
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(good[: 5 * page] + b"\xab" * (len(good) - 5 * page))
+    for readonly in (False, True):
+        with ReplayStore(damaged, readonly=readonly) as store:  # page 1 and the schema are fine
+            assert store.counts()["proofs"] == 100
+            with pytest.raises(ReplayError, match="damaged.*restore it from a copy"):
+                store.proofs()
+            with pytest.raises(ReplayError, match="damaged"):
+                store.proof_steps()
+    truncated = tmp_path / "truncated.sqlite"
+    truncated.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ReplayError, match="damaged"):
+        with ReplayStore(truncated, readonly=True) as store:
+            store.proofs()
+
+
+def test_a_new_path_is_created_and_an_old_store_of_ours_is_migrated(tmp_path: Path) -> None:
+    new = tmp_path / "deep" / "dir with ? and #" / "r.sqlite"
+    with ReplayStore(new) as store:
+        assert store.counts()["proofs"] == 0
+    with ReplayStore(new, readonly=True) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    old = _foreign(tmp_path / "v0.sqlite", "PRAGMA user_version = 0", wal=True)  # empty, v0
+    with ReplayStore(old) as store:
+        assert store.counts() == {
+            k: 0 for k in ("progress", "proved", "failed", "timeout", "proofs")
+        }
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
