@@ -1,5 +1,7 @@
 """Tests for prover/csp/ (builders, augmentations, solvers, structural links), the CSP model's
-training (overfitting a few puzzles, exact resume) and eval/csp.py.
+training (overfitting a few puzzles, exact resume) and eval/csp.py; bad input (rows without a
+solution, labels that do not solve their puzzle, generator specs out of reach) is refused with
+one clear line and exit code 2.
 
 Run: pytest tests/test_csp.py
 """
@@ -7,6 +9,7 @@ Run: pytest tests/test_csp.py
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 
 import numpy as np
@@ -271,3 +274,202 @@ def test_springtail_csp_commands_exit_2_on_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "does not exist" in err and "unknown config key 'num_stepz'" in err
     assert "Traceback" not in err
+
+
+# --- bad input ---
+
+
+def _sudoku_csv(path, rows, header="puzzle,solution"):
+    path.write_text(header + "\n" + "".join(",".join(r) + "\n" for r in rows))
+    return path
+
+
+def _sudoku_pair(seed=5):
+    p, s = sudoku.generate(40, np.random.default_rng(seed))
+    return sudoku.format_grid(p), sudoku.format_grid(s)
+
+
+def test_a_row_without_a_solution_names_the_file_and_row(tmp_path):
+    p, s = _sudoku_pair()
+    short = _sudoku_csv(tmp_path / "short.csv", [(p, s), (p,)])
+    with pytest.raises(CSPDataError, match=r"short\.csv:3: the row has no solution"):
+        load("sudoku", short)
+    empty = _sudoku_csv(tmp_path / "empty.csv", [(p, s), (p, s), (p, "")])
+    with pytest.raises(CSPDataError, match=r"empty\.csv:4: the row has no solution"):
+        load("sudoku", empty)
+    extreme = _sudoku_csv(tmp_path / "x.csv", [("0", p)], header="index,question,answer")
+    with pytest.raises(CSPDataError, match=r"x\.csv:2: the row has no answer"):
+        load("sudoku", extreme)
+    assert len(load("sudoku", short, limit=1)) == 1  # rows past the limit are not read
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"puzzle,solution\n\xff\xfe\x00" * 10)
+    with pytest.raises(CSPDataError, match="binary.csv.*not a readable CSV"):
+        load("sudoku", binary)
+
+
+def test_sudoku_labels_are_checked_against_their_puzzles(tmp_path):
+    p, s = _sudoku_pair()
+    swapped = s[1] + s[0] + s[2:]  # row 1 still a permutation, columns 1 and 2 are not
+    i = next(k for k, c in enumerate(p) if c != ".")
+    wrong_given = p[:i] + str(int(p[i]) % 9 + 1) + p[i + 1 :]
+    cases = [
+        (("." * 81, swapped), "column 1 has"),
+        ((wrong_given, s), f"row 1, column {i + 1} is {s[i]}, but the puzzle gives"),
+        ((p, "." + s[1:]), "not a full grid"),
+    ]
+    for (puzzle, solution), match in cases:
+        bad = _sudoku_csv(tmp_path / "bad.csv", [(p, s), (puzzle, solution)])
+        with pytest.raises(
+            CSPDataError, match=rf"bad\.csv:3: the solution does not solve.*{match}"
+        ):
+            load("sudoku", bad)
+    grid = sudoku.parse_grid(s)
+    assert sudoku.solution_problem(grid, sudoku.parse_grid(p)) is None
+    box_only = grid.reshape(9, 9)[[0, 3, 6, 1, 4, 7, 2, 5, 8]].reshape(-1)  # rows ok, boxes not
+    assert sudoku.solution_problem(box_only, np.zeros(81, dtype=np.int8)).startswith("box 1 has")
+
+
+def _maze_jsonl(path, pairs):
+    path.write_text(
+        "".join(
+            json.dumps({"question": maze.format_grid(q), "answer": maze.format_grid(a)}) + "\n"
+            for q, a in pairs
+        )
+    )
+    return path
+
+
+def test_maze_labels_are_checked_against_their_questions(tmp_path):
+    question, answer = maze.generate(60, np.random.default_rng(3))
+    path_cells = np.flatnonzero(answer == maze.PATH)
+    broken = answer.copy()
+    broken[path_cells[5]] = maze.OPEN
+    through_wall = answer.copy()
+    through_wall[np.flatnonzero(question == maze.WALL)[0]] = maze.PATH
+    stray = answer.copy()
+    marked = np.isin(answer, (maze.PATH, maze.START, maze.GOAL))
+    far = [
+        i
+        for i in np.flatnonzero(question == maze.OPEN)
+        if not marked[maze.NEIGHBOURS[i]].any()  # an open cell away from the path
+    ]
+    stray[far[0]] = maze.PATH
+    two_starts = question.copy()
+    two_starts[far[0]] = maze.START
+    cases = [
+        ((question, broken), "marked neighbours"),
+        ((question, through_wall), "'o' in the answer but '#' in the question"),
+        ((question, stray), "has 0 marked neighbours"),
+        ((question, question), "\\('[SG]'\\) has 0 marked neighbours"),
+        ((two_starts, answer), "the question has 2 S cells"),
+    ]
+    for pair, match in cases:
+        bad = _maze_jsonl(tmp_path / "bad.jsonl", [(question, answer), pair])
+        with pytest.raises(CSPDataError, match=rf"bad\.jsonl:2: the answer is not a path.*{match}"):
+            load("maze", bad)
+    assert maze.path_problem(answer, question) is None
+    lines = (tmp_path / "bad.jsonl").read_text().splitlines()
+    (tmp_path / "no_answer.jsonl").write_text(lines[0] + "\n" + '{"question": "#"}\n')
+    with pytest.raises(CSPDataError, match=r"no_answer\.jsonl:2: the record has no 'answer'"):
+        load("maze", tmp_path / "no_answer.jsonl")
+
+
+@pytest.mark.parametrize(
+    "name,task",
+    [
+        ("sudoku/puzzles2_17_clue.csv", "sudoku"),
+        ("sudoku/puzzles5_forum_hardest_1905_11+.csv", "sudoku"),
+        ("sudoku/puzzles7_serg_benchmark.csv", "sudoku"),
+        ("maze/maze30_hard_train.jsonl", "maze"),
+    ],
+)
+def test_the_other_shared_files_pass_the_label_checks(name, task):
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"{path} not present (../shared/data is beside the repo in CI)")
+    assert len(load(task, path, limit=50)) == 50
+
+
+IMPOSSIBLE_SPECS = [
+    ("sudoku", "generated:5:0:17-17", "cannot reach fewer than 23"),
+    ("sudoku", "generated:5:0:10-40", "cannot reach fewer than 23"),
+    ("sudoku", "generated:5:0:40-30", "range 40-30 is empty"),
+    ("sudoku", "generated:5:0:30-81", "at most 80"),
+    ("sudoku", "generated:0:0:30-40", "N must be at least 1"),
+    ("sudoku", "generated:5:-1:30-40", "SEED at least 0"),
+    ("sudoku", "generated:5:0:30", "not LO-HI"),
+    ("sudoku", "generated:5:0:30-40:9", "3 or 4"),
+    ("maze", "generated:5:0:500", "over 200"),
+    ("maze", "generated:5:0:0", "at least 1"),
+]
+
+
+@pytest.mark.parametrize("task,spec,match", IMPOSSIBLE_SPECS)
+def test_impossible_generator_specs_are_refused_up_front(task, spec, match, tmp_path, monkeypatch):
+    import prover.csp.task as task_mod
+
+    monkeypatch.setattr(task_mod, "CACHE", tmp_path)
+
+    def never(*args, **kwargs):
+        raise AssertionError("the generator ran on a spec that should have been refused")
+
+    monkeypatch.setattr(sudoku, "generate", never)
+    monkeypatch.setattr(maze, "generate", never)
+    with pytest.raises(CSPDataError, match=rf"bad data spec.*{match}"):
+        resolve_data(task, spec)
+
+
+def test_generation_gives_up_after_bounded_attempts(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="no unique puzzle with 23 givens in 1 grids"):
+        sudoku.generate(23, np.random.default_rng(0), max_tries=1)
+    with pytest.raises(ValueError, match="no maze with a path of >= 200 edges in 1 tries"):
+        maze.generate(200, np.random.default_rng(0), max_tries=1)
+    import prover.csp.task as task_mod
+
+    monkeypatch.setattr(task_mod, "CACHE", tmp_path)
+    monkeypatch.setattr(sudoku, "generate", functools.partial(sudoku.generate, max_tries=1))
+    with pytest.raises(CSPDataError, match="cannot generate sudoku puzzles: no unique puzzle"):
+        resolve_data("sudoku", "generated:1:0:23-23")
+    assert not list(tmp_path.iterdir())  # nothing cached
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_bad_csp_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
+    import prover.csp.task as task_mod
+    from eval.csp import main as eval_main
+    from prover.csp.train import main as train_main
+
+    monkeypatch.setattr(task_mod, "CACHE", tmp_path / "cache")
+    p, s = _sudoku_pair()
+    short = str(_sudoku_csv(tmp_path / "short.csv", [(p, s), (p,)]))
+    wrong = str(_sudoku_csv(tmp_path / "wrong.csv", [(p, s[1] + s[0] + s[2:])]))
+    question, answer = maze.generate(60, np.random.default_rng(3))
+    off_path = str(_maze_jsonl(tmp_path / "m.jsonl", [(question, question)]))
+    cases = [
+        ("sudoku", short, "short.csv:3: the row has no solution"),
+        ("sudoku", wrong, "wrong.csv:2: the solution does not solve the puzzle"),
+        ("sudoku", "generated:5:0:17-17", "cannot reach fewer than 23"),
+        ("sudoku", "generated:5:0:40-30", "is empty"),
+        ("maze", off_path, "m.jsonl:1: the answer is not a path"),
+    ]
+    for task, data, message in cases:
+        assert eval_main(["--task", task, "--solver", "exact", "--data", data]) == 2
+        assert message in _one_error_line(capsys.readouterr().err)
+    for task, data, message in cases[:3]:
+        out = tmp_path / "run"
+        with pytest.raises(SystemExit) as info:
+            train_main(["--task", task, "--out", str(out), "--data", data, "--steps", "1"])
+        assert info.value.code == 2 and not out.exists()
+        assert message in _one_error_line(capsys.readouterr().err)
+    from prover.cli import main as cli_main
+
+    for action in ("eval", "train"):
+        who = ["--solver", "exact"] if action == "eval" else ["--out", str(tmp_path / "run")]
+        argv = ["csp", action, "--task", "sudoku", *who, "--data", "generated:5:0:17-17"]
+        assert cli_main(argv) == 2
+        assert "cannot reach fewer than 23" in _one_error_line(capsys.readouterr().err)

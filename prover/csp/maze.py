@@ -43,12 +43,13 @@ def format_grid(grid: np.ndarray) -> str:
 
 
 def load_jsonl(path: str | Path, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(questions, answers), each (P, 900) int8, from HRM-style JSONL ({"question", "answer"})."""
+    """(questions, answers), each (P, 900) int8, from HRM-style JSONL ({"question", "answer"}).
+    Every answer is checked to be a path from S to G through the question's open cells."""
     path = Path(path)
     try:
         lines = path.read_text().splitlines()
-    except OSError as e:
-        raise MazeFormatError(f"cannot read {path}: {e.strerror}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise MazeFormatError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
     questions: list[np.ndarray] = []
     answers: list[np.ndarray] = []
     for line_no, line in enumerate(lines, start=1):
@@ -57,14 +58,31 @@ def load_jsonl(path: str | Path, limit: int | None = None) -> tuple[np.ndarray, 
         if limit is not None and len(questions) >= limit:
             break
         try:
-            record = json.loads(line)
-            questions.append(parse_grid(record["question"], allow_path=False))
-            answers.append(parse_grid(record["answer"], allow_path=True))
-        except (json.JSONDecodeError, KeyError, TypeError, MazeFormatError) as e:
+            question, answer = _parse_record(line)
+        except MazeFormatError as e:
             raise MazeFormatError(f"{path}:{line_no}: {e}") from None
+        questions.append(question)
+        answers.append(answer)
     if not questions:
         raise MazeFormatError(f"{path}: no mazes")
     return np.stack(questions), np.stack(answers)
+
+
+def _parse_record(line: str) -> tuple[np.ndarray, np.ndarray]:
+    """One JSONL line -> (question, answer), the answer checked against the question."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise MazeFormatError(f"not JSON ({e})") from None
+    for key in ("question", "answer"):
+        if not isinstance(record, dict) or not isinstance(record.get(key), str):
+            raise MazeFormatError(f"the record has no {key!r} string")
+    question = parse_grid(record["question"], allow_path=False)
+    answer = parse_grid(record["answer"], allow_path=True)
+    problem = path_problem(answer, question)
+    if problem is not None:
+        raise MazeFormatError(f"the answer is not a path through the question: {problem}")
+    return question, answer
 
 
 # --- shortest paths ---
@@ -141,14 +159,79 @@ def is_optimal_path(prediction: np.ndarray, question: np.ndarray) -> bool:
     return shortest_path_length(walk) == best
 
 
+# --- path checks ---
+
+
+def _place(i: int) -> str:
+    r, c = divmod(i, SIZE)
+    return f"row {r + 1}, column {c + 1}"
+
+
+def path_problem(answer: np.ndarray, question: np.ndarray) -> str | None:
+    """Why `answer` is not `question` with one path from S to G marked through open cells (the
+    first problem found, 1-based places), or None. The path need not be a shortest one."""
+    for token, name in ((START, "S"), (GOAL, "G")):
+        if int((question == token).sum()) != 1:
+            return f"the question has {int((question == token).sum())} {name} cells, not 1"
+    changed = np.flatnonzero((answer != question) & ((question != OPEN) | (answer != PATH)))
+    if changed.size:
+        i = int(changed[0])
+        return (
+            f"{_place(i)} is {TOKENS[answer[i]]!r} in the answer but {TOKENS[question[i]]!r} "
+            "in the question (only open cells may become 'o')"
+        )
+    return _walk_problem(answer)
+
+
+def _walk_problem(answer: np.ndarray) -> str | None:
+    """Walk from S along marked cells: S and G must have one marked neighbour, each path cell
+    two, and the walk must reach G through every path cell."""
+    marked = np.isin(answer, (START, GOAL, PATH))
+    for i in np.flatnonzero(marked).tolist():
+        degree = sum(bool(marked[j]) for j in NEIGHBOURS[i])
+        want = 2 if answer[i] == PATH else 1
+        if degree != want:
+            return (
+                f"{_place(i)} ({TOKENS[answer[i]]!r}) has {degree} marked neighbours, not "
+                f"{want}: the 'o' cells do not form one path from S to G"
+            )
+    prev, cur, steps = -1, int(np.argmax(answer == START)), 0
+    while answer[cur] != GOAL:
+        prev, cur = cur, next(j for j in NEIGHBOURS[cur] if marked[j] and j != prev)
+        steps += 1
+    if steps - 1 != int((answer == PATH).sum()):
+        return "some 'o' cells are not on the path from S to G"
+    return None
+
+
 # --- generator ---
 
 
+# Over 3000 generated mazes 7.8% of S-G paths have >= 200 edges (the longest ~310), so
+# MAX_TRIES mazes all falling short of 200 has probability ~1e-7.
+MIN_PATH_RANGE = (1, 200)
+MAX_TRIES = 200  # mazes per accepted one; each takes about a millisecond
+
+
+def check_min_path(min_path: int) -> None:
+    """ValueError unless the generator can reach paths of `min_path` edges."""
+    lo, hi = MIN_PATH_RANGE
+    if min_path < lo:
+        raise ValueError(f"min_path must be at least {lo}, got {min_path}")
+    if min_path > hi:
+        raise ValueError(
+            f"min_path {min_path} is over {hi}: a random S-G path in a perfect 30x30 maze "
+            f"rarely has more than {hi} edges"
+        )
+
+
 def generate(
-    min_path: int, rng: np.random.Generator, max_tries: int = 200
+    min_path: int, rng: np.random.Generator, max_tries: int = MAX_TRIES
 ) -> tuple[np.ndarray, np.ndarray]:
     """A perfect 30x30 maze (random depth-first spanning tree on the 15x15 lattice of even
-    cells, walls elsewhere) with S and G at random cells whose path has >= min_path edges."""
+    cells, walls elsewhere) with S and G at random cells whose path has >= min_path edges;
+    ValueError after `max_tries` mazes without one."""
+    check_min_path(min_path)
     for _ in range(max_tries):
         grid = np.full((SIZE, SIZE), WALL, dtype=np.int8)
         cells = [(r, c) for r in range(0, SIZE, 2) for c in range(0, SIZE, 2)]
@@ -178,11 +261,12 @@ def generate(
             answer = solve(question)
             assert answer is not None
             return question, answer
-    raise RuntimeError(f"no maze with a path of >= {min_path} edges in {max_tries} tries")
+    raise ValueError(f"no maze with a path of >= {min_path} edges in {max_tries} tries")
 
 
 def generate_set(n: int, min_path: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(questions, answers) of n generated mazes."""
+    check_min_path(min_path)  # up front, not after the first mazes
     rng = np.random.default_rng(seed)
     pairs = [generate(min_path, rng) for _ in range(n)]
     return np.stack([q for q, _ in pairs]), np.stack([a for _, a in pairs])

@@ -108,8 +108,13 @@ def generated(
     task: str, n: int, seed: int, *, givens: tuple[int, int] = (30, 40), min_path: int = 100
 ) -> CSPData:
     """n generated puzzles (Sudoku with givens in [lo, hi], mazes with paths >= min_path),
-    cached in datasets/csp/ by their parameters."""
+    cached in datasets/csp/ by their parameters. Parameters the generator cannot meet are
+    refused before anything is generated (CSPDataError)."""
     get_task(task)
+    try:
+        _check_generated(task, n, seed, givens, min_path)
+    except ValueError as e:
+        raise CSPDataError(f"cannot generate {task} puzzles: {e}") from None
     key = f"{task}-n{n}-seed{seed}-" + (
         f"givens{givens[0]}-{givens[1]}" if task == "sudoku" else f"minpath{min_path}"
     )
@@ -117,8 +122,11 @@ def generated(
     if path.exists():
         with np.load(path) as f:
             return CSPData(f["inputs"], f["targets"], f"generated:{key}")
-    pair = (sudoku.generate_set(n, givens, seed) if task == "sudoku"
-            else maze.generate_set(n, min_path, seed))  # fmt: skip
+    try:
+        pair = (sudoku.generate_set(n, givens, seed) if task == "sudoku"
+                else maze.generate_set(n, min_path, seed))  # fmt: skip
+    except ValueError as e:  # bounded attempts ran out
+        raise CSPDataError(f"cannot generate {task} puzzles: {e}") from None
     data = _as_data(task, pair, f"generated:{key}")
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
@@ -127,29 +135,52 @@ def generated(
     return data
 
 
+def _check_generated(task: str, n: int, seed: int, givens: tuple[int, int], min_path: int) -> None:
+    """ValueError for parameters the generators cannot meet."""
+    if n < 1 or seed < 0:
+        raise ValueError(f"N must be at least 1 and SEED at least 0, got N={n}, SEED={seed}")
+    if task == "sudoku":
+        sudoku.check_givens(givens)
+    else:
+        maze.check_min_path(min_path)
+
+
+def _givens(text: str) -> tuple[int, int]:
+    lo, sep, hi = text.partition("-")
+    if not sep:
+        raise ValueError(f"givens {text!r} are not LO-HI")
+    return int(lo), int(hi)
+
+
+SPEC_USAGE = "use generated:N:SEED[:LO-HI] (sudoku) or generated:N:SEED[:MINPATH] (maze)"
+
+
 def resolve_data(task: str, spec: str, limit: int | None = None) -> CSPData:
     """A data spec: a file path, or `generated:N:SEED` (Sudoku: `generated:N:SEED:LO-HI`
     givens; maze: `generated:N:SEED:MINPATH`); `limit` keeps the first puzzles."""
-    data = _resolve(task, spec, limit)
+    if limit is not None and limit < 1:
+        raise CSPDataError(f"limit must be at least 1, got {limit}")
+    if spec.startswith("generated:"):
+        data = _generated_from_spec(task, spec)
+    else:
+        data = load(task, spec, limit)
     return data if limit is None else data.subset(slice(0, limit))
 
 
-def _resolve(task: str, spec: str, limit: int | None) -> CSPData:
-    if spec.startswith("generated:"):
-        parts = spec.split(":")
-        try:
-            n, seed = int(parts[1]), int(parts[2])
-            extra = parts[3] if len(parts) > 3 else None
-            if task == "sudoku":
-                lo, hi = (int(v) for v in extra.split("-")) if extra else (30, 40)
-                return generated(task, n, seed, givens=(lo, hi))
-            return generated(task, n, seed, min_path=int(extra) if extra else 100)
-        except (IndexError, ValueError) as e:
-            raise CSPDataError(
-                f"bad data spec {spec!r} ({e}): use generated:N:SEED[:LO-HI] (sudoku) "
-                "or generated:N:SEED[:MINPATH] (maze)"
-            ) from None
-    return load(task, spec, limit)
+def _generated_from_spec(task: str, spec: str) -> CSPData:
+    parts = spec.split(":")
+    try:
+        if not 3 <= len(parts) <= 4:
+            raise ValueError(f"expected 3 or 4 ':'-separated fields, got {len(parts)}")
+        n, seed = int(parts[1]), int(parts[2])
+        extra = parts[3] if len(parts) == 4 else None
+        if task == "sudoku":
+            return generated(task, n, seed, givens=_givens(extra) if extra else (30, 40))
+        return generated(task, n, seed, min_path=int(extra) if extra else 100)
+    except CSPDataError as e:
+        raise CSPDataError(f"bad data spec {spec!r}: {e}") from None
+    except ValueError as e:
+        raise CSPDataError(f"bad data spec {spec!r} ({e}): {SPEC_USAGE}") from None
 
 
 def fingerprint(data: CSPData) -> str:
