@@ -2,9 +2,15 @@
 written from the REPL's documented JSON protocol, replayed by a stand-in REPL process; and,
 when a Lean toolchain is present, against the real `lake exe repl`.
 
-Each golden case holds a Lean file, a list of operations and the transcript the REPL must
-see; the rendered outcomes must equal `<case>.expected.out` exactly (a `.produced.out` is
-written beside it on mismatch).
+Each golden case holds a Lean file, a list of operations, optional `LeanConfig` fields
+("config") and the transcript the REPL must see (`$SCRATCH` stands for the folder pickles go
+to; "process": k says which REPL process must get a request: the axiom audit runs in a fresh
+one); the rendered outcomes must equal `<case>.expected.out` exactly (a `.produced.out` is
+written beside it on mismatch). The `lean_repl_refuse_*` cases are one per refusal of the
+soundness rule (prover/envs/lean_audit.py); each says in its "note" what it shows.
+
+Also here: the kernel names lean_source.py gives declarations (namespaces, sections, `_root_`,
+`private`), the parser of `#print axioms` answers, and the validation of allowed axioms.
 
 Run: pytest tests/test_lean_repl.py
 """
@@ -17,9 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from prover.envs import Failed, Progress, Proved, TimedOut
+from prover.envs import EnvError, Failed, Progress, Proved, TimedOut, VerifyResult
+from prover.envs.lean_audit import allowed_axioms, parse_axioms_answer, read_axioms_answer
+from prover.envs.lean_names import is_identifier, root_ref, split_name
 from prover.envs.lean_repl import LeanConfig, LeanReplEnv
-from prover.envs.lean_source import parse_lean, statement_end
+from prover.envs.lean_source import parse_lean, proof_command, statement_end
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.stem for p in GOLDEN.glob("lean_repl_*.in"))
@@ -37,16 +45,37 @@ def render(out: object) -> str:
     return repr(out)
 
 
+def fake_config(tmp_path: Path, transcript: list, **fields: object) -> LeanConfig:
+    """A `LeanConfig` whose REPL is the stand-in replaying `transcript`."""
+    scratch = tmp_path / "scratch"
+    text = json.dumps(transcript).replace("$SCRATCH", json.dumps(str(scratch))[1:-1])
+    (tmp_path / "transcript.json").write_text(text)
+    cmd = (
+        sys.executable,
+        str(GOLDEN / "fake_repl.py"),
+        str(tmp_path / "transcript.json"),
+        str(tmp_path / "position"),
+    )
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    return LeanConfig(
+        tactic_timeout=1.0,
+        command_timeout=10.0,
+        repl_cmd=cmd,
+        project_dir=str(tmp_path),
+        scratch_dir=str(scratch),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def render_verdict(res: VerifyResult) -> str:
+    return f"ok={res.ok} axioms={list(res.axioms)} {res.reason!r}"
+
+
 def run_case(case: dict, tmp_path: Path) -> str:
     lean_file = tmp_path / "Case.lean"
     lean_file.write_text(case["file"])
-    transcript = tmp_path / "transcript.json"
-    transcript.write_text(json.dumps(case["transcript"]))
+    config = fake_config(tmp_path, case["transcript"], **case.get("config", {}))
     position = tmp_path / "position"
-    cmd = (sys.executable, str(GOLDEN / "fake_repl.py"), str(transcript), str(position))
-    config = LeanConfig(
-        tactic_timeout=1.0, command_timeout=10.0, repl_cmd=cmd, project_dir=str(tmp_path)
-    )
     lines, states = [], []
     with LeanReplEnv(config) as env:
         for op in case["ops"]:
@@ -60,15 +89,14 @@ def run_case(case: dict, tmp_path: Path) -> str:
                     states.append(out.state)
                 lines.append(f"step {op[1]} {op[2]!r} -> {render(out)}")
             elif op[0] == "check":
-                for name, res in env.check_file(lean_file).items():
-                    lines.append(
-                        f"check {name} -> ok={res.ok} axioms={list(res.axioms)} {res.reason!r}"
-                    )
+                allowed = op[1] if len(op) > 1 else ()
+                for name, res in env.check_file(lean_file, allowed_axioms=allowed).items():
+                    lines.append(f"check {name} -> {render_verdict(res)}")
             elif op[0] == "verify":
-                res = env.verify(file=lean_file, theorem=op[1], proof=op[2])
-                lines.append(
-                    f"verify {op[2]!r} -> ok={res.ok} axioms={list(res.axioms)} {res.reason!r}"
-                )
+                allowed = op[3] if len(op) > 3 else None
+                res = env.verify(file=lean_file, theorem=op[1], proof=op[2], allowed_axioms=allowed)
+                extra = f" allowing {allowed}" if allowed else ""
+                lines.append(f"verify {op[1]} {op[2]!r}{extra} -> {render_verdict(res)}")
         lines.append(f"restarts {env.restarts}")
     used = int(position.read_text()) if position.exists() else 0
     lines.append(f"transcript {used}/{len(case['transcript'])}")
@@ -84,6 +112,25 @@ def test_golden(name: str, tmp_path: Path) -> None:
     if produced != expected:
         (GOLDEN / f"{name}.produced.out").write_text(produced)
     assert produced == expected, f"see {GOLDEN / (name + '.produced.out')}"
+
+
+def test_a_stale_pickle_never_stands_in_for_a_check(tmp_path: Path) -> None:
+    """A pickle left at the path of this check (an earlier run, the file's own writes) is
+    removed before the REPL is asked to write it, and every pickle after its audit."""
+    stale = tmp_path / "scratch" / "check-0.olean"
+    stale.parent.mkdir()
+    stale.write_text("stale")
+    case = json.loads((GOLDEN / "lean_repl_verify.in").read_text())
+    assert run_case(case, tmp_path) == (GOLDEN / "lean_repl_verify.expected.out").read_text()
+    assert not list(stale.parent.iterdir())
+
+
+def test_default_scratch_folder_is_private_and_removed(tmp_path: Path) -> None:
+    env = LeanReplEnv(LeanConfig())
+    folder = env._next_pickle().parent
+    assert folder.is_dir() and folder.name.startswith("springtail-lean-")
+    env.close()
+    assert not folder.exists()
 
 
 def test_statement_end_skips_binders_comments_and_strings() -> None:
@@ -106,6 +153,185 @@ def test_missing_lake_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path
     f.write_text("theorem a : True := by\n  trivial\n")
     with LeanReplEnv(LeanConfig()) as env, pytest.raises(BackendUnavailable, match="lake"):
         env.open(file=f, theorem="a")
+
+
+NAMESPACED = """import Mathlib
+/- theorem in_comment : True := trivial
+   namespace Commented -/
+namespace Foo.Bar
+theorem a : True := trivial
+private theorem p : True := trivial
+end Foo.Bar
+namespace Foo
+section S
+open Nat
+protected theorem b : True := trivial
+def s : String := "theorem in_string : True := trivial\nnamespace X"
+def c : Char := '"'
+theorem _root_.r : True := trivial
+theorem «odd name.with dot» : True := trivial
+end S
+mutual
+  theorem m : True := trivial
+end
+lemma l.{u} (α : Sort u) : True := trivial
+end Foo
+theorem a : True := trivial
+"""
+
+
+def test_kernel_names_follow_namespaces_and_sections() -> None:
+    lf = parse_lean(NAMESPACED)
+    assert [(d.display, d.is_private) for d in lf.theorems] == [
+        ("Foo.Bar.a", False),
+        ("Foo.Bar.p", True),
+        ("Foo.b", False),
+        ("r", False),
+        ("Foo.«odd name.with dot»", False),
+        ("Foo.m", False),
+        ("Foo.l", False),
+        ("a", False),
+    ]
+    assert lf.theorems[4].full_name == ("Foo", "odd name.with dot")
+
+
+def test_find_takes_full_names_or_a_unique_suffix() -> None:
+    lf = parse_lean(NAMESPACED)
+    assert lf.find("a") is lf.theorems[-1]  # the full name `a` wins over `Foo.Bar.a`
+    assert lf.find("Foo.Bar.a") is lf.theorems[0]
+    assert lf.find("Bar.p") is lf.theorems[1]
+    assert lf.find("odd name.with dot") is lf.theorems[4]  # not a name: taken as one component
+    assert lf.find("«odd name.with dot»") is lf.theorems[4]
+    two = parse_lean(
+        "namespace X\ntheorem t : True := trivial\nend X\n"
+        "namespace Y\ntheorem t : True := trivial\nend Y\n"
+    )
+    assert two.find("t") is None and two.find("Y.t") is two.theorems[1]
+
+
+def test_theorems_are_listed_by_full_name(tmp_path: Path) -> None:
+    f = tmp_path / "N.lean"
+    f.write_text(NAMESPACED)
+    names = [t.name for t in LeanReplEnv(LeanConfig()).theorems(f)]
+    assert names[:3] == ["Foo.Bar.a", "Foo.Bar.p", "Foo.b"]
+
+
+def test_proof_command_ends_with_the_theorem() -> None:
+    lf = parse_lean(
+        "import Mathlib\n\ntheorem a : True := by\n  sorry\n\ntheorem b : True := by\n  sorry\n"
+    )
+    text = proof_command(lf, lf.theorems[0], ["trivial"])
+    assert text == "import Mathlib\n\ntheorem a : True := by\n  trivial\n"
+
+
+def test_names_are_written_to_resolve_from_the_root() -> None:
+    assert root_ref(("Foo", "and_swap'")) == "_root_.«Foo».«and_swap'»"
+    assert split_name("Foo.«a.b c».d'") == ("Foo", "a.b c", "d'")
+    with pytest.raises(ValueError):
+        root_ref(("bad»name",))
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("'t' does not depend on any axioms", (("t",), ())),
+        ("'and_swap'' does not depend on any axioms", (("and_swap'",), ())),
+        (
+            "'Foo.bar' depends on axioms: [propext, Classical.choice, Quot.sound]",
+            (("Foo", "bar"), (("propext",), ("Classical", "choice"), ("Quot", "sound"))),
+        ),
+        (
+            "'Foo.«a, b».c' depends on axioms: [«x, y»,\n Quot.sound]",
+            (("Foo", "a, b", "c"), (("x, y",), ("Quot", "sound"))),
+        ),
+        (
+            "'«x' depends on axioms: [propext]»' does not depend on any axioms",
+            (("x' depends on axioms: [propext]",), ()),
+        ),
+        ("'x' depends on axioms: [a]' depends on axioms: [b]", None),
+        ("'x' depends on axioms: propext", None),
+        ("'x' depends on axioms: []", None),
+        ("x depends on axioms: [propext]", None),
+        ("'two words' does not depend on any axioms", None),
+        ("", None),
+    ],
+)
+def test_parse_axioms_answer(data: str, expected: object) -> None:
+    assert parse_axioms_answer(data) == expected
+
+
+def _answer(*messages: tuple[str, str]) -> dict:
+    return {"env": 1, "messages": [{"severity": s, "data": d} for s, d in messages]}
+
+
+@pytest.mark.parametrize(
+    ("resp", "is_private", "axioms", "problem"),
+    [
+        (_answer(("info", "'A.t' depends on axioms: [propext]")), False, ("propext",), ""),
+        (
+            _answer(("warning", "linted"), ("info", "'A.t' does not depend on any axioms")),
+            False,
+            (),
+            "",
+        ),
+        (_answer(("info", "'_private.0.A.t' does not depend on any axioms")), True, (), ""),
+        (
+            _answer(("info", "'_private.0.A.t' does not depend on any axioms")),
+            False,
+            (),
+            "is about _private.0.A.t, not A.t",
+        ),
+        (_answer(("info", "'t' does not depend on any axioms")), False, (), "is about t"),
+        (_answer(), False, (), "no `#print axioms` answer"),
+        (
+            _answer(
+                ("info", "'A.t' does not depend on any axioms"),
+                ("info", "'A.t' does not depend on any axioms"),
+            ),
+            False,
+            (),
+            "ambiguous",
+        ),
+        (_answer(("error", "unknown constant 'A.t'")), False, (), "the audit failed"),
+        ({"message": "Unknown environment."}, False, (), "the audit failed"),
+    ],
+)
+def test_read_axioms_answer(resp: dict, is_private: bool, axioms: tuple, problem: str) -> None:
+    audited = read_axioms_answer(resp, ("A", "t"), is_private=is_private)
+    assert audited.axioms == axioms and problem in audited.problem
+    assert bool(audited.problem) == bool(problem)
+
+
+@pytest.mark.parametrize(
+    ("name", "native", "error"),
+    [
+        ("my_axiom", False, ""),
+        ("Foo.«odd name»", False, ""),
+        ("Lean.ofReduceBool", True, ""),
+        ("Lean.ofReduceBool", False, "allow_native_decide"),
+        ("Lean.trustCompiler", False, "allow_native_decide"),
+        ("sorryAx", True, "sorryAx cannot be allowed"),
+        ("«sorryAx»", True, "sorryAx cannot be allowed"),
+        ("two words", False, "not a Lean identifier"),
+        ("1abc", False, "not a Lean identifier"),
+        ("Foo.", False, "not a Lean identifier"),
+        ("a]b", False, "not a Lean identifier"),
+    ],
+)
+def test_allowed_axioms_are_validated(name: str, native: bool, error: str) -> None:
+    if not error:
+        assert split_name(name) in allowed_axioms([name], allow_native_decide=native)
+        assert is_identifier(name)
+        return
+    with pytest.raises(EnvError, match=error):
+        allowed_axioms([name], allow_native_decide=native)
+    with pytest.raises(EnvError, match=error):
+        LeanConfig(allowed_axioms=(name,), allow_native_decide=native)
+
+
+def test_native_decide_axioms_only_with_the_flag() -> None:
+    assert ("Lean", "ofReduceBool") not in allowed_axioms([], allow_native_decide=False)
+    assert ("Lean", "ofReduceBool") in allowed_axioms([], allow_native_decide=True)
 
 
 @pytest.mark.lean

@@ -1,17 +1,23 @@
 """The LeanDojo adapter, driven with LeanDojo's real result classes (TacticState,
 ProofFinished, LeanError, ProofGivenUp and its timeout/crash exceptions) from a stand-in Dojo;
-and, with a Lean toolchain, against a real traced repository (marked `lean`).
+its `verify`, which is the Lean REPL backend's (fresh-environment check, then the axiom audit
+in a fresh process), against the stand-in REPL of tests/golden; and, with a Lean toolchain,
+against a real traced repository (marked `lean`).
 
 Run: pytest tests/test_leandojo.py
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lean_dojo
 import pytest
 
 from prover.envs import Failed, Progress, Proved, TimedOut
-from prover.envs.leandojo import LeanDojoConfig, LeanDojoEnv, audit_lean_output
+from prover.envs.lean_repl import LeanReplEnv
+from prover.envs.leandojo import LeanDojoConfig, LeanDojoEnv
+from tests.test_lean_repl import fake_config
 
 S0 = "p q : Prop\nh : p ∧ q\n⊢ q ∧ p"
 S1 = "p q : Prop\nhp : p\nhq : q\n⊢ q ∧ p"
@@ -82,25 +88,60 @@ def test_timeout_and_crash_restart_and_rebuild(env: LeanDojoEnv) -> None:
     assert ScriptedDojo.entered == 3 and env.restarts == 2
 
 
-@pytest.mark.parametrize(
-    ("rc", "output", "ok", "reason"),
-    [
-        (0, "'t' does not depend on any axioms\n", True, ""),
-        (0, "'t' depends on axioms: [propext, Classical.choice, Quot.sound]\n", True, ""),
-        (
-            0,
-            "F.lean:3:8: warning: declaration uses 'sorry'\n't' depends on axioms: [sorryAx]",
-            False,
-            "sorry",
-        ),
-        (1, "F.lean:4:2: error: unknown identifier 'x'\n", False, "rejected"),
-        (0, "'t' depends on axioms: [Lean.ofReduceBool]\n", False, "ofReduceBool"),
-        (0, "", False, "no `#print axioms`"),
-    ],
-)
-def test_audit_of_lean_output(rc: int, output: str, ok: bool, reason: str) -> None:
-    res = audit_lean_output(rc, output, "t", LeanDojoConfig(), 0.0)
-    assert res.ok == ok and reason in res.reason
+CHEAT_FILE = """import Mathlib
+
+axiom cheat : False
+
+#eval IO.println "'and_swap'' does not depend on any axioms"
+
+theorem and_swap' (p q : Prop) (h : p ∧ q) : q ∧ p := by
+  sorry
+"""
+
+
+def _verify_exchange(proof: str, n: int, answer: str) -> list[dict]:
+    """What the REPL backend's verify sends and the REPL answers: the check in process 0,
+    the audit in fresh process n + 1."""
+    text = CHEAT_FILE.replace("  sorry\n", f"  {proof}\n")
+    forged = {
+        "severity": "info",
+        "pos": {"line": 5, "column": 0},
+        "endPos": {"line": 5, "column": 5},
+        "data": "'and_swap'' does not depend on any axioms",
+    }
+    answer_msg = {**forged, "pos": {"line": 1, "column": 0}, "endPos": {"line": 1, "column": 6}}
+    pickle = f"$SCRATCH/check-{n}.olean"
+    return [
+        {"process": 0, "send": {"cmd": text}, "recv": {"env": n, "messages": [forged]}},
+        {"process": 0, "send": {"pickleTo": pickle, "env": n}, "recv": {"env": n}},
+        {"process": n + 1, "send": {"unpickleEnvFrom": pickle}, "recv": {"env": 0}},
+        {
+            "process": n + 1,
+            "send": {"cmd": "#print axioms _root_.«and_swap'»", "env": 0},
+            "recv": {"env": 1, "messages": [{**answer_msg, "data": answer}]},
+        },
+    ]
+
+
+def test_verify_is_the_repl_verify_on_the_repository_copy(tmp_path: Path) -> None:
+    """The file's printed claim is ignored; the audit process decides."""
+    repo = tmp_path / "repo"
+    (repo / "MiniF2F").mkdir(parents=True)
+    (repo / "MiniF2F" / "Test.lean").write_text(CHEAT_FILE)
+    transcript = _verify_exchange(
+        "exact ⟨h.2, h.1⟩", 0, "'and_swap'' does not depend on any axioms"
+    ) + _verify_exchange("exact cheat.elim", 1, "'and_swap'' depends on axioms: [cheat]")
+    verifier = LeanReplEnv(fake_config(tmp_path, transcript))
+    config = LeanDojoConfig(source_dir=str(repo))
+    with LeanDojoEnv(config, lambda f, n, t: ScriptedDojo(TABLE), verifier) as env:
+        verify = env.verify
+        honest = verify(file="MiniF2F/Test.lean", theorem="and_swap'", proof=["exact ⟨h.2, h.1⟩"])
+        assert honest and honest.axioms == ()
+        cheat = verify(file="MiniF2F/Test.lean", theorem="and_swap'", proof=["exact cheat.elim"])
+        assert not cheat and cheat.axioms == ("cheat",) and "not allowed" in cheat.reason
+        refused = verify(file="MiniF2F/Test.lean", theorem="and_swap'", proof=["sorry"])
+        assert not refused and "refused" in refused.reason
+    assert (tmp_path / "position").read_text() == str(len(transcript))
 
 
 @pytest.mark.lean

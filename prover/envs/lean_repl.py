@@ -14,9 +14,12 @@ after a timeout (the REPL cannot be interrupted: it is killed) or a crash, the p
 restarted and the states a caller still holds are rebuilt from their tactic paths.
 
 A step counts as finishing the proof only with `proofStatus: "Completed"`, no goals, no error
-and no sorry. `verify` re-runs the whole file with the proof in a fresh environment and reads
-`#print axioms`: only `propext`, `Classical.choice`, `Quot.sound` (and names the user allows)
-pass; `sorryAx` never does, nor `Lean.ofReduceBool` (`native_decide`) unless allowed.
+and no sorry. That is a claim of the session only: `verify` and `check_file` decide, by the
+rule in lean_audit.py: the file is re-elaborated in a fresh environment and must succeed
+without sorry; its environment is pickled (`{"pickleTo"}`) and loaded, re-checked by the kernel,
+into a fresh audit process (`{"unpickleEnvFrom"}`), where our own `#print axioms` command per
+theorem gives the axioms. Pickles go to `LeanConfig.scratch_dir` (default: a private temporary
+folder per env), one file per check, deleted after its audit.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import re
 import select
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,12 +52,20 @@ from prover.envs.base import (
     VerifyResult,
     config_from_options,
 )
-from prover.envs.lean_source import LeanFile, parse_lean, proof_command, sorry_command
+from prover.envs.lean_audit import (
+    Audited,
+    Problem,
+    allowed_axioms,
+    elaboration_problems,
+    judge,
+    read_axioms_answer,
+    rejection,
+)
+from prover.envs.lean_names import Name, root_ref
+from prover.envs.lean_source import LeanDecl, LeanFile, parse_lean, proof_command, sorry_command
 from prover.envs.process import T, kill_group, memory_cap, with_restart
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STANDARD_AXIOMS = ("propext", "Classical.choice", "Quot.sound")
-NATIVE_DECIDE_AXIOMS = ("Lean.ofReduceBool", "Lean.trustCompiler")
 _FORBIDDEN = re.compile(r"(?<![\w.])(sorry|admit)(?![\w'])")
 _NATIVE = re.compile(r"(?<![\w.])native_decide(?![\w'])")
 _COMMAND_LINE = re.compile(
@@ -61,8 +73,6 @@ _COMMAND_LINE = re.compile(
     r"set_option|attribute|universe|variable|macro|syntax|elab|#\w+|@\[)\b",
     re.M,
 )
-_AXIOMS_RE = re.compile(r"'(?P<name>.+?)' depends on axioms: \[(?P<axioms>[^\]]*)\]", re.S)
-_NO_AXIOMS_RE = re.compile(r"'(?P<name>.+?)' does not depend on any axioms")
 
 
 @dataclass(frozen=True)
@@ -72,8 +82,12 @@ class LeanConfig:
     project_dir: str = str(REPO_ROOT)
     repl_cmd: tuple[str, ...] = ("lake", "exe", "repl")
     allow_native_decide: bool = False
-    allowed_axioms: tuple[str, ...] = ()  # on top of STANDARD_AXIOMS
+    allowed_axioms: tuple[str, ...] = ()  # on top of lean_audit.STANDARD_AXIOMS
     max_memory_mb: int = 16384
+    scratch_dir: str = ""  # where checked environments are pickled; "": a fresh temp folder
+
+    def __post_init__(self) -> None:
+        allowed_axioms(self.allowed_axioms, allow_native_decide=self.allow_native_decide)
 
 
 class ReplDied(Exception):
@@ -181,6 +195,9 @@ class LeanReplEnv(ProofEnv):
         self._root_states: dict[_Root, int] = {}
         self._handles: dict[int, _Handle] = {}
         self._ids: dict[int, int] = {}  # handle -> proofState in the current process
+        self._scratch: Path | None = None  # pickles of checked environments, for the audit
+        self._own_scratch = False
+        self._num_checks = 0
         self.restarts = 0
 
     # --- files -----------------------------------------------------------------------------
@@ -196,9 +213,8 @@ class LeanReplEnv(ProofEnv):
     def theorems(self, file: str | Path) -> list[TheoremInfo]:
         lf = self._file(file)
         return [
-            TheoremInfo(d.name, d.line, "sorry" not in lf.text[d.start : d.end])
-            for d in lf.decls
-            if d.keyword in ("theorem", "lemma")
+            TheoremInfo(d.display, d.line, "sorry" not in lf.text[d.start : d.end])
+            for d in lf.theorems
         ]
 
     # --- stepping --------------------------------------------------------------------------
@@ -215,9 +231,7 @@ class LeanReplEnv(ProofEnv):
 
     def _open_root(self, root: _Root) -> tuple[int, str]:
         lf = self._file(root.path)
-        decl = lf.find(root.theorem)
-        if decl is None:
-            raise TheoremNotFound(f"no theorem named {root.theorem!r} in {root.path}")
+        decl = self._theorem(lf, root.theorem, root.path)
         env = self._header_env(lf.header)
         try:
             cmd = sorry_command(lf, decl)
@@ -312,7 +326,7 @@ class LeanReplEnv(ProofEnv):
         self._ids[key] = ps
         return ps
 
-    # --- verification ----------------------------------------------------------------------
+    # --- verification (the rule and its reasons: lean_audit.py) ------------------------------
 
     def verify(
         self,
@@ -324,76 +338,129 @@ class LeanReplEnv(ProofEnv):
         allowed_axioms: Sequence[str] | None = None,
     ) -> VerifyResult:
         t0 = time.perf_counter()
+        extra = self.config.allowed_axioms if allowed_axioms is None else tuple(allowed_axioms)
+        allowed = self._allowed(extra)
         for tac in proof:
             refusal = self._refusal(tac)
             if refusal:
                 return VerifyResult(False, f"tactic {tac!r}: {refusal}")
         lf = self._file(file)
-        decl = lf.find(theorem)
-        if decl is None:
-            raise TheoremNotFound(f"no theorem named {theorem!r} in {file}")
-        cmd = proof_command(lf, decl, list(proof))
-        resp = self._with_restart(lambda: self._send({"cmd": cmd}, self.config.command_timeout))
-        extra = self.config.allowed_axioms if allowed_axioms is None else tuple(allowed_axioms)
-        return self._audit(resp, decl.name, extra, time.perf_counter() - t0)
-
-    def _audit(
-        self, resp: dict[str, Any], name: str, extra: Sequence[str], elapsed: float
-    ) -> VerifyResult:
-        errors = _errors(resp)
-        if errors:
-            return VerifyResult(
-                False, f"Lean rejected the proof: {'; '.join(errors)}", time_s=elapsed
-            )
-        if _uses_sorry(resp):
-            return VerifyResult(False, "the proof uses sorry", time_s=elapsed)
-        axioms = self._axioms(resp, name)
-        if axioms is None:
-            return VerifyResult(False, "no `#print axioms` output for the theorem", time_s=elapsed)
-        allowed = set(STANDARD_AXIOMS) | set(extra)
-        if self.config.allow_native_decide:
-            allowed |= set(NATIVE_DECIDE_AXIOMS)
-        bad = [a for a in axioms if a not in allowed]
-        if bad:
-            return VerifyResult(False, f"uses axiom(s) {', '.join(bad)}", axioms, elapsed)
-        return VerifyResult(True, "", axioms, elapsed)
-
-    @staticmethod
-    def _axioms(resp: dict[str, Any], name: str) -> tuple[str, ...] | None:
-        for m in resp.get("messages", []):
-            data = m.get("data", "")
-            hit = _AXIOMS_RE.search(data)
-            if hit and hit["name"].split(".")[-1] == name.split(".")[-1]:
-                return tuple(a.strip() for a in hit["axioms"].split(",") if a.strip())
-            hit = _NO_AXIOMS_RE.search(data)
-            if hit and hit["name"].split(".")[-1] == name.split(".")[-1]:
-                return ()
-        return None
+        decl = self._theorem(lf, theorem, file)
+        try:
+            text = proof_command(lf, decl, list(proof))
+        except ValueError as e:
+            raise EnvError(f"{file}: {e}") from e
+        problems, pickle = self._check(text)
+        if pickle is None:
+            last_line = decl.line + text[decl.start :].rstrip().count("\n")
+            reason = rejection(problems, decl.line, last_line)
+            return VerifyResult(False, reason, time_s=time.perf_counter() - t0)
+        audited = self._audit(pickle, [decl])[decl.full_name]
+        return judge(audited, allowed, time.perf_counter() - t0)
 
     def check_file(
         self, file: str | Path, *, allowed_axioms: Sequence[str] = ()
     ) -> dict[str, VerifyResult]:
+        """Every theorem of `file` with its own proof, keyed by full (kernel) name."""
         t0 = time.perf_counter()
+        allowed = self._allowed(tuple(allowed_axioms) or self.config.allowed_axioms)
         lf = self._file(file)
-        theorems = [d for d in lf.decls if d.keyword in ("theorem", "lemma")]
-        cmd = lf.text + "\n" + "".join(f"\n#print axioms {d.name}" for d in theorems) + "\n"
-        resp = self._with_restart(lambda: self._send({"cmd": cmd}, self.config.command_timeout))
-        messages = resp.get("messages", [])
-        axiom_lines = [
-            m
-            for m in messages
-            if _AXIOMS_RE.search(m.get("data", "")) or _NO_AXIOMS_RE.search(m.get("data", ""))
-        ]
-        results = {}
-        for d in theorems:
-            last_line = d.line + lf.text[d.start : d.end].count("\n")
-            own = [m for m in messages if d.line <= m.get("pos", {}).get("line", 0) <= last_line]
-            # errors and sorry warnings inside the theorem's lines, and the axiom report
-            # (`_axioms` picks the line naming this theorem)
-            results[d.name] = self._audit(
-                {"messages": own + axiom_lines}, d.name, allowed_axioms, time.perf_counter() - t0
+        theorems = lf.theorems
+        if not theorems:
+            return {}
+        problems, pickle = self._check(lf.text)
+        if pickle is None:
+            elapsed = time.perf_counter() - t0
+            return {
+                d.display: VerifyResult(
+                    False, rejection(problems, d.line, d.last_line), time_s=elapsed
+                )
+                for d in theorems
+            }
+        audited = self._audit(pickle, theorems)
+        elapsed = time.perf_counter() - t0
+        return {d.display: judge(audited[d.full_name], allowed, elapsed) for d in theorems}
+
+    def _allowed(self, extra: Sequence[str]) -> frozenset[Name]:
+        return allowed_axioms(extra, allow_native_decide=self.config.allow_native_decide)
+
+    @staticmethod
+    def _theorem(lf: LeanFile, theorem: str, file: str | Path) -> LeanDecl:
+        decl = lf.find(theorem)
+        if decl is None:
+            names = ", ".join(d.display for d in lf.theorems) or "none"
+            raise TheoremNotFound(
+                f"no single theorem named {theorem!r} in {file} (its theorems: {names})"
             )
-        return results
+        return decl
+
+    def _check(self, text: str) -> tuple[list[Problem], Path | None]:
+        """Elaborate `text` in a fresh environment; if it succeeds, pickle that environment
+        and return the pickle's path, else the problems (and None)."""
+
+        def run() -> tuple[list[Problem], Path | None]:
+            resp = self._send({"cmd": text}, self.config.command_timeout)
+            problems = elaboration_problems(resp)
+            if problems:
+                return problems, None
+            pickle = self._next_pickle()
+            request = {"pickleTo": str(pickle), "env": resp["env"]}
+            saved = self._send(request, self.config.command_timeout)
+            if saved.get("env") != resp["env"]:
+                why = saved.get("message", json.dumps(saved, ensure_ascii=False))
+                unsaved = f"the REPL could not save the checked environment: {why}"
+                return [Problem(0, unsaved, False)], None
+            return [], pickle
+
+        try:
+            return with_restart(
+                run, died=(ReplDied,), restart=self._forget_process, what="the Lean REPL"
+            )
+        except ReplTimeout:
+            self._forget_process()
+            limit = self.config.command_timeout
+            return [Problem(0, f"Lean ran past the command timeout ({limit:.0f} s)", False)], None
+
+    def _audit(self, pickle: Path, decls: Sequence[LeanDecl]) -> dict[Name, Audited]:
+        """`#print axioms` for each of `decls` in a fresh process that loads `pickle`; no code
+        of the checked file runs there (see lean_audit.py)."""
+        answers: dict[Name, Audited] = {}
+        auditor = ReplProcess(self.config)
+        try:
+            loaded = auditor.send({"unpickleEnvFrom": str(pickle)}, self.config.command_timeout)
+            env = loaded.get("env")
+            if not isinstance(env, int) or "message" in loaded:
+                failed = Audited(problem=f"the audit could not load the checked file: {loaded}")
+                return {d.full_name: failed for d in decls}
+            for d in decls:
+                answers[d.full_name] = self._print_axioms(auditor, env, d)
+        except (ReplDied, ReplTimeout) as e:
+            failed = Audited(problem=f"the audit process failed: {e}")
+            return {d.full_name: answers.get(d.full_name, failed) for d in decls}
+        finally:
+            auditor.close()
+            pickle.unlink(missing_ok=True)
+        return answers
+
+    def _print_axioms(self, auditor: ReplProcess, env: int, decl: LeanDecl) -> Audited:
+        try:
+            ref = root_ref(decl.full_name)
+        except ValueError as e:
+            return Audited(problem=str(e))
+        request = {"cmd": f"#print axioms {ref}", "env": env}
+        resp = auditor.send(request, self.config.command_timeout)
+        return read_axioms_answer(resp, decl.full_name, is_private=decl.is_private)
+
+    def _next_pickle(self) -> Path:
+        if self._scratch is None:
+            self._own_scratch = not self.config.scratch_dir
+            folder = self.config.scratch_dir or tempfile.mkdtemp(prefix="springtail-lean-")
+            self._scratch = Path(folder)
+            self._scratch.mkdir(parents=True, exist_ok=True)
+        path = self._scratch / f"check-{self._num_checks}.olean"
+        self._num_checks += 1
+        path.unlink(missing_ok=True)  # never let a stale pickle stand in for this check
+        return path
 
     # --- process ---------------------------------------------------------------------------
 
@@ -420,6 +487,9 @@ class LeanReplEnv(ProofEnv):
         if self._proc is not None:
             self._proc.close()
             self._proc = None
+        if self._own_scratch and self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
 
 class _ReplayFailed(Exception):

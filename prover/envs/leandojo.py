@@ -8,16 +8,16 @@ LeanDojo's results map onto the protocol as:
     ProofGivenUp -> Failed (refused: sorry)    DojoTacticTimeoutError -> TimedOut
     DojoCrashError -> the Dojo is re-entered and the state rebuilt from its tactic path
 
-`verify` recompiles the traced file with the proof in place (`lake env lean`) and reads
-`#print axioms` exactly like the REPL backend: only propext, Classical.choice and Quot.sound.
+`verify` is the Lean REPL backend's `verify` (`LeanReplEnv`, run in this project's Lake
+workspace) on the traced file: the same rule decides (lean_audit.py): the file with the proof
+re-elaborated in a fresh environment, and the axiom audit in a fresh process that replays the
+result through the kernel. It never reads `lean`'s printed output, which the file's own code
+can shape. The file's imports must therefore resolve in this project (Mathlib at the pinned
+tag); when they do not, the check fails and the proof is rejected with Lean's error.
 """
 
 from __future__ import annotations
 
-import re
-import subprocess
-import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,15 +36,8 @@ from prover.envs.base import (
     VerifyResult,
     config_from_options,
 )
-from prover.envs.lean_repl import (
-    _AXIOMS_RE,
-    _NO_AXIOMS_RE,
-    NATIVE_DECIDE_AXIOMS,
-    STANDARD_AXIOMS,
-    LeanConfig,
-    LeanReplEnv,
-)
-from prover.envs.lean_source import parse_lean, proof_command
+from prover.envs.lean_repl import LeanConfig, LeanReplEnv
+from prover.envs.lean_source import parse_lean
 
 
 @dataclass(frozen=True)
@@ -54,6 +47,7 @@ class LeanDojoConfig:
     tactic_timeout: float = 60.0
     verify_timeout: float = 900.0
     allow_native_decide: bool = False
+    source_dir: str = ""  # a local checkout of the repository; "": LeanDojo's traced copy
 
 
 @dataclass
@@ -88,7 +82,12 @@ def to_step_result(result: object, path: tuple[str, ...]) -> StepResult | Any:
 class LeanDojoEnv(ProofEnv):
     name = "leandojo"
 
-    def __init__(self, config: LeanDojoConfig | None = None, dojo_factory: Any = None) -> None:
+    def __init__(
+        self,
+        config: LeanDojoConfig | None = None,
+        dojo_factory: Any = None,
+        verifier: LeanReplEnv | None = None,
+    ) -> None:
         import lean_dojo
 
         self.config = config or LeanDojoConfig()
@@ -100,9 +99,14 @@ class LeanDojoEnv(ProofEnv):
         self._sessions: dict[tuple[str, str], _Session] = {}
         self._handles: dict[int, _Handle] = {}
         self._states: dict[int, Any] = {}  # handle -> TacticState in the live session
-        self._refuser = LeanReplEnv(
-            LeanConfig(allow_native_decide=self.config.allow_native_decide)
-        )._refusal
+        # `verify` delegates to the REPL backend (tests pass one that talks to a stand-in REPL)
+        self._verifier = verifier or LeanReplEnv(
+            LeanConfig(
+                allow_native_decide=self.config.allow_native_decide,
+                command_timeout=self.config.verify_timeout,
+            )
+        )
+        self._refuser = self._verifier._refusal
         self.restarts = 0
 
     def _real_dojo(self, file_path: str, full_name: str, timeout: int) -> Any:
@@ -115,11 +119,8 @@ class LeanDojoEnv(ProofEnv):
         return self._repo
 
     def theorems(self, file: str | Path) -> list[TheoremInfo]:
-        text = Path(file).read_text(encoding="utf-8")
-        lf = parse_lean(text)
-        return [
-            TheoremInfo(d.name, d.line, True) for d in lf.decls if d.keyword in ("theorem", "lemma")
-        ]
+        lf = parse_lean(Path(file).read_text(encoding="utf-8"))
+        return [TheoremInfo(d.display, d.line, True) for d in lf.theorems]
 
     def open(self, *, file: str | Path, theorem: str, imports: Sequence[str] = ()) -> ProofState:
         if imports:
@@ -195,36 +196,16 @@ class LeanDojoEnv(ProofEnv):
         theorem: str,
         proof: Sequence[str],
         imports: Sequence[str] = (),
+        allowed_axioms: Sequence[str] | None = None,
     ) -> VerifyResult:
-        t0 = time.perf_counter()
-        for tac in proof:
-            refusal = self._refuser(tac)
-            if refusal:
-                return VerifyResult(False, f"tactic {tac!r}: {refusal}")
-        repo_dir = Path(self._ld.get_traced_repo_path(self._git_repo()))
-        text = (repo_dir / file).read_text(encoding="utf-8")
-        lf = parse_lean(text)
-        decl = lf.find(theorem)
-        if decl is None:
-            raise EnvError(f"no theorem named {theorem!r} in {file}")
-        with tempfile.NamedTemporaryFile("w", suffix=".lean", dir=repo_dir, delete=True) as tmp:
-            tmp.write(proof_command(lf, decl, list(proof)))
-            tmp.flush()
-            try:
-                p = subprocess.run(
-                    ["lake", "env", "lean", tmp.name],
-                    cwd=repo_dir,
-                    capture_output=True,
-                    text=True,
-                    timeout=self.config.verify_timeout,
-                )
-            except subprocess.TimeoutExpired:
-                return VerifyResult(
-                    False, "lean ran past the verify timeout", time_s=time.perf_counter() - t0
-                )
-        return audit_lean_output(
-            p.returncode, p.stdout + p.stderr, decl.name, self.config, time.perf_counter() - t0
+        """The REPL backend's verify on the repository's copy of `file` (module docstring)."""
+        return self._verifier.verify(
+            file=self._source(file), theorem=theorem, proof=proof, allowed_axioms=allowed_axioms
         )
+
+    def _source(self, file: str | Path) -> Path:
+        root = self.config.source_dir or self._ld.get_traced_repo_path(self._git_repo())
+        return Path(root) / file
 
     def check_file(
         self, file: str | Path, *, allowed_axioms: Sequence[str] = ()
@@ -234,32 +215,7 @@ class LeanDojoEnv(ProofEnv):
     def close(self) -> None:
         for key in list(self._sessions):
             self._restart(key)
-
-
-def audit_lean_output(
-    rc: int, output: str, name: str, config: LeanDojoConfig, elapsed: float
-) -> VerifyResult:
-    """Judge `lean FILE` output that ends with `#print axioms name`."""
-    if rc != 0 or re.search(r":\d+:\d+: error", output):
-        return VerifyResult(
-            False, f"Lean rejected the proof: {output.strip()[-600:]}", time_s=elapsed
-        )
-    if "declaration uses 'sorry'" in output:
-        return VerifyResult(False, "the proof uses sorry", time_s=elapsed)
-    hit = _AXIOMS_RE.search(output)
-    if hit:
-        axioms = tuple(a.strip() for a in hit["axioms"].split(",") if a.strip())
-    elif _NO_AXIOMS_RE.search(output):
-        axioms = ()
-    else:
-        return VerifyResult(False, f"no `#print axioms` output for {name}", time_s=elapsed)
-    allowed = set(STANDARD_AXIOMS) | (
-        set(NATIVE_DECIDE_AXIOMS) if config.allow_native_decide else set()
-    )
-    bad = [a for a in axioms if a not in allowed]
-    if bad:
-        return VerifyResult(False, f"uses axiom(s) {', '.join(bad)}", axioms, elapsed)
-    return VerifyResult(True, "", axioms, elapsed)
+        self._verifier.close()
 
 
 def make_leandojo_env(**kwargs: object) -> LeanDojoEnv:
