@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from prover.envs import EnvError, get_env
+from prover.envs import EnvError, VerifyResult, get_env
+from prover.envs.base import valid_axiom_name
 
 EXIT_OK, EXIT_NOT_PROVED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -45,9 +47,36 @@ def _positive(value: str) -> float:
         x = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
-    if x <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+    if not (0 < x < math.inf):  # also refuses nan and inf, which would switch a budget off
+        raise argparse.ArgumentTypeError(f"expected a positive, finite number, got {value!r}")
     return x
+
+
+def _axiom_name(value: str) -> str:
+    if not valid_axiom_name(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a qualified name (e.g. Coq.Logic.Classical_Prop.classic, or "
+            "propext for Lean)"
+        )
+    return value
+
+
+def _output_path(value: str) -> str:
+    """A path a JSON result can be written to: refused now, before any long run, if it is a
+    folder or lies below a file."""
+    out = Path(value)
+    try:
+        if out.is_dir():
+            raise argparse.ArgumentTypeError(f"{value} is a folder: give a file name")
+        parent = out.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise argparse.ArgumentTypeError(f"{value}: {parent} is not a folder")
+        out.resolve()
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop
+        raise argparse.ArgumentTypeError(f"{value}: cannot write there ({e})") from None
+    return value
 
 
 def _make_policy(args: argparse.Namespace, backend: str, tactic_timeout: float):  # type: ignore[no-untyped-def]
@@ -92,6 +121,23 @@ def _add_policy_args(p: argparse.ArgumentParser, choices: list[str]) -> None:
     )
 
 
+def _add_allow_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-axiom",
+        action="append",
+        default=[],
+        metavar="NAME",
+        type=_axiom_name,
+        help="accept this declared axiom (a qualified name, matched by kernel name; "
+        "repeatable). An admitted lemma is never accepted",
+    )
+    p.add_argument(
+        "--allow-impredicative-set",
+        action="store_true",
+        help="Coq: accept a project's -impredicative-set (each verdict then says so)",
+    )
+
+
 def _write_json(path: str, payload: object) -> None:
     out = Path(path)
     if out.parent and not out.parent.exists():
@@ -111,22 +157,59 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if report["coq"][0] else EXIT_NOT_PROVED
 
 
+def display_names(names: Sequence[str]) -> dict[str, str]:
+    """Each fully qualified name shortened to its shortest suffix no other name shares."""
+    out = {}
+    for name in names:
+        parts = name.split(".")
+        others = [n for n in names if n != name]
+        for k in range(1, len(parts) + 1):
+            suffix = ".".join(parts[-k:])
+            if not any(("." + o).endswith("." + suffix) for o in others):
+                break
+        out[name] = suffix
+    return out
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    with get_env(args.backend) as env:
+    options: dict[str, object] = {}
+    if args.allow_impredicative_set:
+        if args.backend != "coq":
+            raise UsageError("--allow-impredicative-set is a Coq option")
+        options["allow_impredicative_set"] = True
+    with get_env(args.backend, **options) as env:
         results = env.check_file(args.file, allowed_axioms=args.allow_axiom)
+    shown = display_names(list(results))
     if args.json:
-        rows = [
-            {"theorem": n, "proved": r.ok, "reason": r.reason, "axioms": list(r.axioms)}
-            for n, r in results.items()
-        ]
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([_check_row(shown[n], n, r) for n, r in results.items()], indent=2))
     else:
         for name, r in results.items():
-            print(f"PROVED {name}" if r.ok else f"REJECTED {name}: {r.reason}")
+            print(
+                f"PROVED {shown[name]}{_notes(r)}"
+                if r.ok
+                else f"REJECTED {shown[name]}: {r.reason}"
+            )
     if not results:
         print(f"no theorems found in {args.file}", file=sys.stderr)
         return EXIT_NOT_PROVED
     return EXIT_OK if all(r.ok for r in results.values()) else EXIT_NOT_PROVED
+
+
+def _check_row(shown: str, name: str, r: VerifyResult) -> dict:
+    return {
+        "theorem": shown,
+        "qualified_name": name,
+        "proved": r.ok,
+        "reason": r.reason,
+        "axioms": list(r.axioms),
+        "parameters": list(r.details.get("parameters", [])),
+        "notes": list(r.details.get("notes", [])),
+    }
+
+
+def _notes(r: VerifyResult) -> str:
+    extra = [*r.details.get("notes", []), *(f"axiom {a}" for a in r.axioms)]
+    return f" (with {', '.join(extra)})" if extra else ""
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
@@ -136,13 +219,15 @@ def cmd_prove(args: argparse.Namespace) -> int:
     tactic_timeout = args.tactic_timeout or min(5.0, args.timeout)
     policy = _make_policy(args, args.backend, tactic_timeout)
     config = SearchConfig(time_limit_s=args.timeout, batch_size=args.expand_batch)
-    env_kwargs = {"tactic_timeout": tactic_timeout}
+    env_kwargs: dict[str, object] = {"tactic_timeout": tactic_timeout}
     if args.allow_axiom:
         env_kwargs["allowed_axioms"] = args.allow_axiom
+    if args.allow_impredicative_set:
+        if args.backend != "coq":
+            raise UsageError("--allow-impredicative-set is a Coq option")
+        env_kwargs["allow_impredicative_set"] = True
     with get_env(args.backend, **env_kwargs) as env:
-        names = [t.name for t in env.theorems(args.file)]  # a bad file is a usage error
-        if args.theorem not in names:
-            env.open(file=args.file, theorem=args.theorem)  # raises with "did you mean"
+        env.theorems(args.file)  # a bad file is a usage error, before any search
         result = prove_theorem(env, policy, file=args.file, theorem=args.theorem, config=config)
     if args.json:
         _write_json(args.json, result.to_json())
@@ -256,11 +341,24 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="which proof backends are usable here, and why not")
     d.set_defaults(fn=cmd_doctor)
 
-    c = sub.add_parser("check", help="re-check every theorem of a file with its own proof")
-    c.add_argument("file")
-    c.add_argument("--backend", choices=["coq", "lean"], default="coq")
-    c.add_argument("--json", action="store_true", help="print JSON instead of lines")
-    c.add_argument("--allow-axiom", action="append", default=[], metavar="NAME")
+    c = sub.add_parser(
+        "check",
+        help="re-check every theorem of a file with its own proof",
+        description="Compile FILE with the proof assistant (Coq: coqc with the load path of "
+        "the _CoqProject above it, if any), audit every theorem's axioms in a separate "
+        "process and with coqchk, and print PROVED or REJECTED with the reason for each, "
+        "by kernel name (shortened while unique). Exit 0 when every theorem is proved, 1 "
+        "otherwise, 2 for bad input (e.g. dependencies not compiled yet).",
+    )
+    c.add_argument("file", help="a Coq .v file (or a Lean file with --backend lean)")
+    c.add_argument("--backend", choices=["coq", "lean"], default="coq", help="default: coq")
+    c.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list of {theorem, qualified_name, proved, reason, axioms, "
+        "parameters, notes} instead of lines",
+    )
+    _add_allow_args(c)
     c.set_defaults(fn=cmd_check)
 
     pr = sub.add_parser("prove", help="search for a proof of one theorem and re-check it")
@@ -270,8 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_policy_args(pr, ["portfolio", "hammer", "model"])
     pr.add_argument("--timeout", type=_positive, default=60.0, help="search seconds (default 60)")
     pr.add_argument("--tactic-timeout", type=_positive, default=None, help="seconds per tactic")
-    pr.add_argument("--json", metavar="OUT", help="write the result as JSON")
-    pr.add_argument("--allow-axiom", action="append", default=[], metavar="NAME")
+    pr.add_argument("--json", metavar="OUT", type=_output_path, help="write the result as JSON")
+    _add_allow_args(pr)
     pr.set_defaults(fn=cmd_prove)
 
     t = sub.add_parser("trace", help="replay source files into tactic-step training data")
@@ -304,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, default=None)
     e.add_argument("--timeout", type=_positive, default=60.0, help="search seconds per theorem")
     e.add_argument("--tactic-timeout", type=_positive, default=None)
-    e.add_argument("--json", metavar="OUT")
+    e.add_argument("--json", metavar="OUT", type=_output_path)
     e.set_defaults(fn=cmd_eval)
 
     tr = sub.add_parser("train", help="train the tactic model (see `springtail train --help`)")

@@ -20,12 +20,22 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 C = TypeVar("C")
+_QUALID_RE = re.compile(
+    r"[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*(?:\.[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*)*"
+)
+
+
+def valid_axiom_name(name: str) -> bool:
+    """Whether `name` is a qualified identifier (`Coq.Logic.Classical_Prop.classic`,
+    `Classical.choice`): the only form an allowed axiom may take."""
+    return _QUALID_RE.fullmatch(name) is not None
 
 
 class EnvError(Exception):

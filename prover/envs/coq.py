@@ -34,6 +34,7 @@ from prover.envs.base import (
     TimedOut,
     VerifyResult,
     config_from_options,
+    valid_axiom_name,
 )
 from prover.envs.coq_project import CoqFileContext, file_context
 from prover.envs.coq_source import (
@@ -43,9 +44,10 @@ from prover.envs.coq_source import (
     TacticSentence,
     check_tactic,
     find_theorems,
+    source_text,
     split_sentences,
 )
-from prover.envs.coq_verify import check_file, verify_proof
+from prover.envs.coq_verify import CheckOptions, check_file, verify_proof
 from prover.envs.coq_xml import CoqDied, CoqFail, CoqProcess, CoqTimeout, Goals
 from prover.envs.process import T, with_restart
 
@@ -57,11 +59,29 @@ class CoqConfig:
     verify_timeout: float = 600.0  # seconds for a whole-file `coqc` re-check
     max_memory_mb: int = 8192  # address-space cap of each Coq process
     allowed_axioms: tuple[str, ...] = ()  # axioms `verify` accepts (never admitted lemmas)
+    allow_impredicative_set: bool = False  # accept a project's -impredicative-set (reported)
     coq_args: tuple[str, ...] = ()  # extra flags for coqidetop and coqc
 
     def __post_init__(self) -> None:
-        if self.tactic_timeout <= 0:
-            raise ValueError(f"tactic_timeout must be positive, got {self.tactic_timeout}")
+        for name in ("tactic_timeout", "prefix_timeout", "verify_timeout"):
+            value = getattr(self, name)
+            if not (0 < value < float("inf")):
+                raise EnvError(f"{name} must be a positive, finite number of seconds, got {value}")
+        bad = [a for a in self.allowed_axioms if not valid_axiom_name(a)]
+        if bad:
+            raise EnvError(
+                f"allowed axiom {bad[0]!r} is not a Coq qualified identifier "
+                "(e.g. Coq.Logic.Classical_Prop.classic)"
+            )
+
+    def check_options(self, allowed_axioms: Sequence[str] | None = None) -> CheckOptions:
+        allowed = self.allowed_axioms if allowed_axioms is None else tuple(allowed_axioms)
+        bad = [a for a in allowed if not valid_axiom_name(a)]
+        if bad:
+            raise EnvError(f"allowed axiom {bad[0]!r} is not a Coq qualified identifier")
+        return CheckOptions(
+            allowed, self.allow_impredicative_set, self.verify_timeout, self.max_memory_mb
+        )
 
 
 @dataclass(frozen=True)
@@ -74,29 +94,55 @@ class CoqDocument:
     theorems: tuple[CoqTheorem, ...]
 
     def find(self, name: str) -> CoqTheorem:
-        matches = [t for t in self.theorems if t.name == name]
+        """The theorem called `name`: its short name, a qualified suffix (`NatList.app`) or
+        its full name (`LF.Lists.NatList.app`). An ambiguous name is an error listing the
+        candidates."""
+        named = [t for t in self.theorems if t.name]
+        full = {id(t): f"{self.ctx.logical_name}.{t.qualified_name}" for t in named}
+        matches = [
+            t for t in named if full[id(t)] == name or ("." + full[id(t)]).endswith("." + name)
+        ]
+        if len(matches) > 1:
+            options = ", ".join(self.short_name(t) for t in matches)
+            raise TheoremNotFound(
+                f"{name!r} is ambiguous in {self.ctx.path}: {options}; give a qualified name"
+            )
         if not matches:
-            close = difflib.get_close_matches(name, [t.name for t in self.theorems], n=3)
+            close = difflib.get_close_matches(name, [t.qualified_name for t in named], n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise TheoremNotFound(f"no theorem named {name!r} in {self.ctx.path}{hint}")
         return matches[0]
 
+    def short_name(self, thm: CoqTheorem) -> str:
+        """The shortest qualified suffix of `thm`'s name that no other theorem here shares."""
+        parts = thm.qualified_name.split(".")
+        others = [t.qualified_name for t in self.theorems if t.name and t is not thm]
+        for k in range(1, len(parts) + 1):
+            suffix = ".".join(parts[-k:])
+            if not any(("." + o).endswith("." + suffix) for o in others):
+                return suffix
+        return thm.qualified_name
 
-def load_document(path: str | Path, extra_args: tuple[str, ...] = ()) -> CoqDocument:
+
+def load_document(
+    path: str | Path, extra_args: tuple[str, ...] = (), *, allow_impredicative_set: bool = False
+) -> CoqDocument:
     p = Path(path)
     if not p.is_file():
         raise EnvError(f"{p}: no such file (give the path of a Coq .v file)")
     if p.suffix != ".v":
         raise EnvError(f"{p}: not a Coq source file (expected a .v file)")
     try:
-        text = p.read_text(encoding="utf-8")
+        text = source_text(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:
         raise EnvError(f"{p}: not UTF-8 text ({e})") from e
+    except OSError as e:
+        raise EnvError(f"{p}: cannot read it ({e.strerror or e})") from e
     try:
         sentences = split_sentences(text)
     except CoqSyntaxError as e:
         raise EnvError(f"{p}: cannot split into sentences: {e}") from e
-    ctx = file_context(p, extra_args)
+    ctx = file_context(p, extra_args, allow_impredicative_set=allow_impredicative_set)
     return CoqDocument(ctx, text, tuple(sentences), tuple(find_theorems(sentences)))
 
 
@@ -151,16 +197,20 @@ class CoqEnv(ProofEnv):
         mtime = p.stat().st_mtime if p.exists() else -1.0
         cached = self._docs.get(p)
         if cached is None or cached[0] != mtime:
-            cached = (mtime, load_document(p, self.config.coq_args))
+            cached = (
+                mtime,
+                load_document(
+                    p,
+                    self.config.coq_args,
+                    allow_impredicative_set=self.config.allow_impredicative_set,
+                ),
+            )
             self._docs[p] = cached
         return cached[1]
 
     def theorems(self, file: str | Path) -> list[TheoremInfo]:
         doc = self.document(file)
-        return [
-            TheoremInfo(t.name, t.line, t.ender in ("Qed", "Defined", "Proof"))
-            for t in doc.theorems
-        ]
+        return [TheoremInfo(doc.short_name(t), t.line, t.has_proof) for t in doc.theorems if t.name]
 
     def open(self, *, file: str | Path, theorem: str, imports: Sequence[str] = ()) -> ProofState:
         doc = self.document(file)
@@ -195,53 +245,35 @@ class CoqEnv(ProofEnv):
     ) -> VerifyResult:
         doc = self.document(file)
         thm = doc.find(theorem)
+        opts = self.config.check_options(allowed_axioms)
         wrapped = []
         for tac in proof:
             checked = check_tactic(tac)
             if isinstance(checked, str):
                 return VerifyResult(False, f"tactic {tac!r} {checked}")
             wrapped.append(checked.wrapped)
-        allowed = self.config.allowed_axioms if allowed_axioms is None else tuple(allowed_axioms)
-        return verify_proof(
-            doc,
-            thm,
-            wrapped,
-            imports=tuple(imports),
-            allowed_axioms=allowed,
-            timeout_s=self.config.verify_timeout,
-            max_memory_mb=self.config.max_memory_mb,
-        )
+        return verify_proof(doc, thm, wrapped, imports=tuple(imports), opts=opts)
 
     def check_file(
         self, file: str | Path, *, allowed_axioms: Sequence[str] = ()
     ) -> dict[str, VerifyResult]:
-        return check_file(
-            self.document(file),
-            allowed_axioms=tuple(allowed_axioms) or self.config.allowed_axioms,
-            timeout_s=self.config.verify_timeout,
-            max_memory_mb=self.config.max_memory_mb,
-        )
+        """Every theorem of `file` with its own proof, keyed by kernel name (see
+        `coq_verify.check_file`)."""
+        opts = self.config.check_options(tuple(allowed_axioms) or None)
+        return check_file(self.document(file), opts)
 
     def original_axioms(self, file: str | Path, theorem: str) -> tuple[str, ...] | None:
-        """Axioms the theorem's own proof in `file` uses, or None if it does not check."""
+        """Axioms (kernel names) the theorem's own proof in `file` uses, or None if it does
+        not check."""
         doc = self.document(file)
         thm = doc.find(theorem)
-        if thm.ender not in ("Qed", "Defined"):
+        if not thm.has_proof:
             return None
-        body = [doc.sentences[i].text for i in thm.proof]
-        res = verify_proof(
-            doc,
-            thm,
-            body,
-            imports=(),
-            allowed_axioms=(),
-            timeout_s=self.config.verify_timeout,
-            max_memory_mb=self.config.max_memory_mb,
-            raw=True,
-        )
-        if res.ok or res.reason.startswith("uses axiom"):
+        body = [doc.sentences[i].text for i in (*thm.proof, thm.end_index)]
+        res = verify_proof(doc, thm, body, imports=(), opts=self.config.check_options(()), raw=True)
+        if res.ok:
             return res.axioms
-        return None
+        return res.details.get("axioms_used") if res.details else None
 
     def close(self) -> None:
         if self._proc is not None:

@@ -14,10 +14,11 @@ import os
 import shlex
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from prover.envs.base import BackendUnavailable
+from prover.envs.base import BackendUnavailable, EnvError
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,25 @@ class CoqFileContext:
     logical_name: str  # e.g. "Coq.Lists.List" or "My"
     mappings: tuple[tuple[Path, str], ...]  # (physical folder, logical prefix)
     is_prelude: bool  # a file every Coq session loads (Init/): never held out
+    project: Path | None = None  # the _CoqProject whose flags apply, if any
+
+    @property
+    def logic_notes(self) -> tuple[str, ...]:
+        """Options that change Coq's logic, for the verdict (e.g. impredicative Set)."""
+        notes = []
+        if IMPREDICATIVE_SET in self.args:
+            notes.append("impredicative Set")
+        if INDICES_MATTER in self.args:
+            notes.append("indices matter")
+        return tuple(notes)
+
+    @property
+    def mapping(self) -> tuple[Path, str]:
+        """(folder, logical prefix) of the load-path entry that names this file."""
+        for folder, prefix in self.mappings:
+            if self.path.is_relative_to(folder):
+                return folder, prefix
+        return self.path.parent, ""
 
     @property
     def ide_args(self) -> tuple[str, ...]:
@@ -72,8 +92,46 @@ def _find_coqproject(folder: Path) -> Path | None:
     return None
 
 
-def _parse_coqproject(project: Path) -> tuple[tuple[str, ...], tuple[tuple[Path, str], ...]]:
-    tokens = shlex.split(project.read_text(), comments=True)
+# coqc options a project (or a caller) may pass. Anything else is refused: it could load
+# code into Coq (`-I` for ML plugins, `-load-vernac-source`), or change the logic behind the
+# audit's back (`-type-in-type`, `-set`/`-unset` of checking flags).
+_HARMLESS_FLAGS = frozenset({"-q", "-bt", "-noinit", "-nois", "-allow-sprop", "-disallow-sprop"})
+_HARMLESS_WITH_VALUE = frozenset({"-w", "-native-compiler", "-mangle-names"})
+IMPREDICATIVE_SET = "-impredicative-set"
+INDICES_MATTER = "-indices-matter"  # stricter universe levels: accepted, and reported
+
+
+def vet_coq_args(args: Sequence[str], source: str, *, allow_impredicative_set: bool) -> None:
+    """Raise `EnvError` for a coqc option Springtail will not trust (see `_HARMLESS_FLAGS`)."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _HARMLESS_FLAGS or arg == INDICES_MATTER:
+            i += 1
+        elif arg in _HARMLESS_WITH_VALUE and i + 1 < len(args):
+            i += 2
+        elif arg == IMPREDICATIVE_SET:
+            if not allow_impredicative_set:
+                raise EnvError(
+                    f"{source} asks for {IMPREDICATIVE_SET}, which changes Coq's logic: pass "
+                    "--allow-impredicative-set to accept it (the verdict then says so)"
+                )
+            i += 1
+        else:
+            raise EnvError(
+                f"{source} passes the coqc option {arg!r}, which Springtail does not trust "
+                "(it can load code into Coq or change its logic, e.g. -I plugin folders, "
+                "-type-in-type, -set/-unset): remove it to check this file"
+            )
+
+
+def _parse_coqproject(
+    project: Path, *, allow_impredicative_set: bool
+) -> tuple[tuple[str, ...], tuple[tuple[Path, str], ...]]:
+    try:
+        tokens = shlex.split(project.read_text(encoding="utf-8"), comments=True)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise EnvError(f"{project}: cannot read it as a _CoqProject file ({e})") from e
     args: list[str] = []
     mappings: list[tuple[Path, str]] = []
     i = 0
@@ -85,15 +143,28 @@ def _parse_coqproject(project: Path) -> tuple[tuple[str, ...], tuple[tuple[Path,
             mappings.append((folder, tokens[i + 2]))
             i += 3
         elif tok == "-arg" and i + 1 < len(tokens):
-            args += shlex.split(tokens[i + 1])
+            extra = shlex.split(tokens[i + 1])
+            vet_coq_args(
+                extra, f"{project} (-arg)", allow_impredicative_set=allow_impredicative_set
+            )
+            args += extra
             i += 2
+        elif tok in ("-I", "-include"):
+            raise EnvError(
+                f"{project} adds an OCaml plugin folder ({' '.join(tokens[i : i + 2])}): "
+                "Springtail never loads a project's own plugins into the checker; remove the "
+                "line to check the file without them"
+            )
         else:
             i += 1  # file names and flags meant for coq_makefile
     return tuple(args), tuple(mappings)
 
 
-def file_context(path: str | Path, extra_args: tuple[str, ...] = ()) -> CoqFileContext:
+def file_context(
+    path: str | Path, extra_args: tuple[str, ...] = (), *, allow_impredicative_set: bool = False
+) -> CoqFileContext:
     """Flags, folder and logical name for proving theorems of `path`."""
+    vet_coq_args(extra_args, "coq_args", allow_impredicative_set=allow_impredicative_set)
     p = Path(path).resolve()
     theories = stdlib_theories().resolve()
     if p.is_relative_to(theories):
@@ -101,15 +172,19 @@ def file_context(path: str | Path, extra_args: tuple[str, ...] = ()) -> CoqFileC
         args: tuple[str, ...] = ("-noinit",) if is_prelude else ()
         mappings: tuple[tuple[Path, str], ...] = ((theories, "Coq"),)
         return CoqFileContext(
-            p, args + extra_args, p.parent, _logical(p, mappings), mappings, is_prelude
+            p, args + extra_args, p.parent, _logical(p, mappings), mappings, is_prelude, None
         )
     project = _find_coqproject(p.parent)
     if project is not None:
-        args, mappings = _parse_coqproject(project)
+        args, mappings = _parse_coqproject(project, allow_impredicative_set=allow_impredicative_set)
         cwd = project.parent
     else:
         args, mappings, cwd = ("-Q", str(p.parent), ""), ((p.parent, ""),), p.parent
-    return CoqFileContext(p, args + extra_args, cwd, _logical(p, mappings), mappings, False)
+    if not any(p.is_relative_to(folder) for folder, _ in mappings):
+        args, mappings = (*args, "-Q", str(p.parent), ""), (*mappings, (p.parent, ""))
+    return CoqFileContext(
+        p, args + extra_args, cwd, _logical(p, mappings), mappings, False, project
+    )
 
 
 def source_of(logical: str, mappings: tuple[tuple[Path, str], ...]) -> Path | None:
@@ -127,13 +202,17 @@ def source_of(logical: str, mappings: tuple[tuple[Path, str], ...]) -> Path | No
     return None
 
 
+# Variables that tell OCaml/findlib where to load plugins from: a Coq process never gets them.
+_PLUGIN_ENV = frozenset(
+    {"OCAMLPATH", "OCAMLFIND_CONF", "OCAMLFIND_DESTDIR", "CAML_LD_LIBRARY_PATH", "OCAMLRUNPARAM"}
+)
 HAMMER_LIBEXEC = Path("/usr/libexec/coq-hammer")  # Debian's CoqHammer helpers (htimeout)
 
 
 def coq_subprocess_env(tmpdir: str | None = None) -> dict[str, str]:
     """Environment for Coq processes: CoqHammer's helper folder on PATH (without it every
     cvc4 call fails), and a private TMPDIR so its prover files are cleaned up with the run."""
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in _PLUGIN_ENV}
     if HAMMER_LIBEXEC.is_dir() and str(HAMMER_LIBEXEC) not in env.get("PATH", ""):
         env["PATH"] = f"{env.get('PATH', '')}:{HAMMER_LIBEXEC}"
     if tmpdir is not None:

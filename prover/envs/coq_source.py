@@ -1,18 +1,30 @@
-"""Coq source text: sentence splitting, theorem lookup, and the single-tactic check.
+"""Coq source text: sentence splitting, the proofs a file states, and the single-tactic check.
 
-Sentences follow Coq's lexical rules: a `.` followed by whitespace (or the end of the text)
-ends a sentence, outside nested comments `(* ... *)` and strings `"..."` (`""` escapes a
-quote); `...` also ends one (`Proof with` scripts); bullets (`-`, `+`, `*` runs) and braces
-(`{`, `}`, and selector braces such as `2:{`) at the start of a sentence are sentences of
-their own, as CoqIDE sends them.
-Offsets are character offsets into the text.
+Nothing here decides whether a theorem is proved: Coq does (`coq_verify`). This module finds
+a theorem's statement and proof sentences for search, tracing and `prove`, and names the
+modules, functors and sections around it. Its sentence boundaries are compared with Coq's own
+(`coqc -time`) by a differential test (`tests/test_coq_sentences.py`).
+
+Sentences follow Coq's lexer: a `.` followed by whitespace (or the end of the text) ends a
+sentence, outside nested comments `(* ... *)` and strings `"..."` (`""` escapes a quote;
+strings inside comments are lexed too); `...` also ends one (`Proof with` scripts); bullets
+(runs of `-`, `+` or `*`) and braces (`{`, `}`, and selector braces such as `2:{`) at the start
+of a sentence are sentences of their own, as Coq parses them. A leading byte-order mark is
+not part of the text (Coq skips it too). Offsets are character offsets into the text.
+
+Control prefixes (`Time`, `Redirect "f"`, `Timeout n`, `Fail`, `Succeed`) are looked through:
+`Time Qed.` ends a proof and `Time End F.` closes `F`; `Fail`/`Succeed` commands leave no
+trace in the document, so `Fail Qed.` does not end one.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 from dataclasses import dataclass
 
+BOM = "\ufeff"
 THEOREM_KEYWORDS = (
     "Theorem",
     "Lemma",
@@ -24,29 +36,43 @@ THEOREM_KEYWORDS = (
     "Example",
 )
 # These enter proof mode only when the sentence has no body (`:=`).
-DEFINITION_KEYWORDS = ("Definition", "Instance", "Let")
+DEFINITION_KEYWORDS = ("Definition", "Instance", "Let", "Fixpoint", "CoFixpoint")
 PROOF_ENDERS = ("Qed", "Defined", "Admitted", "Abort", "Save")
 
+_IDENT = r"[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*"
+_QUALID = rf"{_IDENT}(?:\.{_IDENT})*"
 _ATTRIBUTES = r"(?:#\[[^\]]*\]\s*)*"
 _MODIFIERS = r"(?:(?:Local|Global|Polymorphic|Monomorphic|Program|Private|Cumulative)\s+)*"
-_IDENT = r"[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*"
+_CONTROL_RE = re.compile(r'^(?:(?:Time|Redirect\s+"(?:[^"]|"")*"|Timeout\s+\d+)\s+)+')
+_INERT_RE = re.compile(r"^(?:Fail|Succeed)\b")
 _DECL_RE = re.compile(
     rf"^{_ATTRIBUTES}{_MODIFIERS}(?P<kw>{'|'.join(THEOREM_KEYWORDS + DEFINITION_KEYWORDS)})"
-    rf"\s+(?P<name>{_IDENT})"
+    rf"\s+(?P<name>{_IDENT})(?![\w'\u00C0-\uFFFF])"
 )
-_ENDER_RE = re.compile(rf"^(?P<kw>{'|'.join(PROOF_ENDERS)})\b")
-_PROOF_TERM_RE = re.compile(r"^Proof\s+(?!using\b|with\b)\S")  # `Proof term.` closes at once
+_UNNAMED_PROOF_RE = re.compile(
+    rf"^{_ATTRIBUTES}(?:Goal\b|Next\s+Obligation\b|Obligation\s+\d|"
+    r"Add\s+(?:Parametric\s+)?Morphism\b)"
+)
+_ENDER_RE = re.compile(
+    rf"^(?:(?P<kw>Qed|Defined|Admitted)|(?P<save>Save|Defined)\s+{_IDENT}"
+    rf"|(?P<abort>Abort)(?:\s+All|\s+{_IDENT})?)\s*\.$"
+)
+_PROOF_TERM_RE = re.compile(r"^Proof\s+(?!using\b|with\b|\.$)\S")  # `Proof term.` closes at once
 _SECTION_RE = re.compile(rf"^Section\s+(?P<name>{_IDENT})\s*\.$")
 _MODULE_RE = re.compile(
-    rf"^{_ATTRIBUTES}(?:(?:Local|Global)\s+)?Module\s+(?:(?:Import|Export)\s+)?(?:Type\s+)?"
-    rf"(?P<name>{_IDENT})"
+    rf"^{_ATTRIBUTES}(?:(?:Local|Global)\s+)?Module\s+(?:(?:Import|Export)\s+)?"
+    rf"(?P<type>Type\s+)?(?P<name>{_IDENT})"
 )
-_PARAMS_RE = re.compile(rf"\(\s*((?:{_IDENT}\s*)+):")
-_FIELD_RE = re.compile(
-    rf"^{_ATTRIBUTES}(?:Parameters?|Axioms?|Conjectures?|Variables?|Hypothes[ie]s)\s+(?P<names>(?:{_IDENT}\s*)+)"
-)
+_PARAMS_RE = re.compile(rf"\(\s*(?:(?:Import|Export)\s+)?((?:{_IDENT}\s*)+):")
 _END_RE = re.compile(rf"^End\s+(?P<name>{_IDENT})\s*\.$")
 _BULLET_RE = re.compile(r"(\-+|\++|\*+|\{|\}|(?:\d+|\[\s*[\w']+\s*\])\s*:\s*\{)")
+_SELECTOR_BRACE_RE = re.compile(r"(?:\d+|\[\s*" + _IDENT + r"\s*\])\s*:\s*\{")
+_LEXEME_RE = re.compile(r'\(\*|"|\.')  # what can end, or hide, a sentence end
+_COMMENT_RE = re.compile(r'\(\*|\*\)|"')
+
+
+class CoqSyntaxError(ValueError):
+    """The text cannot be split into sentences (unclosed comment or string)."""
 
 
 @dataclass(frozen=True)
@@ -56,10 +82,21 @@ class Sentence:
     end: int  # exclusive
     line: int  # 1-based line of `start`
 
-    @property
+    @functools.cached_property
     def code(self) -> str:
-        """The sentence without comments, whitespace collapsed."""
+        """The sentence without comments, whitespace collapsed (for recognising commands;
+        never pasted back: collapsing changes string literals)."""
         return " ".join(strip_comments(self.text).split())
+
+    @functools.cached_property
+    def command(self) -> str:
+        """`code` with control prefixes (`Time`, `Redirect "f"`, `Timeout n`) removed."""
+        return _CONTROL_RE.sub("", self.code)
+
+    @property
+    def is_inert(self) -> bool:
+        """A `Fail`/`Succeed` command: it leaves the document as it was."""
+        return _INERT_RE.match(self.command) is not None
 
     @property
     def is_bullet(self) -> bool:
@@ -70,20 +107,23 @@ class Sentence:
 class Scope:
     kind: str  # "Section", "Module" or "ModuleType"
     name: str
-    params: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()  # functor parameter names
     index: int = -1  # sentence index of the header
+
+    @property
+    def is_functor(self) -> bool:
+        return bool(self.params)
 
 
 @dataclass(frozen=True)
 class CoqTheorem:
-    name: str
+    name: str  # "" for proofs without a name of their own (Goal, obligations, morphisms)
     keyword: str
     index: int  # index of the statement sentence
     proof: tuple[int, ...]  # indices of the proof sentences between statement and ender
-    ender: str  # "Qed", "Defined", "Admitted", "Abort", "Save", "" (no proof found)
+    ender: str  # "Qed", "Defined", "Admitted", "Abort", "Save", "Proof" (`Proof term.`), ""
     end_index: int  # index of the ender sentence (== index when there is none)
     scopes: tuple[Scope, ...]  # open sections and modules, outermost first
-    fields: tuple[str, ...]  # names declared inside enclosing Module Types (abstract fields)
     line: int
 
     @property
@@ -91,41 +131,60 @@ class CoqTheorem:
         """Functor parameter names of the enclosing modules."""
         return tuple(p for s in self.scopes for p in s.params)
 
+    @property
+    def module_path(self) -> tuple[str, ...]:
+        """Enclosing modules and module types, outermost first (sections add no name)."""
+        return tuple(s.name for s in self.scopes if s.kind != "Section")
 
-class CoqSyntaxError(ValueError):
-    """The text cannot be split into sentences (unclosed comment or string)."""
+    @property
+    def qualified_name(self) -> str:
+        """The name inside its library, e.g. `NatList.app_assoc` (modules, not sections)."""
+        return ".".join((*self.module_path, self.name))
+
+    @property
+    def has_proof(self) -> bool:
+        return self.ender in ("Qed", "Defined", "Save", "Proof")
 
 
 def strip_comments(text: str) -> str:
     """Remove nested comments, keeping strings intact."""
     out, i, n = [], 0, len(text)
     while i < n:
-        if text.startswith("(*", i):
-            i = _skip_comment(text, i)
-        elif text[i] == '"':
-            j = _skip_string(text, i)
-            out.append(text[i:j])
-            i = j
+        m = _LEXEME_RE.search(text, i)
+        if m is None:
+            out.append(text[i:])
+            break
+        j = m.start()
+        out.append(text[i:j])
+        if m.group() == "(*":
+            i = _skip_comment(text, j)
+            out.append(" ")
+        elif m.group() == '"':
+            i = _skip_string(text, j)
+            out.append(text[j:i])
         else:
-            out.append(text[i])
-            i += 1
+            out.append(".")
+            i = j + 1
     return "".join(out)
 
 
 def _skip_comment(text: str, i: int) -> int:
-    depth, n = 0, len(text)
-    while i < n:
-        if text.startswith("(*", i):
-            depth, i = depth + 1, i + 2
-        elif text.startswith("*)", i):
-            depth, i = depth - 1, i + 2
+    """Offset just after the comment opening at `i` (comments nest; strings inside them are
+    lexed, so `(* "*)" *)` is one comment)."""
+    depth, start = 0, i
+    while True:
+        m = _COMMENT_RE.search(text, i)
+        if m is None:
+            raise CoqSyntaxError(f"unterminated comment starting at offset {start}")
+        tok, i = m.group(), m.end()
+        if tok == "(*":
+            depth += 1
+        elif tok == "*)":
+            depth -= 1
             if depth == 0:
                 return i
-        elif text[i] == '"':
-            i = _skip_string(text, i)  # strings inside comments are lexed too
         else:
-            i += 1
-    raise CoqSyntaxError(f"unterminated comment starting at offset {i}")
+            i = _skip_string(text, m.start())
 
 
 def _skip_string(text: str, i: int) -> int:
@@ -166,58 +225,72 @@ def _ends_sentence(text: str, i: int) -> int:
     return j if j >= n or text[j].isspace() else -1
 
 
-_SELECTOR_BRACE_RE = re.compile(r"(?:\d+|\[\s*" + _IDENT + r"\s*\])\s*:\s*\{")
-
-
 def _bullet_at(text: str, i: int) -> int:
-    """Length of a bullet or brace sentence (`-`, `+*`, `{`, `}`, `2:{`) at `i`, or 0."""
+    """Length of a bullet or brace sentence (`-`, `++`, `{`, `}`, `2:{`) at `i`, or 0."""
     m = _SELECTOR_BRACE_RE.match(text, i)
     if m:
         return m.end() - i
     c = text[i]
     if c in "{}":
         return 1
-    if c in "-+*":
+    if c in "-+*" and not text.startswith("*)", i):
         j = i
         while j < len(text) and text[j] == c:
             j += 1
-        if j >= len(text) or text[j].isspace() or text.startswith("(*", j):
-            return j - i
+        return j - i
     return 0
 
 
+class LineIndex:
+    """1-based line numbers of offsets, in O(log n) each."""
+
+    def __init__(self, text: str) -> None:
+        self._starts = [m.end() for m in re.finditer("\n", text)]
+
+    def line(self, offset: int) -> int:
+        return bisect.bisect_right(self._starts, offset) + 1
+
+
 def split_sentences(text: str) -> list[Sentence]:
-    """Split Coq source into sentences (see module docstring)."""
+    """Split Coq source into sentences (see module docstring); linear in the text's size."""
+    if text.startswith(BOM):
+        raise CoqSyntaxError("strip the byte-order mark first (see `source_text`)")
+    lines = LineIndex(text)
     sentences: list[Sentence] = []
     i, n = _skip_blank(text, 0), len(text)
     while i < n:
         start = i
         size = _bullet_at(text, i)
-        if size:
-            i += size
-        else:
-            i = _scan_to_period(text, i)
-        sentences.append(Sentence(text[start:i], start, i, text.count("\n", 0, start) + 1))
+        i = i + size if size else _scan_to_period(text, i)
+        sentences.append(Sentence(text[start:i], start, i, lines.line(start)))
         i = _skip_blank(text, i)
     return sentences
 
 
+def source_text(raw: str) -> str:
+    """A file's text as Coq reads it: without a leading byte-order mark."""
+    return raw[1:] if raw.startswith(BOM) else raw
+
+
 def _scan_to_period(text: str, i: int) -> int:
     n = len(text)
-    while i < n:
-        if text.startswith("(*", i):
-            i = _skip_comment(text, i)
-        elif text[i] == '"':
-            i = _skip_string(text, i)
-        elif text[i] == ".":
-            j = _ends_sentence(text, i)
-            if j >= 0:
-                return j
-            i += 1
+    while True:
+        m = _LEXEME_RE.search(text, i)
+        if m is None:
+            return n  # trailing text without a final period: Coq rejects it; keep it
+        j = m.start()
+        if m.group() == "(*":
+            i = _skip_comment(text, j)
+        elif m.group() == '"':
+            i = _skip_string(text, j)
         else:
-            i += 1
-    # Trailing text without a final period: Coq would reject it; keep it as a sentence.
-    return n
+            end = _ends_sentence(text, j)
+            if end >= 0:
+                return end
+            i = j + 1
+
+
+# --- declarations and their proofs ----------------------------------------------------------
 
 
 def _enters_proof_mode(keyword: str, code: str) -> bool:
@@ -228,54 +301,60 @@ def _enters_proof_mode(keyword: str, code: str) -> bool:
     return ":=" not in code and ":" in code
 
 
-def _is_declaration(code: str) -> bool:
-    m = _DECL_RE.match(code)
-    return m is not None and _enters_proof_mode(m["kw"], code)
+def _declaration(s: Sentence) -> tuple[str, str] | None:
+    """(keyword, name) if `s` states something to prove (name "" for a Goal or obligation)."""
+    if s.is_inert:
+        return None
+    cmd = s.command
+    m = _DECL_RE.match(cmd)
+    if m is not None:
+        return (m["kw"], m["name"]) if _enters_proof_mode(m["kw"], cmd) else None
+    m = _UNNAMED_PROOF_RE.match(cmd)
+    return (m.group().split()[0].lstrip("#"), "") if m else None
 
 
-def _closes_scope(code: str) -> bool:
+def _ender(s: Sentence) -> str:
+    if s.is_inert:
+        return ""
+    m = _ENDER_RE.match(s.command)
+    if m is None:
+        return "Proof" if _PROOF_TERM_RE.match(s.command) else ""
+    return m["kw"] or ("Save" if m["save"] else "Abort")
+
+
+def _closes_scope(s: Sentence) -> bool:
     """Sentences that cannot occur inside a proof: the statement before had none."""
-    return bool(_END_RE.match(code) or _SECTION_RE.match(code) or _MODULE_RE.match(code))
+    cmd = s.command
+    return bool(_END_RE.match(cmd) or _SECTION_RE.match(cmd) or _MODULE_RE.match(cmd))
 
 
 def find_theorems(sentences: list[Sentence]) -> list[CoqTheorem]:
     """Every proof-mode declaration in source order, with its proof's sentence span."""
     theorems: list[CoqTheorem] = []
     scopes: list[Scope] = []
-    fields: list[list[str]] = []  # per open scope: abstract fields declared in Module Types
     i, n = 0, len(sentences)
     while i < n:
-        code = sentences[i].code
-        _track_scope(code, scopes, fields, i)
-        m = _DECL_RE.match(code)
-        if m is None or not _is_declaration(code):
+        _track_scope(sentences[i], scopes, i)
+        decl = _declaration(sentences[i])
+        if decl is None:
             i += 1
             continue
-        j = i + 1
-        ender = ""
+        j, ender = i + 1, ""
         while j < n:
-            c = sentences[j].code
-            em = _ENDER_RE.match(c)
-            if em:
-                ender = em["kw"]
-                break
-            if _PROOF_TERM_RE.match(c):
-                ender = "Proof"
-                break
-            if _is_declaration(c) or _closes_scope(c):
-                break  # this statement had no proof (e.g. an Example, or a Program Instance)
+            ender = _ender(sentences[j])
+            if ender or _declaration(sentences[j]) is not None or _closes_scope(sentences[j]):
+                break  # no ender: this statement had no proof (an Example, a Program Instance)
             j += 1
         proof = tuple(range(i + 1, j)) if ender else ()
         theorems.append(
             CoqTheorem(
-                name=m["name"],
-                keyword=m["kw"],
+                name=decl[1],
+                keyword=decl[0],
                 index=i,
                 proof=proof,
                 ender=ender,
                 end_index=j if ender else i,
                 scopes=tuple(scopes),
-                fields=tuple(f for fs in fields for f in fs),
                 line=sentences[i].line,
             )
         )
@@ -283,47 +362,81 @@ def find_theorems(sentences: list[Sentence]) -> list[CoqTheorem]:
     return theorems
 
 
-def _track_scope(code: str, scopes: list[Scope], fields: list[list[str]], index: int) -> None:
-    m = _SECTION_RE.match(code)
+def _track_scope(s: Sentence, scopes: list[Scope], index: int) -> None:
+    if s.is_inert:
+        return
+    cmd = s.command
+    m = _SECTION_RE.match(cmd)
     if m:
         scopes.append(Scope("Section", m["name"], (), index))
-        fields.append([])
         return
-    m = _MODULE_RE.match(code)
-    if m and ":=" not in code and not code.startswith("Declare"):
-        kind = "ModuleType" if re.search(r"\bModule\s+Type\b", code) else "Module"
-        head = code.split("<:")[0]
+    m = _MODULE_RE.match(cmd)
+    if m and ":=" not in cmd:
+        head = cmd.split("<:")[0]
         params = tuple(p for grp in _PARAMS_RE.findall(head) for p in grp.split())
-        scopes.append(Scope(kind, m["name"], params, index))
-        fields.append([])
+        scopes.append(Scope("ModuleType" if m["type"] else "Module", m["name"], params, index))
         return
-    m = _END_RE.match(code)
+    m = _END_RE.match(cmd)
     if m and scopes and scopes[-1].name == m["name"]:
         scopes.pop()
-        fields.pop()
-        return
-    m = _FIELD_RE.match(code)
-    if m and scopes and scopes[-1].kind == "ModuleType":
-        fields[-1].extend(m["names"].split())
 
 
-def without_module_type(code: str) -> str:
-    """A `Module` header with its signature constraint (`<: T` or `: T`) dropped.
+def without_module_type(header: str) -> str:
+    """A `Module` header sentence (original text) with its signature constraint (`<: T` or
+    `: T`) dropped, comments and strings kept verbatim.
 
     A proof re-checked inside a truncated module must still close it with `End`, and the
     truncated body would not satisfy the signature; the theorem itself is checked the same."""
-    depth, i = 0, code.index("Module") + len("Module")
-    while i < len(code):
-        c = code[i]
+    depth, i, n = 0, header.index("Module") + len("Module"), len(header)
+    while i < n:
+        c = header[i]
+        if header.startswith("(*", i):
+            i = _skip_comment(header, i)
+            continue
+        if c == '"':
+            i = _skip_string(header, i)
+            continue
         if c == "(":
             depth += 1
         elif c == ")":
             depth -= 1
-        elif depth == 0 and c == ":" and not code.startswith(":=", i):
-            cut = i - 1 if code[i - 1] == "<" else i
-            return code[:cut].rstrip() + "."
+        elif depth == 0 and c == ":" and not header.startswith(":=", i):
+            cut = i - 1 if header[i - 1] == "<" else i
+            return header[:cut].rstrip() + "."
         i += 1
-    return code
+    return header
+
+
+def rename_statement(text: str, name: str, new_name: str) -> str | None:
+    """The statement sentence `text` (original text) with its declared `name` replaced by
+    `new_name`, or None if the name is not where the declaration puts it."""
+    i = 0
+    while True:
+        i = _skip_blank(text, i)
+        m = re.compile(rf"#\[[^\]]*\]|{_IDENT}").match(text, i)
+        if m is None:
+            return None
+        word, i = m.group(), m.end()
+        if word in THEOREM_KEYWORDS + DEFINITION_KEYWORDS:
+            break
+        if not (word.startswith("#[") or word in _CONTROL_WORDS):
+            return None
+    j = _skip_blank(text, i)
+    m = re.compile(_IDENT).match(text, j)
+    if m is None or m.group() != name:
+        return None
+    return text[:j] + new_name + text[m.end() :]
+
+
+_CONTROL_WORDS = (
+    "Time",
+    "Local",
+    "Global",
+    "Polymorphic",
+    "Monomorphic",
+    "Private",
+    "Cumulative",
+)
 
 
 # --- the single-tactic check ---------------------------------------------------------------
@@ -357,6 +470,10 @@ def check_tactic(tactic: str) -> TacticSentence | str:
     text = tactic.strip()
     if not text:
         return "refused: empty tactic"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "refused: the tactic is not valid Unicode text (a lone surrogate?)"
     if len(text) > MAX_TACTIC_CHARS:
         return f"refused: tactic longer than {MAX_TACTIC_CHARS} characters"
     if not text.endswith("."):
@@ -375,7 +492,7 @@ def check_tactic(tactic: str) -> TacticSentence | str:
         return "refused: a tactic sentence ends with a single '.'"
     if _FORBIDDEN_TACTICS.search(_blank_strings(code)):
         return "refused: admit, give_up and proof-ending commands are not allowed"
-    body = code[:-1].strip()
+    body = strip_comments(s.text).strip()[:-1].strip()  # string literals kept verbatim
     m = _SELECTOR_RE.match(body)
     if m:
         if not m["body"].strip():

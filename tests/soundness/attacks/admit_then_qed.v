@@ -1,0 +1,3 @@
+(* attack: admit inside a proof closed by Qed | false: bad *)
+Theorem bad : 1 = 2.
+Proof. admit. Qed.

@@ -1,0 +1,3 @@
+(* attack: an interactive Fixpoint ended by Admitted | false: f *)
+Fixpoint f (n : nat) : n = S n.
+Admitted.

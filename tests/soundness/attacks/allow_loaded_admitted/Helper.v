@@ -1,0 +1,2 @@
+Lemma adm : 1 = 2.
+Proof. Admitted.

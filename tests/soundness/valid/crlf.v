@@ -1,0 +1,5 @@
+(* valid: Windows line ends | proved: t *)
+Theorem t : True.
+Proof.
+  exact I.
+Qed.
