@@ -111,3 +111,56 @@ def test_program_instances_and_scope_ends_do_not_swallow_later_sentences() -> No
     thms = find_theorems(split_sentences(src))
     assert [t.name for t in thms] == ["x"]
     assert [s.name for s in thms[0].scopes] == ["B"]
+
+
+def test_proof_ends_agree_with_coq() -> None:
+    """What fooled the old splitter: `Proof .`, a tactic named Qed', control prefixes."""
+    src = (
+        "Ltac Qed' := idtac.\n"
+        "Theorem a : 1 = 2.\nProof .\nAdmitted.\n"
+        "Theorem b : 1 = 2.\nProof (* c *).\n  Qed'.\nTime Admitted.\n"
+        "Theorem c : True.\nProof.\nFail Qed.\nSucceed exact I.\nexact I.\nTimeout 5 Qed.\n"
+        "Module M.\nTheorem d : True.\nProof. exact I. Qed.\nTime End M.\n"
+        "Theorem e : True.\nProof. exact I. Redirect \"x\" Defined.\n"
+        "Goal True.\nProof. exact I. Qed.\n"
+        "Fixpoint f (n : nat) : nat.\nProof. exact 0. Defined.\n"
+    )
+    thms = find_theorems(split_sentences(src))
+    got = [(t.name, t.ender, t.qualified_name) for t in thms]
+    assert got == [
+        ("a", "Admitted", "a"),
+        ("b", "Admitted", "b"),
+        ("c", "Qed", "c"),
+        ("d", "Qed", "M.d"),
+        ("e", "Defined", "e"),
+        ("", "Qed", ""),
+        ("f", "Defined", "f"),
+    ]
+
+
+def test_byte_order_mark_and_bullets_without_space() -> None:
+    from prover.envs.coq_source import BOM, CoqSyntaxError, source_text
+
+    with pytest.raises(CoqSyntaxError):
+        split_sentences(BOM + "Lemma a : True. exact I. Qed.")
+    assert texts(source_text(BOM + "Lemma a : True. exact I. Qed.")) == [
+        "Lemma a : True.",
+        "exact I.",
+        "Qed.",
+    ]
+    assert texts("split. -exact I. --exact I. +{ exact I. }") == [
+        "split.",
+        "-",
+        "exact I.",
+        "--",
+        "exact I.",
+        "+",
+        "{",
+        "exact I.",
+        "}",
+    ]
+
+
+def test_strings_in_tactics_stay_verbatim() -> None:
+    out = check_tactic('idtac "a  b" (* c *).')
+    assert isinstance(out, TacticSentence) and out.wrapped == '(idtac "a  b").'

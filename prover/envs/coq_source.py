@@ -199,6 +199,16 @@ def _skip_string(text: str, i: int) -> int:
         return k + 1
 
 
+def skip_string(text: str, i: int) -> int:
+    """Offset just after the string literal opening at `i`."""
+    return _skip_string(text, i)
+
+
+def skip_blank(text: str, i: int) -> int:
+    """Offset of the first character at or after `i` that is not blank or in a comment."""
+    return _skip_blank(text, i)
+
+
 def _skip_blank(text: str, i: int) -> int:
     n = len(text)
     while i < n:
