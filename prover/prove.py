@@ -15,6 +15,7 @@ from pathlib import Path
 
 from prover.envs.base import (
     BackendUnavailable,
+    DependencyNotBuilt,
     EnvError,
     ImportRejected,
     ProofEnv,
@@ -59,7 +60,7 @@ def prove_theorem(
     imports = policy.imports
     try:
         root = env.open(file=file, theorem=theorem, imports=imports)
-    except (TheoremNotFound, BackendUnavailable):
+    except (TheoremNotFound, BackendUnavailable, DependencyNotBuilt):
         raise
     except ImportRejected:
         # The import would load this very file's compiled copy (or is unusable here): search
@@ -67,7 +68,7 @@ def prove_theorem(
         imports = ()
         try:
             root = env.open(file=file, theorem=theorem)
-        except BackendUnavailable:
+        except (BackendUnavailable, DependencyNotBuilt):
             raise
         except EnvError as e:
             return ProveResult(

@@ -112,9 +112,11 @@ def trace_file(path: Path, config: TraceConfig = TraceConfig()) -> FileTrace:
     except EnvError as e:
         return FileTrace(_display_path(path), "", False, error=str(e))
     out = FileTrace(_display_path(path), doc.ctx.logical_name, doc.ctx.is_prelude)
-    owner = {i: t for t in doc.theorems if t.ender for i in (t.index, *t.proof, t.end_index)}
+    owner = {
+        i: t for t in doc.theorems if t.ender and t.name for i in (t.index, *t.proof, t.end_index)
+    }
     records: dict[int, dict] = {}
-    proc = CoqProcess(doc.ctx.ide_args, cwd=str(doc.ctx.cwd), max_memory_mb=config.max_memory_mb)
+    proc = CoqProcess(doc.ctx.ide_args, max_memory_mb=config.max_memory_mb)
     try:
         sid, before = proc.root_state, "no goals"
         for i, sentence in enumerate(doc.sentences):
@@ -149,7 +151,7 @@ def trace_file(path: Path, config: TraceConfig = TraceConfig()) -> FileTrace:
         r
         for t in doc.theorems
         if (r := records.get(t.index)) is not None
-        and t.ender in ("Qed", "Defined")
+        and t.ender in ("Qed", "Defined", "Save")
         and t.end_index < ok_until
         and r["traced_tactics"]
     ]
@@ -165,8 +167,8 @@ def _theorem_record(out: FileTrace, doc: CoqDocument, thm: CoqTheorem) -> dict:
         "url": "coq-stdlib" if not Path(out.file_path).is_absolute() else "local",
         "commit": coq_version(),
         "file_path": out.file_path,
-        "full_name": f"{out.logical_name}.{thm.name}",
-        "theorem": thm.name,
+        "full_name": f"{out.logical_name}.{thm.qualified_name}",  # kernel name: modules too
+        "theorem": thm.qualified_name,  # unique in its file (what `env.open` takes)
         "start": [stmt.line, col + 1],
         "end": [end.line, end_col + 1],
         "traced_tactics": [],

@@ -231,3 +231,35 @@ def test_verify_inside_functors(coq_env, tmp_path: Path) -> None:
     assert coq_env.verify(file=path, theorem="l", proof=["exact t_inh."])
     res = coq_env.verify(file=path, theorem="m", proof=["destruct cheat."])
     assert not res and "cheat" in res.reason
+
+
+def test_a_lone_surrogate_is_refused_not_raised(coq_env, user_file: Path) -> None:
+    s0 = coq_env.open(file=user_file, theorem="add_comm'")
+    out = coq_env.step(s0, 'idtac "\ud800".')
+    assert isinstance(out, Failed) and "Unicode" in out.message
+
+
+def test_states_from_another_or_a_closed_env_raise(coq_env, user_file: Path) -> None:
+    from prover.envs import get_env
+
+    with get_env("coq", tactic_timeout=2.0) as other:
+        foreign = other.open(file=user_file, theorem="later")
+        mine = coq_env.open(file=user_file, theorem="add_comm'")
+        with pytest.raises(EnvError, match="another env"):
+            coq_env.step(foreign, "intros a.")
+        assert isinstance(other.step(foreign, "intros a."), Progress)
+    with pytest.raises(EnvError, match="closed"):
+        other.step(foreign, "intros a.")
+    coq_env.close()
+    with pytest.raises(EnvError, match="closed"):
+        coq_env.step(mine, "intros a b.")
+
+
+def test_a_stopped_coq_is_killed_at_the_deadline(coq_env, user_file: Path) -> None:
+    s0 = coq_env.open(file=user_file, theorem="add_comm'")
+    os.kill(coq_env._proc.proc.pid, signal.SIGSTOP)  # frozen: answers nothing, not even SIGINT
+    t0 = time.monotonic()
+    out = coq_env.step(s0, "intros a b.")
+    assert isinstance(out, TimedOut)
+    assert time.monotonic() - t0 < coq_env.config.tactic_timeout + 2
+    assert isinstance(coq_env.step(s0, "intros a b."), Progress)  # restarted, state rebuilt

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from prover.envs.base import (
     BackendUnavailable,
+    DependencyNotBuilt,
     EnvError,
     Failed,
     ImportRejected,
@@ -62,6 +63,7 @@ def get_env(backend: str, **kwargs: object) -> ProofEnv:
 __all__ = [
     "BACKENDS",
     "BackendUnavailable",
+    "DependencyNotBuilt",
     "EnvError",
     "Failed",
     "ImportRejected",

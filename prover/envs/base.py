@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 C = TypeVar("C")
+_HANDLES = itertools.count()
+
+
+def fresh_handle() -> int:
+    """A state handle that no env in this process has given out before: a state passed to
+    the wrong env is then an unknown handle, never a state of some other theorem there."""
+    return next(_HANDLES)
+
+
 _QUALID_RE = re.compile(
     r"[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*(?:\.[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*)*"
 )
@@ -47,6 +57,10 @@ class EnvError(Exception):
 
 class BackendUnavailable(EnvError):
     """The proof assistant this backend drives is not installed or not usable here."""
+
+
+class DependencyNotBuilt(EnvError):
+    """The file needs a library of its project that is not compiled (or out of date)."""
 
 
 class TheoremNotFound(EnvError):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prover.envs.base import (
+    DependencyNotBuilt,
     EnvError,
     Failed,
     ImportRejected,
@@ -34,6 +35,7 @@ from prover.envs.base import (
     TimedOut,
     VerifyResult,
     config_from_options,
+    fresh_handle,
     valid_axiom_name,
 )
 from prover.envs.coq_project import CoqFileContext, file_context
@@ -47,7 +49,8 @@ from prover.envs.coq_source import (
     source_text,
     split_sentences,
 )
-from prover.envs.coq_verify import CheckOptions, check_file, verify_proof
+from prover.envs.coq_verify import CheckOptions, check_file, missing_dependency, verify_proof
+from prover.envs.coq_vetting import vet_sources
 from prover.envs.coq_xml import CoqDied, CoqFail, CoqProcess, CoqTimeout, Goals
 from prover.envs.process import T, with_restart
 
@@ -92,6 +95,7 @@ class CoqDocument:
     text: str
     sentences: tuple[Sentence, ...]
     theorems: tuple[CoqTheorem, ...]
+    vetted: frozenset[Path] = frozenset()  # .vo files of project sources vetted for plugins
 
     def find(self, name: str) -> CoqTheorem:
         """The theorem called `name`: its short name, a qualified suffix (`NatList.app`) or
@@ -99,9 +103,8 @@ class CoqDocument:
         candidates."""
         named = [t for t in self.theorems if t.name]
         full = {id(t): f"{self.ctx.logical_name}.{t.qualified_name}" for t in named}
-        matches = [
-            t for t in named if full[id(t)] == name or ("." + full[id(t)]).endswith("." + name)
-        ]
+        exact = [t for t in named if name in (full[id(t)], t.qualified_name)]
+        matches = exact or [t for t in named if ("." + full[id(t)]).endswith("." + name)]
         if len(matches) > 1:
             options = ", ".join(self.short_name(t) for t in matches)
             raise TheoremNotFound(
@@ -143,7 +146,10 @@ def load_document(
     except CoqSyntaxError as e:
         raise EnvError(f"{p}: cannot split into sentences: {e}") from e
     ctx = file_context(p, extra_args, allow_impredicative_set=allow_impredicative_set)
-    return CoqDocument(ctx, text, tuple(sentences), tuple(find_theorems(sentences)))
+    vetted = vet_sources(ctx.path, ctx.args, tuple(folder for folder, _ in ctx.mappings))
+    return CoqDocument(
+        ctx, text, tuple(sentences), tuple(find_theorems(sentences)), frozenset(vetted)
+    )
 
 
 @dataclass(frozen=True)
@@ -188,12 +194,16 @@ class CoqEnv(ProofEnv):
         self._chain: list[tuple[TacticSentence, int]] = []  # live tactic states above the root
         self._root_sid = -1
         self._handles: dict[int, _Handle] = {}
+        self._closed = False
         self.restarts = 0
 
     # --- public API ------------------------------------------------------------------------
 
     def document(self, file: str | Path) -> CoqDocument:
-        p = Path(file).resolve()
+        try:
+            p = Path(file).resolve()
+        except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop
+            raise EnvError(f"{file}: cannot resolve the path ({e})") from e
         mtime = p.stat().st_mtime if p.exists() else -1.0
         cached = self._docs.get(p)
         if cached is None or cached[0] != mtime:
@@ -213,6 +223,7 @@ class CoqEnv(ProofEnv):
         return [TheoremInfo(doc.short_name(t), t.line, t.has_proof) for t in doc.theorems if t.name]
 
     def open(self, *, file: str | Path, theorem: str, imports: Sequence[str] = ()) -> ProofState:
+        self._check_open()
         doc = self.document(file)
         thm = doc.find(theorem)
         root = _Root(doc.ctx.path, thm.index, tuple(imports))
@@ -225,9 +236,13 @@ class CoqEnv(ProofEnv):
         checked = check_tactic(tactic)
         if isinstance(checked, str):
             return Failed(checked)
+        self._check_open()
         handle = self._handles.get(state.handle)
         if handle is None:
-            raise EnvError(f"unknown state handle {state.handle}: states come from open/step")
+            raise EnvError(
+                f"unknown state handle {state.handle}: states come from this env's open/step "
+                "(not from another env)"
+            )
         try:
             parent = self._with_restart(lambda: self._materialize(handle))
         except _ReplayFailed as e:
@@ -276,9 +291,14 @@ class CoqEnv(ProofEnv):
         return res.details.get("axioms_used") if res.details else None
 
     def close(self) -> None:
+        self._closed = True
         if self._proc is not None:
             self._proc.close()
             self._proc = None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EnvError("this Coq env is closed: start a new one with get_env('coq')")
 
     # --- stepping --------------------------------------------------------------------------
 
@@ -286,7 +306,7 @@ class CoqEnv(ProofEnv):
         proc = self._proc
         assert proc is not None
         try:
-            sid = proc.add(tac.wrapped, parent)
+            sid = proc.add(tac.wrapped, parent, deadline_s=self.config.tactic_timeout)
             if isinstance(sid, CoqFail):  # a parse error: nothing was added
                 return Failed(sid.message)
             goals = proc.goals(deadline_s=self.config.tactic_timeout)
@@ -319,7 +339,7 @@ class CoqEnv(ProofEnv):
             self._forget_process()
 
     def _new_state(self, handle: _Handle, goals: Goals) -> ProofState:
-        key = len(self._handles)
+        key = fresh_handle()
         self._handles[key] = handle
         num = len(goals.foreground) + len(goals.background) + len(goals.shelved)
         return ProofState(text=format_goals(goals), handle=key, num_goals=num)
@@ -344,7 +364,7 @@ class CoqEnv(ProofEnv):
             self._edit_at(sid)
             del self._chain[k:]
         for tac in handle.path[k:]:
-            new = proc.add(tac.wrapped, sid)
+            new = proc.add(tac.wrapped, sid, deadline_s=self.config.tactic_timeout * 4)
             goals = new if isinstance(new, CoqFail) else proc.goals(self.config.tactic_timeout * 4)
             if isinstance(goals, CoqFail):
                 self._edit_at(sid)
@@ -396,6 +416,10 @@ class CoqEnv(ProofEnv):
         goals = sid if isinstance(sid, CoqFail) else proc.goals(self.config.prefix_timeout)
         if isinstance(goals, CoqFail):
             self._edit_at(parent)
+            if self._doc is not None:
+                missing = missing_dependency(goals.message + " ", self._doc)
+                if missing:
+                    raise DependencyNotBuilt(missing)
             path = self._doc.ctx.path if self._doc else "?"
             raise EnvError(f"{path}: Coq rejected {where}: {goals.message}")
         assert isinstance(sid, int)
@@ -406,9 +430,7 @@ class CoqEnv(ProofEnv):
         if self._proc is not None and self._proc.alive and self._proc_key == key:
             return
         self._forget_process()
-        self._proc = CoqProcess(
-            doc.ctx.ide_args, cwd=str(doc.ctx.cwd), max_memory_mb=self.config.max_memory_mb
-        )
+        self._proc = CoqProcess(doc.ctx.ide_args, max_memory_mb=self.config.max_memory_mb)
         self._proc_key = key
 
     def _forget_process(self) -> None:

@@ -121,6 +121,7 @@ class AuditSession:
         self._sid = self._proc.root_state
         self._located: dict[str, list[str]] = {}
         self._kinds: dict[str, dict[str, Kind]] = {}  # library -> kernel path -> kind
+        self._conj: dict[str, frozenset[str]] = {}  # declared module -> its admitted fields
         self._modules = 0
         self.params: set[str] = set()  # our declared parameter modules (kernel paths)
         self.run("Set Printing All.")
@@ -174,6 +175,17 @@ class AuditSession:
         text = self.query("Print Libraries.")
         return [ln.strip() for ln in text.splitlines()[1:] if QUALID_RE.fullmatch(ln.strip())]
 
+    def library_files(self) -> dict[str, Path]:
+        """The .vo file each loaded library came from (`Locate Library`)."""
+        out = {}
+        for lib in self.libraries():
+            text = " ".join(self.query(f"Locate Library {lib}.").split())
+            m = re.fullmatch(rf"{re.escape(lib)} has been loaded from file (.+\.vo)", text)
+            if m is None:
+                raise AuditError(f"cannot tell where library {lib} was loaded from: {text!r}")
+            out[lib] = Path(m.group(1))
+        return out
+
     # --- names ---------------------------------------------------------------------------
 
     def locate(self, name: str) -> list[str]:
@@ -187,11 +199,22 @@ class AuditSession:
                 self._located[name] = []
         return self._located[name]
 
-    def search(self, kind: str, inside: str) -> list[str]:
-        """Kernel paths of the constants Coq declared with `kind` inside module `inside`."""
-        text = self.query(f"Search is:{kind} inside {inside}.")
-        names = [ln.split(":")[0] for ln in text.splitlines() if ln and not ln[0].isspace()]
-        return sorted({path for n in names for path in self.locate(n.strip())})
+    def search(self, kind: str, inside: str, *, exact: bool = True) -> list[str]:
+        """Kernel paths of the constants Coq declared with `kind` inside module `inside`
+        (a name printed with the module's full path is one; others are resolved by Locate).
+        `exact=False` lists with notations on, much faster for big numbers (`Printing All`
+        writes 1000 as 1000 nested `S`): for enumerations, where a forged line could only
+        add a name to audit, never hide one."""
+        if not exact:
+            self.run("Unset Printing All.")
+        try:
+            text = self.query(f"Search is:{kind} inside {inside}.")
+        finally:
+            if not exact:
+                self.run("Set Printing All.")
+        names = {ln.split(":")[0].strip() for ln in text.splitlines() if ln and not ln[0].isspace()}
+        full = {n for n in names if n.startswith(inside + ".") and QUALID_RE.fullmatch(n)}
+        return sorted(full | {path for n in names - full for path in self.locate(n)})
 
     def declared_kind(self, path: str, library: str) -> Kind:
         """How Coq says the body-less constant `path` of `library` was declared."""
@@ -216,6 +239,10 @@ class AuditSession:
         name = self._fresh("I")
         self.run(f"Module {name} := {functor} {' '.join(arguments)}.")
         return name
+
+    def fresh_name(self, what: str) -> str:
+        """A name no library can hold (it carries this session's random nonce)."""
+        return self._fresh(what)
 
     def _fresh(self, what: str) -> str:
         self._modules += 1
@@ -266,12 +293,22 @@ class AuditSession:
         return out
 
     def _classify(self, path: str) -> Kind:
-        if any(path.startswith(p + ".") for p in self.params):
-            return Kind.PARAMETER
+        module = next((p for p in self.params if path.startswith(p + ".")), None)
+        if module is not None:
+            # A field of a module we declared: an interface parameter, unless its module type
+            # admitted it (Coq keeps the declaration kind of a module type's fields).
+            return Kind.ADMITTED if path in self.conjectures(module) else Kind.PARAMETER
         if path.startswith("Top."):
             return Kind.NO_BODY  # a field of a module we instantiated: no declaration kind
         library = self.library_of(path)
         return self.declared_kind(path, library) if library else Kind.NO_BODY
+
+    def conjectures(self, module: str) -> frozenset[str]:
+        """Kernel paths of the admitted constants inside `module` (a path under Top)."""
+        if module not in self._conj:
+            found = self.search("Conjecture", module.removeprefix("Top."))
+            self._conj[module] = frozenset(p if p.startswith("Top.") else f"Top.{p}" for p in found)
+        return self._conj[module]
 
     def library_of(self, path: str) -> str:
         """The loaded library `path` belongs to (its longest loaded prefix), or ''."""
@@ -305,23 +342,34 @@ class CheckerReport:
     message: str  # why not, when not ok
     axioms: frozenset[str] = frozenset()  # kernel names, whole environment
     unsafe: frozenset[str] = frozenset()  # type-in-type, unguarded, assumed positive
-    constants: tuple[str, ...] = ()  # constants of the checked library, in order
-    module_types: frozenset[str] = frozenset()
+    constants: tuple[str, ...] = ()  # constants of the checked libraries, in order
+    module_types: frozenset[str] = frozenset()  # module types, and functor parameters
     modules: frozenset[str] = frozenset()
+    functors: frozenset[str] = frozenset()  # modules with parameters
+
+    def place(self, path: str) -> str:
+        """Where the constant `path` sits: "top" (reachable by name once its library is
+        loaded), "functor" (in a functor's body) or "type" (a field of a module type or of
+        a functor's parameter)."""
+        parts = path.split(".")
+        prefixes = [".".join(parts[:k]) for k in range(1, len(parts))]
+        if any(p in self.module_types and p not in self.modules for p in prefixes):
+            return "type"
+        return "functor" if any(p in self.functors for p in prefixes) else "top"
 
 
 def run_coqchk(
-    library: str,
+    libraries: Iterable[str],
     loadpath: Iterable[str],
     *,
     cwd: Path,
     impredicative_set: bool,
-    timeout_s: float,
     max_memory_mb: int,
-) -> subprocess.Popen[str]:
-    """Start `coqchk` on `library` (its dependencies are loaded as compiled); read the result
-    with `read_coqchk`."""
-    cmd = ["coqchk", "-o", "-norec", library, *loadpath]
+) -> subprocess.Popen[bytes]:
+    """Start `coqchk` checking each of `libraries` (the checked one and its dependencies
+    that are not installed with Coq); every other library is loaded unchecked. Read the
+    result with `read_coqchk`."""
+    cmd = ["coqchk", "-o", *(a for lib in libraries for a in ("-norec", lib)), *loadpath]
     if impredicative_set:
         cmd.append("-impredicative-set")
     return subprocess.Popen(
@@ -329,24 +377,31 @@ def run_coqchk(
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
         preexec_fn=memory_cap(max_memory_mb),
         env=coq_subprocess_env(str(cwd)),
         start_new_session=True,
     )
 
 
-def read_coqchk(proc: subprocess.Popen[str], timeout_s: float) -> CheckerReport:
+def read_coqchk(proc: subprocess.Popen[bytes], timeout_s: float) -> CheckerReport:
     try:
-        out, _ = proc.communicate(timeout=timeout_s)
+        raw, _ = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return CheckerReport(False, f"coqchk ran past {timeout_s:.0f} s")
     finally:
         kill_group(proc)
+    out = raw.decode("utf-8", errors="replace")
     if proc.returncode != 0 or "Modules were successfully checked" not in out:
-        tail = " ".join(out.split()[-60:])
-        return CheckerReport(False, f"coqchk (Coq's independent checker) rejected it: {tail}")
+        return CheckerReport(False, f"coqchk (Coq's independent checker) rejected it: {_why(out)}")
     return parse_coqchk(out)
+
+
+def _why(out: str) -> str:
+    """coqchk's error and the library it was checking."""
+    checking = re.findall(r"^Checking library: (\S+)", out, re.M)
+    error = out[out.rfind("Error") :] if "Error" in out else out[-300:]
+    where = f" (checking {checking[-1]})" if checking else ""
+    return " ".join(error.split())[:400] + where
 
 
 def parse_coqchk(out: str) -> CheckerReport:
@@ -364,11 +419,32 @@ def parse_coqchk(out: str) -> CheckerReport:
             sections[current].append(line.strip())
     trace = summary[0]
     return CheckerReport(
-        True,
-        "",
+        **_trace_fields(trace),
+        ok=True,
+        message="",
         axioms=frozenset(sections.get("Axioms", [])),
         unsafe=frozenset(n for key, names in sections.items() if key != "Axioms" for n in names),
-        constants=tuple(re.findall(r"^\s*checking cst:(\S+)$", trace, re.M)),
-        module_types=frozenset(re.findall(r"^\s*checking module type: (\S+)$", trace, re.M)),
-        modules=frozenset(re.findall(r"^\s*checking module: (\S+)$", trace, re.M)),
     )
+
+
+def _trace_fields(trace: str) -> dict:
+    """Constants, modules, module types and functors from coqchk's trace. A functor shows
+    as `checking module: F` followed by its parameters, each a `checking module type: P`
+    outside F (with P's fields), before anything of F's body."""
+    lines = re.findall(r"^\s*checking (cst|module type|module):\s*(\S+)$", trace, re.M)
+    functors: set[str] = set()
+    module, param = "", ""
+    for kind, path in lines:
+        if kind == "module":
+            module, param = path, ""
+        elif module and kind == "module type" and not path.startswith(module + "."):
+            functors.add(module)
+            param = path
+        elif not (module and param and path.startswith(param + ".")):
+            module, param = "", ""
+    return {
+        "constants": tuple(p for k, p in lines if k == "cst"),
+        "module_types": frozenset(p for k, p in lines if k == "module type"),
+        "modules": frozenset(p for k, p in lines if k == "module"),
+        "functors": frozenset(functors),
+    }

@@ -96,7 +96,10 @@ def _find_coqproject(folder: Path) -> Path | None:
 # code into Coq (`-I` for ML plugins, `-load-vernac-source`), or change the logic behind the
 # audit's back (`-type-in-type`, `-set`/`-unset` of checking flags).
 _HARMLESS_FLAGS = frozenset({"-q", "-bt", "-noinit", "-nois", "-allow-sprop", "-disallow-sprop"})
-_HARMLESS_WITH_VALUE = frozenset({"-w", "-native-compiler", "-mangle-names"})
+_HARMLESS_WITH_VALUE = frozenset({"-w", "-mangle-names"})
+# Appended to every Coq command line: native_compute would compile and dynlink OCaml code,
+# and loads a dependency's precompiled `.coq-native/*.cmxs` (a project could ship its own).
+SAFETY_ARGS = ("-native-compiler", "no")
 IMPREDICATIVE_SET = "-impredicative-set"
 INDICES_MATTER = "-indices-matter"  # stricter universe levels: accepted, and reported
 
@@ -138,6 +141,12 @@ def _parse_coqproject(
     while i < len(tokens):
         tok = tokens[i]
         if tok in ("-Q", "-R") and i + 2 < len(tokens):
+            if tokens[i + 2] == "Coq" or tokens[i + 2].startswith("Coq."):
+                raise EnvError(
+                    f"{project} binds a folder to the standard library's name "
+                    f"({tok} {tokens[i + 1]} {tokens[i + 2]}): Springtail refuses it, since the "
+                    "folder could stand in for Coq's own libraries and axioms"
+                )
             folder = (project.parent / tokens[i + 1]).resolve()
             args += [tok, str(folder), tokens[i + 2]]
             mappings.append((folder, tokens[i + 2]))
@@ -172,7 +181,13 @@ def file_context(
         args: tuple[str, ...] = ("-noinit",) if is_prelude else ()
         mappings: tuple[tuple[Path, str], ...] = ((theories, "Coq"),)
         return CoqFileContext(
-            p, args + extra_args, p.parent, _logical(p, mappings), mappings, is_prelude, None
+            p,
+            args + extra_args + SAFETY_ARGS,
+            p.parent,
+            _logical(p, mappings),
+            mappings,
+            is_prelude,
+            None,
         )
     project = _find_coqproject(p.parent)
     if project is not None:
@@ -183,8 +198,21 @@ def file_context(
     if not any(p.is_relative_to(folder) for folder, _ in mappings):
         args, mappings = (*args, "-Q", str(p.parent), ""), (*mappings, (p.parent, ""))
     return CoqFileContext(
-        p, args + extra_args, cwd, _logical(p, mappings), mappings, False, project
+        p, args + extra_args + SAFETY_ARGS, cwd, _logical(p, mappings), mappings, False, project
     )
+
+
+def loadpath_flags(args: Sequence[str]) -> tuple[str, ...]:
+    """The `-Q DIR NAME` / `-R DIR NAME` triples of `args`, in order."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        if args[i] in ("-Q", "-R") and i + 2 < len(args):
+            out += args[i : i + 3]
+            i += 3
+        else:
+            i += 1
+    return tuple(out)
 
 
 def source_of(logical: str, mappings: tuple[tuple[Path, str], ...]) -> Path | None:

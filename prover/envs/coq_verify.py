@@ -26,20 +26,20 @@ checking; impredicative Set only when allowed, and then said).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prover.envs.base import EnvError, VerifyResult
+from prover.envs.base import DependencyNotBuilt, EnvError, VerifyResult
 from prover.envs.coq_audit import (
     IMPREDICATIVE_SET,
-    THEOREM_KINDS,
     Assumption,
     AuditError,
     AuditSession,
@@ -48,7 +48,7 @@ from prover.envs.coq_audit import (
     read_coqchk,
     run_coqchk,
 )
-from prover.envs.coq_project import coq_subprocess_env, source_of
+from prover.envs.coq_project import coq_subprocess_env, coqlib, source_of
 from prover.envs.coq_source import CoqTheorem, Scope, rename_statement, without_module_type
 from prover.envs.process import kill_group, memory_cap
 
@@ -56,7 +56,9 @@ if TYPE_CHECKING:
     from prover.envs.coq import CoqDocument
 
 CHECK_LIBRARY = "SpringtailCheck"
+_BATCH = 200  # targets per batched Print Assumptions (see `_Audit.judge_all`)
 _UNNAMED_RE = re.compile(r"^Unnamed_thm\d*$")
+_OBLIGATION_RE = re.compile(r"^.+_obligation_\d+$")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Library:
     vo: Path
     loadpath: tuple[str, ...]  # -Q/-R flags that find it (ours last) and its dependencies
     cwd: Path
+    glob: Path | None = None  # coqc's glob file (declaration kinds), under a random name
 
 
 @dataclass(frozen=True)
@@ -83,33 +86,39 @@ class Target:
 
     name: str  # e.g. LF.Lists.NatList.app_assoc, or LF.Sets.Make.union_comm for a functor's
     path: str  # the kernel path to ask about (inside an instantiated module for functors)
-    admitted_fields: frozenset[str] = frozenset()  # module-type fields whose source says Admitted
 
 
 # --- compiling -------------------------------------------------------------------------------
 
 
+_LOG_TAIL_BYTES = 64 * 1024  # coqc's messages kept: its last error is all we report
+
+
 def _run_coqc(
     args: Sequence[str], cwd: Path, timeout_s: float, max_memory_mb: int
 ) -> tuple[int | None, str]:
-    """Run coqc in its own process group, killed afterwards (CoqHammer's provers detach)."""
-    proc = subprocess.Popen(
-        ["coqc", "-q", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=memory_cap(max_memory_mb),
-        env=coq_subprocess_env(str(cwd)),
-        start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout_s)
-        return proc.returncode, out
-    except subprocess.TimeoutExpired:
-        return None, ""
-    finally:
-        kill_group(proc)
+    """Run coqc in its own process group, killed afterwards (CoqHammer's provers detach).
+    Its output goes to a file, of which only the tail is read: the checked code decides how
+    much it prints, and in which encoding."""
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            ["coqc", "-q", *args],
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=memory_cap(max_memory_mb),
+            env=coq_subprocess_env(str(cwd)),
+            start_new_session=True,
+        )
+        try:
+            rc: int | None = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            rc = None
+        finally:
+            kill_group(proc)
+        size = log.seek(0, 2)
+        log.seek(max(0, size - _LOG_TAIL_BYTES))
+        return rc, log.read().decode("utf-8", errors="replace")
 
 
 def _coqc_failure(log: str, where: str, line_of: dict[int, int] | None = None) -> str:
@@ -127,7 +136,7 @@ def _coqc_failure(log: str, where: str, line_of: dict[int, int] | None = None) -
     return f"{text} (in the proof being checked)"
 
 
-def _missing_dependency(log: str, doc: CoqDocument) -> str | None:
+def missing_dependency(log: str, doc: CoqDocument) -> str | None:
     """A user-facing message when coqc failed because a dependency is not compiled."""
     m = re.search(
         r"Cannot find a physical path bound to logical path\s+(\S+?)"
@@ -165,16 +174,17 @@ def compile_in_place(doc: CoqDocument, tmp: Path, opts: CheckOptions) -> Library
     vo.parent.mkdir(parents=True)
     work.mkdir()
     ours = ("-Q", str(out_root), prefix)
-    args = [*doc.ctx.args, *ours, "-o", str(vo), str(doc.ctx.path)]
+    glob = tmp / f"{secrets.token_hex(8)}.glob"
+    args = [*doc.ctx.args, *ours, "-o", str(vo), "-dump-glob", str(glob), str(doc.ctx.path)]
     rc, log = _run_coqc(args, work, opts.timeout_s, opts.max_memory_mb)
     if rc is None:
         return f"coqc ran past {opts.timeout_s:.0f} s"
     if rc != 0:
-        missing = _missing_dependency(log, doc)
+        missing = missing_dependency(log, doc)
         if missing:
-            raise EnvError(missing)
+            raise DependencyNotBuilt(missing)
         return f"coqc rejected the file: {_coqc_failure(log, str(doc.ctx.path))}"
-    return Library(doc.ctx.logical_name, vo, (*_loadpath(doc.ctx.args), *ours), work)
+    return Library(doc.ctx.logical_name, vo, (*_loadpath(doc.ctx.args), *ours), work, glob)
 
 
 def _loadpath(args: Sequence[str]) -> tuple[str, ...]:
@@ -206,35 +216,90 @@ class _Audit:
     allowed: dict[str, str] = field(default_factory=dict)  # kernel path -> name as given
     refused: dict[str, str] = field(default_factory=dict)  # kernel path -> why not allowable
     checker: CheckerReport | None = None
+    checker_proc: subprocess.Popen[bytes] | None = None
+    installed: frozenset[str] = frozenset()  # loaded libraries that come with Coq
     display: dict[str, str] = field(default_factory=dict)  # our module path -> user's terms
     instances: dict[str, str] = field(default_factory=dict)  # user's module path -> ours
 
+    def read_checker(self) -> None:
+        """Wait for coqchk's verdict."""
+        if self.checker_proc is not None and self.checker is None:
+            self.checker = read_coqchk(self.checker_proc, self.opts.timeout_s)
+
     def resolve_allowed(self) -> None:
-        """Map each `--allow-axiom` name to a kernel path; admitted constants are refused."""
+        """Map each `--allow-axiom` name to a kernel path: a dotted name must be the full
+        kernel name; a bare name may name an axiom of the checked file itself. Admitted
+        constants, and `Coq.*` names not from Coq's own installation, are refused."""
+        own = self.library.name + "."
         for given in self.opts.allowed_axioms:
-            paths = self.session.locate(self.ours(given))
+            if "." in given:
+                wanted = self.ours(given)
+                paths = [p for p in self.session.locate(wanted) if p == wanted]
+            else:
+                paths = [p for p in self.session.locate(given) if p.startswith(own)]
             if len(paths) > 1:
                 raise EnvError(
-                    f"--allow-axiom {given} is ambiguous: {', '.join(paths)}; give the "
-                    "qualified name"
+                    f"--allow-axiom {given} is ambiguous in this file: "
+                    f"{', '.join(map(self.show, paths))}; give the full name"
                 )
             for path in paths:
-                kind = self.session.declared_kind(path, self.session.library_of(path))
-                if kind is Kind.AXIOM:
-                    self.allowed[path] = given
-                else:
-                    self.refused[path] = (
-                        f"{path} is an admitted lemma, never an allowed axiom "
-                        f"(although --allow-axiom {given} was given)"
-                        if kind is Kind.ADMITTED
-                        else f"{path} is not a declared axiom (--allow-axiom {given} allows "
-                        "only constants declared with Axiom/Parameter)"
-                    )
+                self._allow(path, given)
+
+    def _allow(self, path: str, given: str) -> None:
+        library = self.session.library_of(path)
+        kind = self.session.declared_kind(path, library)
+        if path.startswith("Coq.") and library not in self.installed:
+            self.refused[path] = (
+                f"{path} does not come from Coq's installed standard library (library "
+                f"{library or '?'} was loaded from elsewhere)"
+            )
+        elif kind is Kind.AXIOM:
+            self.allowed[path] = given
+        elif kind is Kind.ADMITTED:
+            self.refused[path] = (
+                f"{self.show(path)} is an admitted lemma, never an allowed axiom "
+                f"(although --allow-axiom {given} was given)"
+            )
+        else:
+            self.refused[path] = (
+                f"{self.show(path)} is not a declared axiom (--allow-axiom {given} allows only "
+                "constants declared with Axiom/Parameter)"
+            )
+
+    def judge_all(self, targets: Sequence[Target], elapsed: float) -> dict[str, VerifyResult]:
+        """`judge` for many targets. Coq is first asked about batches: a constant whose body
+        mentions every target of a batch rests on exactly the union of their assumptions, so
+        when it rests on nothing, neither does any of them (the common case, one query per
+        batch); otherwise each target of the batch is asked about on its own."""
+        results: dict[str, VerifyResult] = {}
+        for k in range(0, len(targets), _BATCH):
+            batch = targets[k : k + _BATCH]
+            if self._closed(batch):
+                ok = VerifyResult(True, "", (), elapsed, {"parameters": [], "notes": []})
+                results.update(dict.fromkeys((t.name for t in batch), ok))
+            else:
+                results.update((t.name, self.judge(t, elapsed)) for t in batch)
+        return results
+
+    def _closed(self, batch: Sequence[Target]) -> bool:
+        if self.checker is None or not self.checker.ok:
+            return False
+        name = self.session.fresh_name("batch")
+        body = " ".join(f"let _ := @{t.path.removeprefix('Top.')} in" for t in batch)
+        try:
+            self.session.run(f"Definition {name} := {body} tt.")
+            found = self.session.assumptions(name)
+        except AuditError:
+            return False
+        return not found
 
     def judge(self, target: Target, elapsed: float) -> VerifyResult:
         try:
             found = self.session.assumptions(target.path)
         except AuditError as e:
+            if "was not found in the current environment" in str(e):
+                why = "not audited: Coq cannot reach it by name (inside a sealed module?)"
+                return VerifyResult(False, why, time_s=elapsed, details={"unreachable": True})
             return VerifyResult(False, f"audit failed: {e}", time_s=elapsed)
         return self._verdict(target, found, elapsed)
 
@@ -242,9 +307,9 @@ class _Audit:
         used, params, problems, notes = [], [], [], []
         for a in found:
             if a.name == target.path:
-                problems.append("it has no proof (admitted)")
-            elif a.kind is Kind.PARAMETER and a.name.rsplit(".", 1)[-1] in target.admitted_fields:
-                problems.append(f"it uses {self.show(a.name)}, admitted in its module type")
+                problems.append(
+                    "it has no proof (admitted)" if a.kind is Kind.ADMITTED else "it has no proof"
+                )
             elif a.kind is Kind.PARAMETER:
                 params.append(self.show(a.name))
             elif a.kind is Kind.THEORY and a.name == IMPREDICATIVE_SET:
@@ -280,7 +345,7 @@ class _Audit:
             return f"axiom {name}: an admitted lemma, never allowed"
         if a.kind is Kind.NO_BODY:
             return f"axiom {name}: a constant without a proof (admitted inside a functor?)"
-        return f"axiom {name}: not allowed (use --allow-axiom {a.name})"
+        return f"axiom {name}: not allowed (use --allow-axiom {name})"
 
     def _disagreement(self, used: list[str]) -> str:
         if self.checker is None:
@@ -376,120 +441,187 @@ def check_file(doc: CoqDocument, opts: CheckOptions) -> dict[str, VerifyResult]:
         lib = compile_in_place(doc, Path(tmp), opts)
         if isinstance(lib, str):
             return _all_rejected(doc, lib, time.perf_counter() - t0)
+        try:
+            with _opened(doc, lib, opts) as audit:
+                audit.resolve_allowed()
+                audit.read_checker()
+                assert audit.checker is not None
+                if not audit.checker.ok:
+                    return _all_rejected(doc, audit.checker.message, time.perf_counter() - t0)
+                return _in_source_order(doc, _audit_library(audit, doc, t0))
+        except AuditError as e:
+            return _all_rejected(doc, f"audit failed: {e}", time.perf_counter() - t0)
+
+
+@contextlib.contextmanager
+def _opened(doc: CoqDocument, lib: Library, opts: CheckOptions) -> Iterator[_Audit]:
+    """An audit of `lib`: a session that loaded it (from the file we compiled), whose every
+    library comes from the Coq installation or from a source vetted for plugins, and coqchk
+    started on it and its dependencies outside the installation."""
+    with AuditSession(lib.loadpath, lib.cwd, opts.timeout_s, opts.max_memory_mb) as s:
+        display = {CHECK_LIBRARY: doc.ctx.logical_name} if lib.name == CHECK_LIBRARY else {}
+        audit = _Audit(s, lib, opts, display=display)
+        s.require(lib.name, lib.vo)
+        system = coqlib().resolve()
+        files = s.library_files()
+        installed = {name for name, f in files.items() if f.resolve().is_relative_to(system)}
+        for name, f in files.items():
+            if name not in installed and f != lib.vo and f not in doc.vetted:
+                raise AuditError(
+                    f"library {name} was loaded from {f}, a compiled file whose source "
+                    "Springtail did not vet (a .vo without its .v next to it?)"
+                )
+        audit.installed = frozenset(installed)
         chk = run_coqchk(
-            lib.name,
+            [lib.name, *sorted(set(files) - installed - {lib.name})],
             lib.loadpath,
             cwd=lib.cwd,
             impredicative_set="-impredicative-set" in lib.loadpath,
-            timeout_s=opts.timeout_s,
             max_memory_mb=opts.max_memory_mb,
         )
+        audit.checker_proc = chk
         try:
-            return _audit_file(doc, lib, opts, chk, t0)
+            yield audit
         finally:
             kill_group(chk)
 
 
-def _audit_file(
-    doc: CoqDocument, lib: Library, opts: CheckOptions, chk: subprocess.Popen[str], t0: float
-) -> dict[str, VerifyResult]:
-    try:
-        with AuditSession(lib.loadpath, lib.cwd, opts.timeout_s, opts.max_memory_mb) as s:
-            audit = _Audit(s, lib, opts)
-            s.require(lib.name, lib.vo)
-            audit.resolve_allowed()
-            targets, unreachable = _targets(audit, doc)
-            audit.checker = read_coqchk(chk, opts.timeout_s)
-            elapsed = time.perf_counter() - t0
-            results = {t.name: audit.judge(t, elapsed) for t in targets}
-            for name, why in unreachable.items():
-                results[name] = VerifyResult(False, why, time_s=elapsed)
-            results.update(_guards(audit, results, elapsed))
-            return _in_source_order(doc, results)
-    except AuditError as e:
-        return _all_rejected(doc, f"audit failed: {e}", time.perf_counter() - t0)
+def _audit_library(audit: _Audit, doc: CoqDocument, t0: float) -> dict[str, VerifyResult]:
+    """Every constant of the library coqchk lists is audited (in batches: see `judge_all`);
+    reported are the theorems (Coq's `prf` kind, `Goal`s, proofs the source states), the
+    admitted constants, and any other constant resting on something not allowed, other than
+    a declared axiom itself. Then the theorems inside functors and module types."""
+    chk, s, lib = audit.checker, audit.session, audit.library.name
+    assert chk is not None
+    own = [c for c in dict.fromkeys(chk.constants) if c.startswith(lib + ".")]
+    top = [c for c in own if chk.place(c) == "top"]
+    kinds = read_glob(audit.library.glob, lib)
+    stated = {
+        f"{lib}.{t.qualified_name}"
+        for t in doc.theorems
+        if t.name and (t.has_proof or t.ender == "Admitted") and not _inside_functor_or_type(t)
+    }
+    wanted = {c for c in top if kinds.get(c) == "prf" or c in stated or _is_goal(c, kinds)}
+    wanted |= set(s.search("Conjecture", lib, exact=False))
+    verdicts = audit.judge_all([Target(c, c) for c in top], time.perf_counter() - t0)
+    results = {
+        c: v
+        for c, v in verdicts.items()
+        if c in wanted
+        or not (v.ok or v.details.get("unreachable") or s.declared_kind(c, lib) is Kind.AXIOM)
+    }
+    elapsed = time.perf_counter() - t0
+    results.update(_inner_theorems(audit, doc, elapsed))
+    results.update(_functor_bodies(audit, own, set(results), elapsed))
+    results.update(_admitted_in_module_types(audit, set(results), elapsed))
+    return results
 
 
-def _targets(audit: _Audit, doc: CoqDocument) -> tuple[list[Target], dict[str, str]]:
-    """What to report: what Coq says is a theorem or admitted, then the proofs the splitter
-    finds that Coq confirms (see module docstring); and the ones that cannot be reached."""
+def _is_goal(path: str, kinds: dict[str, str]) -> bool:
+    """A `Goal`'s proof (Unnamed_thm, ...) or a Program obligation (the glob omits them)."""
+    name = path.rsplit(".", 1)[-1]
+    if kinds.get(path) == "def" and _UNNAMED_RE.match(name):
+        return True
+    return path not in kinds and _OBLIGATION_RE.match(name) is not None
+
+
+def read_glob(path: Path | None, library: str) -> dict[str, str]:
+    """Kernel name -> declaration kind (`prf`, `def`, `ax`, ...) from coqc's glob file, which
+    Springtail asked for under a random name nothing else could guess. Only used to choose
+    what to report: every constant is audited whatever it says."""
+    if path is None or not path.is_file():
+        return {}
+    out = {}
+    text = path.read_text(encoding="utf-8", errors="replace")
+    for kind, where, name in re.findall(r"^([a-z]+) \d+:\d+ (\S+) (\S+)$", text, re.M):
+        out[f"{library}.{name}" if where == "<>" else f"{library}.{where}.{name}"] = kind
+    return out
+
+
+def _inner_theorems(audit: _Audit, doc: CoqDocument, elapsed: float) -> dict[str, VerifyResult]:
+    """The source's theorems inside functors and module types, reached by instantiation."""
     s, lib = audit.session, audit.library.name
-    found: dict[str, Target] = {}
-    for kind in (*THEOREM_KINDS, "Example", "Conjecture"):
-        for path in s.search(kind, lib):
-            found.setdefault(path, Target(path, path))
-    for path in s.search("Definition", lib):
-        if _UNNAMED_RE.match(path.rsplit(".", 1)[-1]):
-            found.setdefault(path, Target(path, path))  # a `Goal`
-    unreachable: dict[str, str] = {}
+    targets, out = [], {}
     for thm in doc.theorems:
         if not thm.name or not (thm.has_proof or thm.ender == "Admitted"):
             continue
-        name = f"{lib}.{thm.qualified_name}"
         if not _inside_functor_or_type(thm):
-            if name not in found and s.locate(name) == [name]:
-                found[name] = Target(name, name)
             continue
+        name = f"{lib}.{thm.qualified_name}"
         try:
             base = instantiate(audit, lib, scope_steps(thm.scopes))
         except AuditError as e:
-            unreachable[name] = f"not audited: {e}"
+            out[name] = VerifyResult(False, f"not audited: {e}", time_s=elapsed)
             continue
         path = f"Top.{base}.{thm.name}"
         if s.locate(f"{base}.{thm.name}") != [path]:
-            unreachable[name] = "not audited: Coq does not see it where the source puts it"
+            out[name] = VerifyResult(
+                False, "not audited: Coq does not see it where the source puts it", time_s=elapsed
+            )
             continue
-        found[name] = Target(name, path, _admitted_fields(doc, thm))
-    return list(found.values()), unreachable
+        targets.append(Target(name, path))
+    out.update(audit.judge_all(targets, elapsed))
+    return out
+
+
+def _functor_bodies(
+    audit: _Audit, own: list[str], reported: set[str], elapsed: float
+) -> dict[str, VerifyResult]:
+    """Constants inside functor bodies that the source did not name as theorems: each is
+    audited through an instance of its functor, and reported when it rests on anything not
+    allowed (an admitted lemma there has no proof at all)."""
+    chk, lib = audit.checker, audit.library.name
+    assert chk is not None
+    targets, out = [], {}
+    for path in own:
+        if path in reported or chk.place(path) != "functor":
+            continue
+        names = path[len(lib) + 1 :].split(".")
+        steps, prefix = [], lib
+        for name in names[:-1]:
+            prefix = f"{prefix}.{name}"
+            steps.append((name, "functor" if prefix in chk.functors else "module"))
+        try:
+            base = instantiate(audit, lib, steps)
+        except AuditError as e:
+            out[path] = VerifyResult(False, f"not audited: {e}", time_s=elapsed)
+            continue
+        targets.append(Target(path, f"Top.{base}.{names[-1]}"))
+    verdicts = audit.judge_all(targets, elapsed)
+    out.update({n: v for n, v in verdicts.items() if not v.ok})
+    return out
 
 
 def _inside_functor_or_type(thm: CoqTheorem) -> bool:
     return any(s.kind == "ModuleType" or s.is_functor for s in thm.scopes)
 
 
-def _admitted_fields(doc: CoqDocument, thm: CoqTheorem) -> frozenset[str]:
-    """Names the source admits inside the module type `thm` sits in (a module type's field
-    and an admitted lemma look the same to Coq; the source decides, and only to refuse)."""
-    types = [s for s in thm.scopes if s.kind == "ModuleType"]
-    if not types:
-        return frozenset()
-    inner = types[-1]
-    return frozenset(
-        t.name for t in doc.theorems if t.ender == "Admitted" and inner in t.scopes and t.name
-    )
-
-
-def _guards(
-    audit: _Audit, results: dict[str, VerifyResult], elapsed: float
+def _admitted_in_module_types(
+    audit: _Audit, reported: set[str], elapsed: float
 ) -> dict[str, VerifyResult]:
-    """Constants Coq's checker sees that the reports above do not cover: a body-less constant
-    of the library that is neither reported nor a declared axiom, or a constant without a
-    proof inside a functor body. Each becomes a rejection."""
+    """Admitted lemmas inside the library's module types (Coq keeps their declaration kind in
+    a fresh instance of the module type). A functor parameter also shows in coqchk's trace as
+    a module type; Coq cannot instantiate that name, and it is skipped."""
     chk, s, lib = audit.checker, audit.session, audit.library.name
     out: dict[str, VerifyResult] = {}
-    if chk is None or not chk.ok:
-        return out
-    for path in sorted(chk.axioms):
-        if path.startswith(lib + ".") and path not in results:
-            kind = s.declared_kind(path, lib)
-            if kind is not Kind.AXIOM:
-                out[path] = VerifyResult(False, f"it has no proof ({kind.value})", time_s=elapsed)
-    for path in chk.constants:
-        if path in results or not path.startswith(lib + "."):
+    assert chk is not None
+    for mt in sorted(chk.module_types - chk.modules):
+        if not mt.startswith(lib + "."):
             continue
-        steps = _trace_steps(chk, lib, path)
-        if not steps:
-            continue  # at the library's top, or a field of a module type
+        names = mt[len(lib) + 1 :].split(".")
         try:
-            base = instantiate(audit, lib, steps)
-            if not base.startswith("Springtail_"):
-                continue  # plain modules all the way: covered by the searches above
-            found = s.assumptions(f"{base}.{path.rsplit('.', 1)[-1]}")
-        except AuditError as e:
-            out[path] = VerifyResult(False, f"not audited: {e}", time_s=elapsed)
+            base = instantiate(
+                audit, lib, [*((n, "auto") for n in names[:-1]), (names[-1], "type")]
+            )
+            admitted = s.conjectures(f"Top.{base}")
+        except AuditError:
             continue
-        if any(a.name == f"Top.{base}.{path.rsplit('.', 1)[-1]}" for a in found):
-            out[path] = VerifyResult(False, "it has no proof (inside a functor)", time_s=elapsed)
+        for path in sorted(admitted):
+            name = audit.show(path)
+            if name not in reported:
+                out[name] = VerifyResult(
+                    False, "it has no proof (admitted in a module type)", time_s=elapsed
+                )
     return out
 
 
@@ -499,19 +631,6 @@ def _in_source_order(doc: CoqDocument, results: dict[str, VerifyResult]) -> dict
     rank = {f"{lib}.{t.qualified_name}": k for k, t in enumerate(doc.theorems) if t.name}
     order = sorted(results, key=lambda n: (rank.get(n, len(rank)), n))
     return {n: results[n] for n in order}
-
-
-def _trace_steps(chk: CheckerReport, lib: str, path: str) -> list[tuple[str, str]]:
-    """`instantiate` steps to reach the constant `path` as coqchk names it; [] for one at the
-    library's top or inside a module type (its fields are parameters)."""
-    parts = path[len(lib) + 1 :].split(".")[:-1]
-    steps, prefix = [], lib
-    for name in parts:
-        prefix = f"{prefix}.{name}"
-        if prefix in chk.module_types and prefix not in chk.modules:
-            return []
-        steps.append((name, "auto"))
-    return steps
 
 
 def _all_rejected(doc: CoqDocument, why: str, elapsed: float) -> dict[str, VerifyResult]:
@@ -538,8 +657,7 @@ def verify_proof(
     `raw` takes `tactics` as the original proof sentences verbatim (`Proof.` and the ender
     included)."""
     t0 = time.perf_counter()
-    nonce = secrets.token_hex(6)
-    target = f"springtail_target_{nonce}"
+    target = f"springtail_target_{secrets.token_hex(6)}"
     built = build_check_file(doc, thm, tactics, imports, target, raw)
     if built is None:
         return VerifyResult(False, f"cannot rename the statement of {thm.name} for the check")
@@ -551,71 +669,45 @@ def verify_proof(
         src = out_root / f"{CHECK_LIBRARY}.v"
         src.write_text(text, encoding="utf-8")
         ours = ("-Q", str(out_root), "")
-        rc, log = _run_coqc(
-            [*doc.ctx.args, *ours, str(src)], work, opts.timeout_s, opts.max_memory_mb
-        )
-        if rc is None:
-            return VerifyResult(
-                False, f"coqc ran past {opts.timeout_s:.0f} s", time_s=time.perf_counter() - t0
-            )
+        args = [*doc.ctx.args, *ours, str(src)]
+        rc, log = _run_coqc(args, work, opts.timeout_s, opts.max_memory_mb)
         if rc != 0:
-            why = _coqc_failure(log, str(doc.ctx.path), line_of)
-            return VerifyResult(
-                False, f"coqc rejected the proof: {why}", time_s=time.perf_counter() - t0
+            why = (
+                f"coqc ran past {opts.timeout_s:.0f} s"
+                if rc is None
+                else f"coqc rejected the proof: {_coqc_failure(log, str(doc.ctx.path), line_of)}"
             )
-        lib = Library(
-            CHECK_LIBRARY, src.with_suffix(".vo"), (*_loadpath(doc.ctx.args), *ours), work
-        )
-        chk = run_coqchk(
-            lib.name,
-            lib.loadpath,
-            cwd=work,
-            impredicative_set="-impredicative-set" in lib.loadpath,
-            timeout_s=opts.timeout_s,
-            max_memory_mb=opts.max_memory_mb,
-        )
+            return VerifyResult(False, why, time_s=time.perf_counter() - t0)
+        loadpath = (*_loadpath(doc.ctx.args), *ours)
+        lib = Library(CHECK_LIBRARY, src.with_suffix(".vo"), loadpath, work)
         try:
-            return _audit_one(doc, thm, lib, target, opts, chk, t0)
-        finally:
-            kill_group(chk)
+            with _opened(doc, lib, opts) as audit:
+                return _audit_one(audit, doc, thm, target, t0)
+        except AuditError as e:
+            return VerifyResult(False, f"audit failed: {e}", time_s=time.perf_counter() - t0)
 
 
 def _audit_one(
-    doc: CoqDocument,
-    thm: CoqTheorem,
-    lib: Library,
-    target: str,
-    opts: CheckOptions,
-    chk: subprocess.Popen[str],
-    t0: float,
+    audit: _Audit, doc: CoqDocument, thm: CoqTheorem, target: str, t0: float
 ) -> VerifyResult:
-    try:
-        with AuditSession(lib.loadpath, lib.cwd, opts.timeout_s, opts.max_memory_mb) as s:
-            audit = _Audit(s, lib, opts, display={CHECK_LIBRARY: doc.ctx.logical_name})
-            s.require(lib.name, lib.vo)
-            leak = _own_copy_loaded(doc, s.libraries())
-            if leak:
-                return VerifyResult(False, leak, time_s=time.perf_counter() - t0)
-            audit.resolve_allowed()
-            if _inside_functor_or_type(thm):
-                base = instantiate(audit, lib.name, scope_steps(thm.scopes))
-                path = f"Top.{base}.{target}"
-                located = s.locate(f"{base}.{target}")
-            else:
-                located = s.locate(target)
-                path = located[0] if located else ""
-            if located != [path]:
-                return VerifyResult(
-                    False, "audit failed: the checked theorem is not where expected"
-                )
-            name = f"{doc.ctx.logical_name}.{thm.qualified_name}"
-            audit.display[path] = name
-            audit.checker = read_coqchk(chk, opts.timeout_s)
-            return audit.judge(
-                Target(name, path, _admitted_fields(doc, thm)), time.perf_counter() - t0
-            )
-    except AuditError as e:
-        return VerifyResult(False, f"audit failed: {e}", time_s=time.perf_counter() - t0)
+    s, lib = audit.session, audit.library
+    leak = _own_copy_loaded(doc, s.libraries())
+    if leak:
+        return VerifyResult(False, leak, time_s=time.perf_counter() - t0)
+    audit.resolve_allowed()
+    if _inside_functor_or_type(thm):
+        base = instantiate(audit, lib.name, scope_steps(thm.scopes))
+        path = f"Top.{base}.{target}"
+        located = s.locate(f"{base}.{target}")
+    else:
+        located = s.locate(target)
+        path = located[0] if located else ""
+    if located != [path]:
+        return VerifyResult(False, "audit failed: the checked theorem is not where expected")
+    name = f"{doc.ctx.logical_name}.{thm.qualified_name}"
+    audit.display[path] = name
+    audit.read_checker()
+    return audit.judge(Target(name, path), time.perf_counter() - t0)
 
 
 def _own_copy_loaded(doc: CoqDocument, loaded: list[str]) -> str:

@@ -137,7 +137,7 @@ class CoqProcess:
         *,
         cwd: str | None = None,
         max_memory_mb: int = 8192,
-        kill_grace_s: float = 1.5,
+        kill_grace_s: float = 1.0,  # Coq answers SIGINT within milliseconds when it can
     ) -> None:
         exe = find_coqidetop()
         self.kill_grace_s = kill_grace_s
@@ -148,7 +148,7 @@ class CoqProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
-            cwd=cwd,
+            cwd=cwd or self._tmpdir.name,  # files Coq writes by relative path land here
             env=coq_subprocess_env(self._tmpdir.name),
             preexec_fn=memory_cap(max_memory_mb),
             start_new_session=True,  # a SIGINT meant for us never reaches Coq by accident
@@ -165,15 +165,16 @@ class CoqProcess:
             raise CoqDied(f"coqidetop refused Init: {value.message}")
         return _state_id(value, "state_id")
 
-    def add(self, sentence: str, parent: int) -> int | CoqFail:
-        """Add `sentence` on top of state `parent` (which must be the tip)."""
+    def add(self, sentence: str, parent: int, deadline_s: float = 60) -> int | CoqFail:
+        """Add `sentence` on top of state `parent` (which must be the tip); parsing it is
+        quick, but a stopped or stuck process must not hold the caller past `deadline_s`."""
         payload = (
             '<call val="Add"><pair><pair><pair><pair>'
             f'{_encode_string(sentence)}<int>-1</int></pair><pair><state_id val="{parent}"/>'
             '<bool val="true"/></pair></pair><int>0</int></pair><pair><int>0</int><int>0</int>'
             "</pair></pair></call>"
         )
-        value = self.call(payload, deadline_s=60)
+        value = self.call(payload, deadline_s=deadline_s)
         if isinstance(value, CoqFail):
             return value
         return _state_id(value, "pair/state_id")

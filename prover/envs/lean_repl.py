@@ -51,6 +51,7 @@ from prover.envs.base import (
     TimedOut,
     VerifyResult,
     config_from_options,
+    fresh_handle,
 )
 from prover.envs.lean_audit import (
     Audited,
@@ -198,6 +199,7 @@ class LeanReplEnv(ProofEnv):
         self._scratch: Path | None = None  # pickles of checked environments, for the audit
         self._own_scratch = False
         self._num_checks = 0
+        self._closed = False
         self.restarts = 0
 
     # --- files -----------------------------------------------------------------------------
@@ -224,7 +226,7 @@ class LeanReplEnv(ProofEnv):
             raise EnvError("the Lean backend takes no extra imports: put them in the file header")
         root = _Root(Path(file).resolve(), theorem)
         ps, goal = self._with_restart(lambda: self._open_root(root))
-        handle = len(self._handles)
+        handle = fresh_handle()
         self._handles[handle] = _Handle(root, ())
         self._ids[handle] = ps
         return ProofState(goal, handle, 1)
@@ -259,9 +261,14 @@ class LeanReplEnv(ProofEnv):
         refusal = self._refusal(tactic)
         if refusal:
             return Failed(refusal)
+        if self._closed:
+            raise EnvError("this Lean env is closed: start a new one with get_env('lean')")
         handle = self._handles.get(state.handle)
         if handle is None:
-            raise EnvError(f"unknown state handle {state.handle}: states come from open/step")
+            raise EnvError(
+                f"unknown state handle {state.handle}: states come from this env's open/step "
+                "(not from another env)"
+            )
         try:
             ps = self._with_restart(lambda: self._materialize(state.handle))
         except _ReplayFailed as e:
@@ -295,7 +302,7 @@ class LeanReplEnv(ProofEnv):
                     "the REPL reports no proofStatus: use the REPL pinned in lakefile.lean"
                 )
             return Failed(f"no goals left, but the REPL says: {status}")
-        key = len(self._handles)
+        key = fresh_handle()
         self._handles[key] = new
         self._ids[key] = resp["proofState"]
         return Progress(ProofState("\n\n".join(goals), key, len(goals)))
@@ -484,6 +491,7 @@ class LeanReplEnv(ProofEnv):
         )
 
     def close(self) -> None:
+        self._closed = True
         if self._proc is not None:
             self._proc.close()
             self._proc = None

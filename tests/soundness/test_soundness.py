@@ -6,11 +6,14 @@ must keep passing. Each file states what it tests in its first comment:
     (* valid: <what it shows> | proved: NAME ... *)
         check must exit 0 and report each NAME as proved.
     (* prove: <what it tries> | theorem: NAME [| policy: portfolio|hammer] *)
-        prove must not report NAME as proved, though the policy can reach the hole.
+        prove must not report NAME as proved, though the policy can reach the hole, and
+        must write nothing into the case's folder.
 
 A case is a `.v` file, or a folder whose `Main.v` is checked after the files named by a
 `build:` field (e.g. `| build: Dep.v`) are compiled with coqc, in order; a `_CoqProject`
-there applies. Every case runs on a copy in a temporary folder.
+there applies; a `plugin:` field (`| plugin: evil.ml=.coq-native/NDep.cmxs`) first builds an
+OCaml plugin the attack tries to load (ocamlfind comes with Debian's coq). Every case runs on
+a copy in a temporary folder.
 
 Run: pytest tests/soundness   (needs Coq 8.16)
 """
@@ -77,6 +80,11 @@ def stage(case: Case, tmp_path: Path) -> Path:
     if (work / "_CoqProject").is_file():
         flags = (work / "_CoqProject").read_text().split()
         flags = [f for f in flags if not f.endswith(".v")]
+    for spec in case.names("plugin"):
+        source, _, target = spec.partition("=")
+        (work / target).parent.mkdir(parents=True, exist_ok=True)
+        cmd = ["ocamlfind", "ocamlopt", "-shared", "-o", target, source]
+        subprocess.run(cmd, cwd=work, check=True, capture_output=True)
     for dep in case.names("build"):
         subprocess.run(["coqc", "-q", *flags, dep], cwd=work, check=True, capture_output=True)
     return work / case.main
@@ -137,7 +145,9 @@ def test_prove_cannot_go_through_the_hole(
     theorem = case.fields["theorem"]
     policy = case.fields.get("policy", "portfolio")
     argv = ["prove", "--file", str(file), "--theorem", theorem, "--policy", policy]
+    before = sorted(p.name for p in file.parent.iterdir())
     code, out, err = run(capsys, *argv, "--timeout", "20", "--json", str(tmp_path / "r.json"))
+    assert sorted(p.name for p in file.parent.iterdir()) == before  # nothing written there
     assert code == 1, (out, err)
     assert "NOT PROVED" in out and not re.search(r"^PROVED", out, re.M)
     result = json.loads((tmp_path / "r.json").read_text())

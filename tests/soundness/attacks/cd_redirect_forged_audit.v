@@ -1,4 +1,4 @@
-(* attack: write fake Print Assumptions outputs where the old audit read them | false: bad *)
+(* attack: write fake Print Assumptions outputs where the old audit read them | false: bad | exit: 2 *)
 Axiom ax : 1 = 2.
 Theorem bad : 1 = 2.
 Proof. exact ax. Qed.

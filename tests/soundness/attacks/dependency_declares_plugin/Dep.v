@@ -1,0 +1,2 @@
+Declare ML Module "./evil:evil.plugin".
+Definition d := 0.

@@ -1,0 +1,1 @@
+Declare ML Module "./evil:evil.plugin".

@@ -1,0 +1,1 @@
+Goal True. idtac "ÿ". exact I. Qed.
