@@ -25,6 +25,7 @@ from prover.csp import maze, sudoku
 from prover.csp.model import CSPModel
 from prover.csp.task import CSPData, TaskSpec, get_task, resolve_data
 from prover.model.encoder import LinkEditingEncoder
+from prover.overrides import Parser
 
 
 def score(spec: TaskSpec, data: CSPData, predictions: np.ndarray) -> dict[str, float]:
@@ -151,7 +152,7 @@ def markdown_row(name: str, r: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog="springtail csp eval",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from prover.envs import EnvError, VerifyResult, get_env
 from prover.envs.base import valid_axiom_name
+from prover.overrides import Parser
 
 EXIT_OK, EXIT_NOT_PROVED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -335,7 +336,7 @@ def cmd_loop(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="springtail", description=__doc__.split("\n")[0])
+    p = Parser(prog="springtail", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("doctor", help="which proof backends are usable here, and why not")

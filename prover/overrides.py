@@ -1,4 +1,5 @@
-"""Dotted command-line overrides of frozen dataclass configs: `model.encoder.num_steps=4`.
+"""Dotted command-line overrides of frozen dataclass configs: `model.encoder.num_steps=4`,
+and the argument parser every command line uses (one-line errors, exit 2).
 
 Unknown keys are rejected, values are coerced to the field's annotated type (and fail on a
 mismatch), and each override is applied with `dataclasses.replace`, so `__post_init__`
@@ -7,6 +8,7 @@ validation runs again.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import types
 import typing
@@ -17,6 +19,13 @@ T = TypeVar("T")
 
 class OverrideError(ValueError):
     """A bad `key=value` override."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (`springtail check: error: ... (see --help)`), exit 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _coerce(value: str, annotation: Any, key: str) -> Any:

@@ -33,7 +33,7 @@ import torch
 
 from prover.data import DataFormatError, TacticStep, load_steps
 from prover.model.config import PRESETS, ModelConfig, tiny
-from prover.overrides import apply_overrides, from_dict
+from prover.overrides import Parser, apply_overrides, from_dict
 from prover.tokenizer import PAD, SpringtailTokenizer, load_tokenizer, train_tokenizer
 from prover.training import (
     OptimConfig,
@@ -413,7 +413,7 @@ def save_model(model: Any, tok: SpringtailTokenizer, path: Path, info: dict[str,
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, Path]:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog="springtail train",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

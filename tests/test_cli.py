@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -125,13 +126,26 @@ def test_prove_failure_exits_1(capsys, tmp_path: Path, coq_installed: None) -> N
         ["loop", "--rounds", "0", "--out", "{tmp}/l"],
         ["loop", "--data", "{tmp}/missing", "--out", "{tmp}/l"],
         ["loop", "--backend", "lean", "--out", "{tmp}/l"],
+        ["prove", "--file", "{user_file}", "--theorem", "and_true", "--json", "{tmp}"],
+        ["prove", "--file", "{user_file}", "--theorem", "and_true", "--json", "{user_file}/r.json"],
+        ["eval", "coq", "--json", "{tmp}"],
+        ["prove", "--file", "{user_file}", "--theorem", "and_true", "--tactic-timeout", "inf"],
+        ["prove", "--file", "{user_file}", "--theorem", "and_true", "--timeout", "nan"],
+        ["check", "{user_file}", "--allow-axiom", ""],
+        ["check", "{user_file}", "--allow-axiom", 'ax. Cd "/tmp"'],
+        ["check", "{tmp}/loop.v"],
+        ["prove", "--file", "{tmp}/loop.v", "--theorem", "x"],
+        ["prove", "--file", "{user_file}", "--theorem", "and_true", "--json", "{tmp}/loop.v"],
     ],
 )
 def test_bad_input_exits_2_without_traceback(capsys, argv, user_file: Path, tmp_path: Path) -> None:
+    (tmp_path / "loop.v").symlink_to(tmp_path / "loop.v")  # a symlink loop
     argv = [a.format(user_file=user_file, tmp=tmp_path) for a in argv]
+    t0 = time.monotonic()
     code, out, err = run(capsys, *argv)
     assert code == 2, (out, err)
-    assert "Traceback" not in err and err.strip()
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert time.monotonic() - t0 < 30  # refused before any search
 
 
 def test_console_script_is_installed_and_clean_on_error() -> None:
@@ -192,3 +206,73 @@ def test_eval_writes_the_documented_json(capsys, tmp_path: Path, coq_installed: 
     assert summary["attempted"] + summary["discarded"] == 3 == len(summary["results"])
     assert summary["pass_at_1"] == summary["proved"] / summary["attempted"]
     assert set(summary["results"][0]) >= {"theorem", "proved", "proof", "time_s"}
+
+
+AMBIGUOUS = """\
+Module A.
+Theorem t : 1 = 2.
+Proof. Admitted.
+End A.
+Module B.
+Theorem t : 1 = 1.
+Proof. reflexivity. Qed.
+End B.
+Theorem x : 1 = 2.
+Abort.
+"""
+
+
+def test_names_are_kernel_names_and_ambiguous_ones_are_refused(
+    capsys, tmp_path: Path, coq_installed: None
+) -> None:
+    f = tmp_path / "Amb.v"
+    f.write_text(AMBIGUOUS)
+    code, out, _ = run(capsys, "check", str(f))
+    assert code == 1 and "REJECTED A.t" in out and "PROVED B.t" in out
+    assert "x" not in out.split()  # an aborted goal is neither a theorem nor a failure
+    code, out, err = run(capsys, "prove", "--file", str(f), "--theorem", "t")
+    assert code == 2 and "ambiguous" in err and "A.t" in err and "B.t" in err
+    code, out, _ = run(capsys, "prove", "--file", str(f), "--theorem", "Amb.B.t", "--timeout", "20")
+    assert code == 0 and "PROVED" in out
+
+
+def test_only_aborted_goals_left_is_success(capsys, tmp_path: Path, coq_installed: None) -> None:
+    f = tmp_path / "Ab.v"
+    f.write_text("Theorem x : 1 = 2.\nAbort.\nTheorem y : True.\nProof. exact I. Qed.\n")
+    code, out, _ = run(capsys, "check", str(f))
+    assert code == 0 and out.split() == ["PROVED", "y"]
+
+
+def test_coqc_error_points_into_the_users_file(capsys, tmp_path: Path, coq_installed: None) -> None:
+    f = tmp_path / "Err.v"
+    f.write_text("Theorem y : True.\nProof. exact I. Qed.\nCheck nope.\n")
+    code, out, _ = run(capsys, "check", str(f))
+    assert code == 1 and f"({f} line 3)" in out and "nope" in out
+
+
+def _lf_project(tmp_path: Path) -> Path:
+    root = tmp_path / "lf"
+    root.mkdir()
+    (root / "_CoqProject").write_text("-Q . LF\nBasics.v\nLists.v\n")
+    (root / "Basics.v").write_text("Definition x := 1.\nLemma adm : 1 = 2.\nProof. Admitted.\n")
+    (root / "Lists.v").write_text(
+        "From LF Require Import Basics.\nTheorem t : x = 1.\nProof. reflexivity. Qed.\n"
+        "Theorem u : 1 = 2.\nProof. exact adm. Qed.\n"
+    )
+    return root
+
+
+def test_dependencies_not_built_exit_2_with_what_to_do(
+    capsys, tmp_path: Path, coq_installed: None
+) -> None:
+    root = _lf_project(tmp_path)
+    code, _, err = run(capsys, "check", str(root / "Lists.v"))
+    assert code == 2 and "LF.Basics" in err and "build the dependencies first" in err
+    code, _, err = run(capsys, "prove", "--file", str(root / "Lists.v"), "--theorem", "t")
+    assert code == 2 and "build the dependencies first" in err
+    subprocess.run(["coqc", "-Q", ".", "LF", "Basics.v"], cwd=root, check=True)
+    before = sorted(p.name for p in root.iterdir())
+    code, out, _ = run(capsys, "check", str(root / "Lists.v"), "--allow-axiom", "LF.Basics.adm")
+    assert code == 1 and "PROVED t" in out
+    assert "REJECTED u: uses axiom(s) LF.Basics.adm: LF.Basics.adm is an admitted lemma" in out
+    assert sorted(p.name for p in root.iterdir()) == before  # nothing written there

@@ -28,7 +28,7 @@ from torch import nn
 from prover.csp.model import CSPModel, CSPModelConfig, loss_and_metrics
 from prover.csp.task import CSPData, TaskSpec, fingerprint, get_task, resolve_data
 from prover.model.config import EncoderConfig
-from prover.overrides import apply_overrides, from_dict
+from prover.overrides import Parser, apply_overrides, from_dict
 from prover.training import (
     CHECKPOINT_GLOB,
     OptimConfig,
@@ -299,7 +299,7 @@ def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, Path]:
     """--task, --model, --data, --minutes, --out, and dotted key=value overrides."""
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog="springtail csp train",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
