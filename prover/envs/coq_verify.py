@@ -390,7 +390,7 @@ def instantiate(audit: _Audit, library: str, steps: Sequence[tuple[str, str]]) -
     "auto" asks Coq whether a module is a functor. Every module made on the way is
     remembered, with its name in the user's terms."""
     s = audit.session
-    current, shown = library, library
+    current, shown = library, audit.show(library)
     for name, kind in steps:
         target, shown = f"{current}.{name}", f"{shown}.{name}"
         if shown in audit.instances:
