@@ -2,9 +2,11 @@
 
     springtail doctor
     springtail check FILE [--backend coq|lean] [--json] [--allow-axiom NAME ...]
+                     [--allow-impredicative-set]
     springtail prove --backend coq|lean --file F --theorem NAME
                      [--policy portfolio|hammer|model [--model DIR]]
                      [--timeout S] [--tactic-timeout S] [--json OUT] [--allow-axiom NAME ...]
+                     [--allow-impredicative-set]
     springtail trace --backend coq --out DIR [--files GLOB ...] [--workers N]
     springtail train [--preset tiny|small|base] [--data DIR] [--minutes M] --out DIR [k=v ...]
     springtail loop --backend coq --rounds R [--model DIR] [--out DIR] [--minutes M] ...
@@ -33,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from prover.envs import EnvError, VerifyResult, get_env
-from prover.envs.base import valid_axiom_name
+from prover.envs.base import short_names, valid_axiom_name
 from prover.overrides import Parser
 
 EXIT_OK, EXIT_NOT_PROVED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -158,20 +160,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if report["coq"][0] else EXIT_NOT_PROVED
 
 
-def display_names(names: Sequence[str]) -> dict[str, str]:
-    """Each fully qualified name shortened to its shortest suffix no other name shares."""
-    out = {}
-    for name in names:
-        parts = name.split(".")
-        others = [n for n in names if n != name]
-        for k in range(1, len(parts) + 1):
-            suffix = ".".join(parts[-k:])
-            if not any(("." + o).endswith("." + suffix) for o in others):
-                break
-        out[name] = suffix
-    return out
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     options: dict[str, object] = {}
     if args.allow_impredicative_set:
@@ -180,7 +168,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         options["allow_impredicative_set"] = True
     with get_env(args.backend, **options) as env:
         results = env.check_file(args.file, allowed_axioms=args.allow_axiom)
-    shown = display_names(list(results))
+    shown = short_names(list(results))
     if args.json:
         print(json.dumps([_check_row(shown[n], n, r) for n, r in results.items()], indent=2))
     else:

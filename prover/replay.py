@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -142,17 +143,27 @@ def _guarded_check(conn: sqlite3.Connection, path: Path) -> int:
 
 def _inspect(path: Path) -> None:
     """Refuse an existing file that is not a usable replay store, by reading it only: the
-    SQLite header, then `_check` on an immutable connection (which writes nothing, not even
-    -wal/-shm files). A missing or empty file is a new store."""
+    file type, the SQLite header, then `_check` on an immutable connection (which writes
+    nothing, not even -wal/-shm files). Only a missing path is a new store: an empty file
+    was not made by a store (the first open writes the schema version), so it is refused."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop
+        raise ReplayError(f"cannot read replay store {path}: {e}") from None
+    if not stat.S_ISREG(mode):
+        raise ReplayError(f"{path} is not a regular file: pass the path of a replay store")
     try:
         with path.open("rb") as f:
             header = f.read(HEADER_BYTES)
-    except FileNotFoundError:
-        return
     except OSError as e:
         raise ReplayError(f"cannot read replay store {path}: {e.strerror}") from None
     if not header:
-        return
+        raise ReplayError(
+            f"{path} is an empty file, not a replay store: remove it, or pass another path "
+            "(the file was left as it is)"
+        )
     if len(header) < HEADER_BYTES or not header.startswith(SQLITE_MAGIC):
         raise ReplayError(
             f"{path} is not a replay store (not an SQLite database): pass another path (the "

@@ -263,3 +263,30 @@ def test_a_stopped_coq_is_killed_at_the_deadline(coq_env, user_file: Path) -> No
     assert isinstance(out, TimedOut)
     assert time.monotonic() - t0 < coq_env.config.tactic_timeout + 2
     assert isinstance(coq_env.step(s0, "intros a b."), Progress)  # restarted, state rebuilt
+
+
+def test_a_users_coqrc_never_runs(coq_installed: None, tmp_path: Path, monkeypatch) -> None:
+    """Coq's sessions start with -q: a startup file would run in the audit's session too."""
+    from prover.envs.coq_xml import CoqProcess
+
+    (tmp_path / "coq").mkdir()
+    (tmp_path / "coq" / "coqrc").write_text("Axiom springtail_from_rc : False.\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    proc = CoqProcess()
+    try:
+        out = proc.query("Locate springtail_from_rc.", proc.root_state)
+        assert "No object" in str(out), out
+    finally:
+        proc.close()
+
+
+def test_imports_are_refused_for_non_theorem_statements(coq_env, tmp_path: Path) -> None:
+    """A policy's imports could change what a statement means; it is checked against the
+    statement elaborated without them only for theorems."""
+    f = tmp_path / "Def.v"
+    f.write_text("Definition d : nat.\nProof. Admitted.\n")
+    res = coq_env.verify(
+        file=f, theorem="d", proof=["exact 0."], imports=["From Coq Require Import Lia."]
+    )
+    assert not res and "only for theorems" in res.reason
+    assert coq_env.verify(file=f, theorem="d", proof=["exact 0."])

@@ -121,7 +121,7 @@ def test_proof_ends_agree_with_coq() -> None:
         "Theorem b : 1 = 2.\nProof (* c *).\n  Qed'.\nTime Admitted.\n"
         "Theorem c : True.\nProof.\nFail Qed.\nSucceed exact I.\nexact I.\nTimeout 5 Qed.\n"
         "Module M.\nTheorem d : True.\nProof. exact I. Qed.\nTime End M.\n"
-        "Theorem e : True.\nProof. exact I. Redirect \"x\" Defined.\n"
+        'Theorem e : True.\nProof. exact I. Redirect "x" Defined.\n'
         "Goal True.\nProof. exact I. Qed.\n"
         "Fixpoint f (n : nat) : nat.\nProof. exact 0. Defined.\n"
     )

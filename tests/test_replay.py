@@ -6,6 +6,7 @@ Run: pytest tests/test_replay.py
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -144,12 +145,18 @@ def test_newer_schema_and_foreign_files_are_refused_untouched(tmp_path: Path) ->
         ReplayStore(tmp_path / "missing.sqlite", readonly=True)
 
 
-def test_an_empty_file_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
-    sqlite3.connect(path).close()  # version 0, no tables
-    with ReplayStore(path) as store:
-        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        assert store.counts()["proofs"] == 0
+def test_an_empty_file_or_a_fifo_is_refused_untouched(tmp_path: Path) -> None:
+    """Only a missing path is a new store: a store's first open writes its schema version, so
+    an empty file is someone else's (and a FIFO would block a read forever)."""
+    path = tmp_path / "empty.sqlite"
+    sqlite3.connect(path).close()  # zero bytes
+    with pytest.raises(ReplayError, match="empty file"):
+        ReplayStore(path)
+    assert path.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+    fifo = tmp_path / "fifo.sqlite"
+    os.mkfifo(fifo)
+    with pytest.raises(ReplayError, match="not a regular file"):
+        ReplayStore(fifo)
 
 
 def _foreign(path: Path, *statements: str, wal: bool = False) -> Path:

@@ -22,6 +22,7 @@ import abc
 import dataclasses
 import itertools
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,22 @@ from typing import Any, TypeVar
 
 C = TypeVar("C")
 _HANDLES = itertools.count()
+
+
+def short_names(names: Sequence[str]) -> dict[str, str]:
+    """Each dotted name shortened to its shortest suffix that no other name ends with
+    (`A.t`, `B.t`, `app_assoc`); linear in the total length."""
+    counts = Counter(
+        ".".join(parts[-k:])
+        for parts in (n.split(".") for n in set(names))
+        for k in range(1, len(parts) + 1)
+    )
+    out = {}
+    for name in names:
+        parts = name.split(".")
+        suffixes = (".".join(parts[-k:]) for k in range(1, len(parts) + 1))
+        out[name] = next((x for x in suffixes if counts[x] == 1), name)
+    return out
 
 
 def fresh_handle() -> int:

@@ -16,6 +16,7 @@ if it stays silent it is killed and restarted on the next call.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from prover.envs.base import (
     VerifyResult,
     config_from_options,
     fresh_handle,
+    short_names,
     valid_axiom_name,
 )
 from prover.envs.coq_project import CoqFileContext, file_context
@@ -95,7 +97,7 @@ class CoqDocument:
     text: str
     sentences: tuple[Sentence, ...]
     theorems: tuple[CoqTheorem, ...]
-    vetted: frozenset[Path] = frozenset()  # .vo files of project sources vetted for plugins
+    required: tuple[Path, ...] = ()  # project library sources it Requires, dependencies first
 
     def find(self, name: str) -> CoqTheorem:
         """The theorem called `name`: its short name, a qualified suffix (`NatList.app`) or
@@ -118,13 +120,11 @@ class CoqDocument:
 
     def short_name(self, thm: CoqTheorem) -> str:
         """The shortest qualified suffix of `thm`'s name that no other theorem here shares."""
-        parts = thm.qualified_name.split(".")
-        others = [t.qualified_name for t in self.theorems if t.name and t is not thm]
-        for k in range(1, len(parts) + 1):
-            suffix = ".".join(parts[-k:])
-            if not any(("." + o).endswith("." + suffix) for o in others):
-                return suffix
-        return thm.qualified_name
+        return self._short_names[thm.qualified_name]
+
+    @functools.cached_property
+    def _short_names(self) -> dict[str, str]:
+        return short_names([t.qualified_name for t in self.theorems if t.name])
 
 
 def load_document(
@@ -146,9 +146,9 @@ def load_document(
     except CoqSyntaxError as e:
         raise EnvError(f"{p}: cannot split into sentences: {e}") from e
     ctx = file_context(p, extra_args, allow_impredicative_set=allow_impredicative_set)
-    vetted = vet_sources(ctx.path, ctx.args, tuple(folder for folder, _ in ctx.mappings))
+    required = vet_sources(ctx.path, ctx.args, tuple(folder for folder, _ in ctx.mappings))
     return CoqDocument(
-        ctx, text, tuple(sentences), tuple(find_theorems(sentences)), frozenset(vetted)
+        ctx, text, tuple(sentences), tuple(find_theorems(sentences)), tuple(required)
     )
 
 

@@ -1,10 +1,11 @@
 """The axiom audit: a Coq process whose whole input Springtail writes, and `coqchk`.
 
-After `coqc` has compiled the checked code into a library, a fresh `coqidetop` loads it with
-`Require` (never `Import`: none of the library's notations, scopes or printing settings are
-active), sets `Printing All`, and asks `Print Assumptions` about each theorem by its fully
-qualified name. Every answer arrives as its own XML reply, so nothing the checked code printed
-while it was compiled can be mistaken for it, and nothing is read from a file.
+After `coqc` has compiled the checked code into a library, a fresh `coqidetop` (no coqrc)
+loads it with `Require` (never `Import`: none of the library's notations, scopes or tactics
+are active; `Printing All` is set again after it, in case its `Global` options changed it),
+and asks `Print Assumptions` about each theorem by its fully qualified name. Every answer
+arrives as its own XML reply, so nothing the checked code printed while it was compiled can
+be mistaken for it, and nothing is read from a file.
 
 Reading an answer. Coq prints one entry per assumption, each starting at column 0 with the
 assumption's name; continuation lines (long types) are indented. The checked code cannot
@@ -40,7 +41,7 @@ _HEADERS = frozenset(
     {"Axioms:", "Section Variables:", "Opaque constants:", "Transparent constants:", "Theory:"}
 )
 CLOSED = "Closed under the global context"
-IMPREDICATIVE_SET = "Set is impredicative"
+IMPREDICATIVE_SET_LINE = "Set is impredicative"
 TYPE_IN_TYPE = "Type hierarchy is collapsed (logic is inconsistent)"
 _UNSAFE_SUFFIXES = (
     " is assumed to be guarded.",
@@ -51,7 +52,6 @@ _UNSAFE_SUFFIXES = (
 _NOTICE_RE = re.compile(r"^Fetching opaque proofs from disk for \S+$")
 _IDENT = r"[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*"
 QUALID_RE = re.compile(rf"{_IDENT}(?:\.{_IDENT})*")
-THEOREM_KINDS = ("Theorem", "Lemma", "Fact", "Remark", "Property", "Proposition", "Corollary")
 AXIOM_KINDS = ("Axiom", "Parameter", "Context")  # declared assumptions: allowable by name
 
 
@@ -91,7 +91,7 @@ def parse_entries(text: str) -> tuple[list[Entry], list[str]]:
             continue
         if line in _HEADERS or line == CLOSED:
             continue
-        if line in (IMPREDICATIVE_SET, TYPE_IN_TYPE):
+        if line in (IMPREDICATIVE_SET_LINE, TYPE_IN_TYPE):
             theory.append(line)
             continue
         entries.append(Entry(line.split()[0], line))
@@ -119,12 +119,19 @@ class AuditSession:
         except (CoqDied, CoqTimeout) as e:
             raise AuditError(f"the audit's Coq process did not start: {e}") from e
         self._sid = self._proc.root_state
+        self._libs: set[str] | None = None
         self._located: dict[str, list[str]] = {}
         self._kinds: dict[str, dict[str, Kind]] = {}  # library -> kernel path -> kind
         self._conj: dict[str, frozenset[str]] = {}  # declared module -> its admitted fields
         self._modules = 0
         self.params: set[str] = set()  # our declared parameter modules (kernel paths)
-        self.run("Set Printing All.")
+        try:
+            # Search hides these names by default; the audit must see every constant.
+            self.run('Remove Search Blacklist "Private_" "_subproof" "_subterm".')
+            self.run("Set Printing All.")
+        except AuditError:
+            self.close()
+            raise
 
     # --- commands ------------------------------------------------------------------------
 
@@ -165,6 +172,7 @@ class AuditSession:
     def require(self, library: str, vo_file: Path) -> None:
         """Load `library` and make sure Coq took it from `vo_file` (the one we compiled)."""
         self.run(f"Require {library}.")
+        self.run("Set Printing All.")  # a library's Global options may have changed it
         where = self.query(f"Locate Library {library}.")
         expected = f"{library} has been loaded from file {vo_file}"
         if " ".join(where.split()) != " ".join(expected.split()):  # Coq may wrap the line
@@ -230,21 +238,18 @@ class AuditSession:
 
     def declare_parameter(self, module_type: str) -> str:
         """Declare a fresh module of type `module_type`; its kernel path."""
-        name = self._fresh("P")
+        name = self.fresh_name("P")
         self.run(f"Declare Module {name} : {module_type}.")
         self.params.add(f"Top.{name}")
         return name
 
     def apply(self, functor: str, arguments: Sequence[str]) -> str:
-        name = self._fresh("I")
+        name = self.fresh_name("I")
         self.run(f"Module {name} := {functor} {' '.join(arguments)}.")
         return name
 
     def fresh_name(self, what: str) -> str:
         """A name no library can hold (it carries this session's random nonce)."""
-        return self._fresh(what)
-
-    def _fresh(self, what: str) -> str:
         self._modules += 1
         return f"Springtail_{what}_{self.nonce}_{self._modules}"
 
@@ -312,7 +317,7 @@ class AuditSession:
 
     def library_of(self, path: str) -> str:
         """The loaded library `path` belongs to (its longest loaded prefix), or ''."""
-        if not hasattr(self, "_libs"):
+        if self._libs is None:
             self._libs = set(self.libraries())
         parts = path.split(".")
         for cut in range(len(parts) - 1, 0, -1):
@@ -341,7 +346,6 @@ class CheckerReport:
     ok: bool
     message: str  # why not, when not ok
     axioms: frozenset[str] = frozenset()  # kernel names, whole environment
-    unsafe: frozenset[str] = frozenset()  # type-in-type, unguarded, assumed positive
     constants: tuple[str, ...] = ()  # constants of the checked libraries, in order
     module_types: frozenset[str] = frozenset()  # module types, and functor parameters
     modules: frozenset[str] = frozenset()
@@ -423,7 +427,6 @@ def parse_coqchk(out: str) -> CheckerReport:
         ok=True,
         message="",
         axioms=frozenset(sections.get("Axioms", [])),
-        unsafe=frozenset(n for key, names in sections.items() if key != "Axioms" for n in names),
     )
 
 

@@ -32,16 +32,6 @@ class CoqFileContext:
     project: Path | None = None  # the _CoqProject whose flags apply, if any
 
     @property
-    def logic_notes(self) -> tuple[str, ...]:
-        """Options that change Coq's logic, for the verdict (e.g. impredicative Set)."""
-        notes = []
-        if IMPREDICATIVE_SET in self.args:
-            notes.append("impredicative Set")
-        if INDICES_MATTER in self.args:
-            notes.append("indices matter")
-        return tuple(notes)
-
-    @property
     def mapping(self) -> tuple[Path, str]:
         """(folder, logical prefix) of the load-path entry that names this file."""
         for folder, prefix in self.mappings:
@@ -73,7 +63,8 @@ def stdlib_theories() -> Path:
     return coqlib() / "theories"
 
 
-def _logical(path: Path, mappings: tuple[tuple[Path, str], ...]) -> str:
+def logical_name(path: Path, mappings: tuple[tuple[Path, str], ...]) -> str:
+    """The logical name of the library compiled from `path` under `mappings`."""
     for folder, prefix in mappings:
         try:
             rel = path.with_suffix("").relative_to(folder)
@@ -184,7 +175,7 @@ def file_context(
             p,
             args + extra_args + SAFETY_ARGS,
             p.parent,
-            _logical(p, mappings),
+            logical_name(p, mappings),
             mappings,
             is_prelude,
             None,
@@ -198,7 +189,7 @@ def file_context(
     if not any(p.is_relative_to(folder) for folder, _ in mappings):
         args, mappings = (*args, "-Q", str(p.parent), ""), (*mappings, (p.parent, ""))
     return CoqFileContext(
-        p, args + extra_args + SAFETY_ARGS, cwd, _logical(p, mappings), mappings, False, project
+        p, args + extra_args + SAFETY_ARGS, cwd, logical_name(p, mappings), mappings, False, project
     )
 
 

@@ -1,5 +1,9 @@
 """Whole-file re-checks: `coqc` compiles, a separate Coq process audits, `coqchk` confirms.
 
+Before anything runs, the sources are vetted (`coq_vetting`), and the project libraries the
+file Requires are compiled by Springtail from those sources into a private folder: no
+compiled file Springtail did not make is ever loaded.
+
 Two entry points:
 - `check_file`: the user's file as it stands. `coqc` compiles it in place (its own logical
   name and load path; outputs, caches and anything the code writes with a relative path go
@@ -7,21 +11,23 @@ Two entry points:
   coqc's message.
 - `verify_proof`: one theorem with a candidate proof. The check file is the source up to
   the theorem (verbatim; enclosing modules lose their signature constraint, which a truncated
-  body could not meet), the policy's imports, the original statement renamed to a fresh
-  name, `Proof.`, the tactics, `Qed.`, then `End` for every open section and module; it is
-  compiled as the library `SpringtailCheck`.
+  body could not meet), the policy's imports (the statement is then also stated before them
+  and unified with the proved one: an import must not change what it means), the original
+  statement renamed to a fresh name, `Proof.`, the tactics, `Qed.`, then `End` for every open
+  section and module; it is compiled as the library `SpringtailCheck`.
 
 Then the audit (`coq_audit`): a fresh Coq process whose whole input we write `Require`s the
-compiled library, confirms Coq loaded the file we compiled, and asks `Print Assumptions` of
-each theorem by its kernel name: the theorems to report come from Coq (`Search is:Lemma ...
-inside` the library, admitted constants from `Search is:Conjecture`), with proofs the
-sentence splitter finds (interactive definitions, theorems inside functors and module types,
-reached through fresh parameter modules) added when Coq confirms they exist. `coqchk`
-re-checks the library meanwhile; a theorem is accepted only when coqchk succeeds, every
-axiom it uses is one coqchk also lists, and every assumption is allowed: a field of a
-functor parameter or module type, or a declared axiom named with `--allow-axiom` (never an
-admitted constant, however it was made; never switched-off guard, positivity or universe
-checking; impredicative Set only when allowed, and then said).
+compiled library, confirms Coq loaded the files we compiled, and asks `Print Assumptions` by
+kernel name, batched (`_Audit.judge_all`). Every constant coqchk lists in the library is
+audited; reported are the theorems (coqc's glob kinds, `Goal`s, obligations, proofs the
+source states, admitted constants from `Search is:Conjecture`) and any other constant that
+rests on something not allowed. Constants inside functors and module types are reached
+through fresh modules (`Declare Module`, functor application). `coqchk` re-checks the library
+and its project dependencies meanwhile; a theorem is accepted only when coqchk succeeds,
+every axiom it uses is one coqchk also lists, and every assumption is allowed: a field of a
+functor parameter or module type (not one admitted there), or a declared axiom named with
+`--allow-axiom` (never an admitted constant, however it was made; never switched-off guard,
+positivity or universe checking; impredicative Set only when allowed, and then said).
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from typing import TYPE_CHECKING
 
 from prover.envs.base import DependencyNotBuilt, EnvError, VerifyResult
 from prover.envs.coq_audit import (
-    IMPREDICATIVE_SET,
+    IMPREDICATIVE_SET_LINE,
     Assumption,
     AuditError,
     AuditSession,
@@ -48,8 +54,21 @@ from prover.envs.coq_audit import (
     read_coqchk,
     run_coqchk,
 )
-from prover.envs.coq_project import coq_subprocess_env, coqlib, source_of
-from prover.envs.coq_source import CoqTheorem, Scope, rename_statement, without_module_type
+from prover.envs.coq_project import (
+    IMPREDICATIVE_SET,
+    coq_subprocess_env,
+    coqlib,
+    loadpath_flags,
+    logical_name,
+    source_of,
+)
+from prover.envs.coq_source import (
+    THEOREM_KEYWORDS,
+    CoqTheorem,
+    Scope,
+    rename_statement,
+    without_module_type,
+)
 from prover.envs.process import kill_group, memory_cap
 
 if TYPE_CHECKING:
@@ -121,19 +140,32 @@ def _run_coqc(
         return rc, log.read().decode("utf-8", errors="replace")
 
 
-def _coqc_failure(log: str, where: str, line_of: dict[int, int] | None = None) -> str:
-    """coqc's last error, located in the user's file where possible."""
+def _coqc_failure(
+    log: str, source: Path, compiled: Path | None = None, line_of: dict[int, int] | None = None
+) -> str:
+    """coqc's last error and where it is: in `source`, the user's file (coqc compiled
+    `compiled`, a check file whose lines `line_of` maps back to `source`, or `source` itself),
+    or in another file Coq names (a Loaded file)."""
     idx = log.rfind("Error:")
     text = " ".join((log[idx:] if idx >= 0 else log[-400:]).split())[:600]
-    lines = [int(n) for n in re.findall(r'File "[^"]*", line (\d+)', log)]
-    if not lines:
+    places = re.findall(r'File "([^"]*)", line (\d+)', log)
+    if not places:
         return text
-    line = lines[-1]
-    if line_of is None:
-        return f"{text} ({where} line {line})"
-    if line in line_of:
-        return f"{text} (line {line_of[line]} of {where})"
-    return f"{text} (in the proof being checked)"
+    file, line = Path(places[-1][0]), int(places[-1][1])
+    if _same_file(file, compiled or source):
+        if line_of is None:
+            return f"{text} ({source} line {line})"
+        if line in line_of:
+            return f"{text} (line {line_of[line]} of {source})"
+        return f"{text} (in the proof being checked)"
+    return f"{text} ({file} line {line})"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):
+        return False
 
 
 def missing_dependency(log: str, doc: CoqDocument) -> str | None:
@@ -149,7 +181,7 @@ def missing_dependency(log: str, doc: CoqDocument) -> str | None:
         if source is not None:
             return (
                 f"{doc.ctx.path}: it needs {lib} ({source}), which is not compiled: build the "
-                f"dependencies first (e.g. `make`, or `coqc {_flags(doc)} {source}`)"
+                f"dependencies first (e.g. `make`, or `{_coqc_command(doc, source)}`)"
             )
     m = re.search(r"Compiled library (\S+) .*?makes inconsistent assumptions", log, re.S)
     if m:
@@ -160,47 +192,103 @@ def missing_dependency(log: str, doc: CoqDocument) -> str | None:
     return None
 
 
-def _flags(doc: CoqDocument) -> str:
-    return " ".join(a if a and " " not in a else repr(a) for a in doc.ctx.args) or ""
+def _coqc_command(doc: CoqDocument, source: Path) -> str:
+    """How the user would compile `source`, from the project's folder."""
+
+    def rel(p: str | Path) -> str:
+        path = Path(p)
+        return (
+            str(path.relative_to(doc.ctx.cwd)) or "."
+            if path.is_relative_to(doc.ctx.cwd)
+            else str(path)
+        )
+
+    flags = list(loadpath_flags(doc.ctx.args))
+    shown = [rel(a) if k % 3 == 1 else (a or '""') for k, a in enumerate(flags)]
+    return " ".join(["coqc", *shown, rel(source)])
 
 
 def compile_in_place(doc: CoqDocument, tmp: Path, opts: CheckOptions) -> Library | str:
-    """Compile the user's file under its own logical name into `tmp`; the library, or why
-    coqc refused it. A missing or stale dependency raises `EnvError` (a usage error)."""
+    """Compile the user's file under its own logical name into `tmp` (after the project
+    libraries it needs, see `compile_dependencies`); the library, or why coqc refused it."""
+    ours = compile_dependencies(doc, tmp, opts)
     folder, prefix = doc.ctx.mapping
-    rel = doc.ctx.path.relative_to(folder).with_suffix(".vo")
-    out_root, work = tmp / "lib", tmp / "work"
-    vo = out_root / rel
-    vo.parent.mkdir(parents=True)
-    work.mkdir()
-    ours = ("-Q", str(out_root), prefix)
+    vo = _our_root(doc, tmp, folder) / doc.ctx.path.relative_to(folder).with_suffix(".vo")
+    vo.parent.mkdir(parents=True, exist_ok=True)
     glob = tmp / f"{secrets.token_hex(8)}.glob"
     args = [*doc.ctx.args, *ours, "-o", str(vo), "-dump-glob", str(glob), str(doc.ctx.path)]
-    rc, log = _run_coqc(args, work, opts.timeout_s, opts.max_memory_mb)
+    rc, log = _run_coqc(args, _work(tmp), opts.timeout_s, opts.max_memory_mb)
     if rc is None:
         return f"coqc ran past {opts.timeout_s:.0f} s"
     if rc != 0:
         missing = missing_dependency(log, doc)
         if missing:
             raise DependencyNotBuilt(missing)
-        return f"coqc rejected the file: {_coqc_failure(log, str(doc.ctx.path))}"
-    return Library(doc.ctx.logical_name, vo, (*_loadpath(doc.ctx.args), *ours), work, glob)
+        return f"coqc rejected the file: {_coqc_failure(log, doc.ctx.path)}"
+    return Library(doc.ctx.logical_name, vo, (*_loadpath(doc.ctx.args), *ours), _work(tmp), glob)
+
+
+def compile_dependencies(doc: CoqDocument, tmp: Path, opts: CheckOptions) -> tuple[str, ...]:
+    """Compile the project libraries `doc` Requires from their (vetted) sources into `tmp`,
+    so that no compiled file Springtail did not make is ever loaded (a `.vo` can declare an
+    OCaml plugin). Each must also be built by the user (DependencyNotBuilt otherwise: the
+    issue is theirs to fix first). Returns the `-Q` flags that make Coq take these copies
+    (they come after the project's own)."""
+    flags = tuple(
+        a
+        for folder, prefix in doc.ctx.mappings
+        for a in ("-Q", str(_our_root(doc, tmp, folder)), prefix)
+    )
+    for source in doc.required:
+        folder, _ = _mapping_of(doc, source)
+        built = source.with_suffix(".vo")
+        if not built.is_file() or built.stat().st_mtime < source.stat().st_mtime:
+            raise DependencyNotBuilt(_build_first(doc, source))
+        vo = _our_root(doc, tmp, folder) / source.relative_to(folder).with_suffix(".vo")
+        vo.parent.mkdir(parents=True, exist_ok=True)
+        args = [*doc.ctx.args, *flags, "-o", str(vo), str(source)]
+        rc, log = _run_coqc(args, _work(tmp), opts.timeout_s, opts.max_memory_mb)
+        if rc != 0:
+            why = "ran too long" if rc is None else _coqc_failure(log, source)
+            raise DependencyNotBuilt(
+                f"{source}, which {doc.ctx.path} needs, does not compile: {why}"
+            )
+    return flags
+
+
+def _our_root(doc: CoqDocument, tmp: Path, folder: Path) -> Path:
+    """Where Springtail compiles the libraries of the load-path entry `folder`."""
+    k = [f for f, _ in doc.ctx.mappings].index(folder)
+    return tmp / "lib" / str(k)
+
+
+def _work(tmp: Path) -> Path:
+    """Coq's working folder: caches and files written by relative path land here."""
+    work = tmp / "work"
+    work.mkdir(exist_ok=True)
+    return work
+
+
+def _mapping_of(doc: CoqDocument, source: Path) -> tuple[Path, str]:
+    for folder, prefix in doc.ctx.mappings:
+        if source.is_relative_to(folder):
+            return folder, prefix
+    raise DependencyNotBuilt(f"{source} is outside {doc.ctx.path}'s load path")
+
+
+def _build_first(doc: CoqDocument, source: Path) -> str:
+    lib = logical_name(source.resolve(), doc.ctx.mappings)
+    return (
+        f"{doc.ctx.path} needs {lib} ({source}), which is not compiled (or changed since): "
+        f"build the dependencies first (e.g. `make`, or `{_coqc_command(doc, source)}`)"
+    )
 
 
 def _loadpath(args: Sequence[str]) -> tuple[str, ...]:
-    """The -Q/-R/-noinit/-impredicative-set flags of `args` (what a reader of the library
-    needs), in order."""
-    out: list[str] = []
-    i = 0
-    while i < len(args):
-        if args[i] in ("-Q", "-R") and i + 2 < len(args):
-            out += args[i : i + 3]
-            i += 3
-        else:
-            if args[i] in ("-noinit", "-impredicative-set", "-indices-matter"):
-                out.append(args[i])
-            i += 1
-    return tuple(out)
+    """What a reader of a library compiled with `args` needs: the load path, and the
+    options that change the logic."""
+    logic = ("-noinit", IMPREDICATIVE_SET, "-indices-matter")
+    return (*loadpath_flags(args), *(a for a in args if a in logic))
 
 
 # --- auditing --------------------------------------------------------------------------------
@@ -306,13 +394,13 @@ class _Audit:
     def _verdict(self, target: Target, found: list[Assumption], elapsed: float) -> VerifyResult:
         used, params, problems, notes = [], [], [], []
         for a in found:
-            if a.name == target.path:
+            if a.name == target.path and a.kind is not Kind.PARAMETER:
                 problems.append(
                     "it has no proof (admitted)" if a.kind is Kind.ADMITTED else "it has no proof"
                 )
             elif a.kind is Kind.PARAMETER:
                 params.append(self.show(a.name))
-            elif a.kind is Kind.THEORY and a.name == IMPREDICATIVE_SET:
+            elif a.kind is Kind.THEORY and a.name == IMPREDICATIVE_SET_LINE:
                 if self.opts.allow_impredicative_set:
                     notes.append("impredicative Set")
                 else:
@@ -465,18 +553,19 @@ def _opened(doc: CoqDocument, lib: Library, opts: CheckOptions) -> Iterator[_Aud
         system = coqlib().resolve()
         files = s.library_files()
         installed = {name for name, f in files.items() if f.resolve().is_relative_to(system)}
+        ours = lib.cwd.parent
         for name, f in files.items():
-            if name not in installed and f != lib.vo and f not in doc.vetted:
+            if name not in installed and not f.resolve().is_relative_to(ours.resolve()):
                 raise AuditError(
-                    f"library {name} was loaded from {f}, a compiled file whose source "
-                    "Springtail did not vet (a .vo without its .v next to it?)"
+                    f"library {name} was loaded from {f}, a compiled file Springtail did not "
+                    "make (is its source outside the project's load path?)"
                 )
         audit.installed = frozenset(installed)
         chk = run_coqchk(
             [lib.name, *sorted(set(files) - installed - {lib.name})],
             lib.loadpath,
             cwd=lib.cwd,
-            impredicative_set="-impredicative-set" in lib.loadpath,
+            impredicative_set=IMPREDICATIVE_SET in lib.loadpath,
             max_memory_mb=opts.max_memory_mb,
         )
         audit.checker_proc = chk
@@ -513,7 +602,7 @@ def _audit_library(audit: _Audit, doc: CoqDocument, t0: float) -> dict[str, Veri
     elapsed = time.perf_counter() - t0
     results.update(_inner_theorems(audit, doc, elapsed))
     results.update(_functor_bodies(audit, own, set(results), elapsed))
-    results.update(_admitted_in_module_types(audit, set(results), elapsed))
+    results.update(_module_type_fields(audit, own, set(results), elapsed))
     return results
 
 
@@ -596,33 +685,30 @@ def _inside_functor_or_type(thm: CoqTheorem) -> bool:
     return any(s.kind == "ModuleType" or s.is_functor for s in thm.scopes)
 
 
-def _admitted_in_module_types(
-    audit: _Audit, reported: set[str], elapsed: float
+def _module_type_fields(
+    audit: _Audit, own: list[str], reported: set[str], elapsed: float
 ) -> dict[str, VerifyResult]:
-    """Admitted lemmas inside the library's module types (Coq keeps their declaration kind in
-    a fresh instance of the module type). A functor parameter also shows in coqchk's trace as
+    """The constants inside the library's module types, audited through a fresh instance of
+    each (`Declare Module`): a field without a body is an interface parameter, unless Coq
+    says it was admitted; anything resting on an admitted field or a non-allowed axiom is
+    rejected (a `Goal` there included). A functor parameter also shows in coqchk's trace as
     a module type; Coq cannot instantiate that name, and it is skipped."""
-    chk, s, lib = audit.checker, audit.session, audit.library.name
-    out: dict[str, VerifyResult] = {}
+    chk, lib = audit.checker, audit.library.name
     assert chk is not None
+    targets = []
     for mt in sorted(chk.module_types - chk.modules):
         if not mt.startswith(lib + "."):
             continue
         names = mt[len(lib) + 1 :].split(".")
+        steps = [*((n, "auto") for n in names[:-1]), (names[-1], "type")]
         try:
-            base = instantiate(
-                audit, lib, [*((n, "auto") for n in names[:-1]), (names[-1], "type")]
-            )
-            admitted = s.conjectures(f"Top.{base}")
+            base = instantiate(audit, lib, steps)
         except AuditError:
             continue
-        for path in sorted(admitted):
-            name = audit.show(path)
-            if name not in reported:
-                out[name] = VerifyResult(
-                    False, "it has no proof (admitted in a module type)", time_s=elapsed
-                )
-    return out
+        fields = [c for c in own if c.startswith(mt + ".") and c not in reported]
+        targets += [Target(c, f"Top.{base}.{c[len(mt) + 1 :]}") for c in fields]
+    verdicts = audit.judge_all(targets, elapsed)
+    return {n: v for n, v in verdicts.items() if not v.ok}
 
 
 def _in_source_order(doc: CoqDocument, results: dict[str, VerifyResult]) -> dict[str, VerifyResult]:
@@ -636,7 +722,7 @@ def _in_source_order(doc: CoqDocument, results: dict[str, VerifyResult]) -> dict
 def _all_rejected(doc: CoqDocument, why: str, elapsed: float) -> dict[str, VerifyResult]:
     named = [t for t in doc.theorems if t.name and t.ender != "Abort"]
     if not named:
-        return {str(doc.ctx.path): VerifyResult(False, why, time_s=elapsed)}
+        return {doc.ctx.logical_name or doc.ctx.path.stem: VerifyResult(False, why, time_s=elapsed)}
     lib = doc.ctx.logical_name
     return {f"{lib}.{t.qualified_name}": VerifyResult(False, why, time_s=elapsed) for t in named}
 
@@ -659,23 +745,23 @@ def verify_proof(
     t0 = time.perf_counter()
     target = f"springtail_target_{secrets.token_hex(6)}"
     built = build_check_file(doc, thm, tactics, imports, target, raw)
-    if built is None:
-        return VerifyResult(False, f"cannot rename the statement of {thm.name} for the check")
+    if isinstance(built, str):
+        return VerifyResult(False, built)
     text, line_of = built
     with tempfile.TemporaryDirectory(prefix="springtail-verify-") as tmp:
-        out_root, work = Path(tmp) / "lib", Path(tmp) / "work"
+        deps = compile_dependencies(doc, Path(tmp), opts)
+        out_root, work = Path(tmp) / "check", _work(Path(tmp))
         out_root.mkdir()
-        work.mkdir()
         src = out_root / f"{CHECK_LIBRARY}.v"
         src.write_text(text, encoding="utf-8")
-        ours = ("-Q", str(out_root), "")
+        ours = (*deps, "-Q", str(out_root), "")
         args = [*doc.ctx.args, *ours, str(src)]
         rc, log = _run_coqc(args, work, opts.timeout_s, opts.max_memory_mb)
         if rc != 0:
             why = (
                 f"coqc ran past {opts.timeout_s:.0f} s"
                 if rc is None
-                else f"coqc rejected the proof: {_coqc_failure(log, str(doc.ctx.path), line_of)}"
+                else "coqc rejected the proof: " + _coqc_failure(log, doc.ctx.path, src, line_of)
             )
             return VerifyResult(False, why, time_s=time.perf_counter() - t0)
         loadpath = (*_loadpath(doc.ctx.args), *ours)
@@ -726,23 +812,56 @@ def build_check_file(
     imports: Sequence[str],
     target: str,
     raw: bool = False,
-) -> tuple[str, dict[int, int]] | None:
+) -> tuple[str, dict[int, int]] | str:
     """The check file's text and, for each of its lines that comes from the user's file, that
-    line's number there; None if the statement cannot be renamed to `target`."""
-    stmt = rename_statement(doc.sentences[thm.index].text, thm.name, target)
-    if stmt is None:
-        return None
+    line's number there; or why it cannot be built.
+
+    With imports, the statement is also stated before them, as a reference (admitted, under a
+    `False` hypothesis no proof can use), and the check file ends by making Coq unify the
+    reference's statement with the proved one: an import that changed what the statement
+    means (a notation, an Ltac name, an instance) makes coqc refuse the file."""
+    stmt = doc.sentences[thm.index].text
+    renamed = rename_statement(stmt, thm.name, target)
+    if renamed is None:
+        return f"cannot rename the statement of {thm.name} for the check"
     prefix = _prefix(doc, thm)
-    num_prefix_lines = prefix.count("\n") + 1
-    lines = [prefix, *imports, stmt]
+    lines = [prefix]
+    if imports:
+        if thm.keyword not in THEOREM_KEYWORDS:
+            return f"the policy's imports are not checked for a {thm.keyword} (only for theorems)"
+        lines += _reference(stmt, thm.name, target)
+    lines += [*imports, renamed]
     if not raw:
         lines.append("Proof.")
     lines += [f"  {t}" for t in tactics]
     if not raw:
         lines.append("Qed.")
+    if imports:
+        ref = target.replace("target", "ref")
+        lines.append(
+            f"Definition {target.replace('target', 'same')} := "
+            f"(fun (A : Type) (_ : False -> A) (_ : A) => A) _ (@{ref}) (@{target})."
+        )
     lines += [f"End {scope.name}." for scope in reversed(thm.scopes)]
+    num_prefix_lines = prefix.count("\n") + 1
     line_of = {n: n for n in range(1, num_prefix_lines + 1)} if prefix else {}
     return "\n".join(lines) + "\n", line_of
+
+
+def _reference(stmt: str, name: str, target: str) -> list[str]:
+    """The statement, renamed, admitted inside a section whose `False` variable it is
+    generalized over (`Proof using`): its type is `False -> statement`, useless to a proof."""
+    ref, section = target.replace("target", "ref"), target.replace("target", "refsection")
+    renamed = rename_statement(stmt, name, ref)
+    assert renamed is not None  # the same sentence renamed to `target` worked
+    return [
+        f"Section {section}.",
+        f"Variable {target.replace('target', 'never')} : False.",
+        renamed,
+        f"Proof using {target.replace('target', 'never')}.",
+        "Admitted.",
+        f"End {section}.",
+    ]
 
 
 def _prefix(doc: CoqDocument, thm: CoqTheorem) -> str:

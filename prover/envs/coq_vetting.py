@@ -10,21 +10,24 @@ file. Springtail therefore runs Coq with a private working folder, `-native-comp
 - declares an ML module other than Coq's own plugins (`ltac_plugin:coq-core.plugins.ltac`)
   or a findlib package installed on the system (`coq-hammer.plugin`; found only through the
   system's findlib configuration).
-The text is searched as it stands, comments included (a match inside a comment is refused
-too: it costs a false refusal at worst, never a missed command), in the file, the files it
-`Load`s, and the sources of the project libraries it needs (found with Coq's `coqdep`).
+The text is searched twice: as it stands, and with every comment replaced by a space (Coq's
+lexer treats a comment as a blank, so `Declare (* x *) ML Module` is the command); a match in
+either is refused (one inside a comment or a string costs a false refusal at worst, never a
+missed command). This covers the file, every file it `Load`s (found as Coq finds them, in the
+load path's folders and their subfolders; a `Load` that cannot be followed is refused), and
+the sources of the project libraries it needs (found with Coq's `coqdep`).
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import Path
 
 from prover.envs.base import EnvError
 from prover.envs.coq_project import coq_subprocess_env, coqlib, loadpath_flags
-from prover.envs.coq_source import CoqSyntaxError, skip_blank, skip_string
+from prover.envs.coq_source import CoqSyntaxError, skip_blank, skip_string, strip_comments
 
 CORE_PLUGIN_FILES = frozenset(
     {
@@ -53,7 +56,7 @@ _FINDLIB_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_][A-Za-z0-9
 _CD_RE = re.compile(r"(?<![\w'.])Cd\s*\"")
 _ML_PATH_RE = re.compile(r"(?<![\w'.])Add\s+(?:Rec\s+)?ML\s+Path\b")
 _DECLARE_ML_RE = re.compile(r"(?<![\w'.])Declare\s+ML\s+Module\b")
-_LOAD_RE = re.compile(r"(?<![\w'.])Load\s+(?:Verbose\s+)?")
+_LOAD_RE = re.compile(r"(?<![\w'.])Load\b\s*(?:Verbose\b\s*)?")
 
 
 def plugin_problem(spec: str) -> str:
@@ -84,8 +87,20 @@ def _strings_after(text: str, i: int) -> list[str] | None:
         return None
 
 
+def _views(text: str) -> list[str]:
+    """The text, and the text with comments blanked (when it lexes)."""
+    try:
+        return [text, strip_comments(text)]
+    except CoqSyntaxError:
+        return [text]
+
+
 def text_problems(text: str) -> list[str]:
     """What in `text` could make Coq load native code (see module docstring)."""
+    return list(dict.fromkeys(p for view in _views(text) for p in _view_problems(view)))
+
+
+def _view_problems(text: str) -> list[str]:
     problems = []
     if _CD_RE.search(text):
         problems.append("changes Coq's working folder (Cd)")
@@ -100,54 +115,107 @@ def text_problems(text: str) -> list[str]:
     return problems
 
 
-def load_targets(text: str, folders: Iterable[Path]) -> list[Path]:
-    """The files `Load` commands in `text` name, as Coq finds them: an explicit path as
-    given, a bare name in the load path's folders. A name with `$` cannot be followed."""
+def load_targets(text: str, dirs: Sequence[Path]) -> list[Path]:
+    """The files `Load` commands in `text` name, as Coq finds them: an absolute path as
+    given, a relative one in `dirs` (the load path's folders and their subfolders). A `Load`
+    that cannot be followed (a name with `$`, a file not found) is refused with EnvError."""
+    if "Load" not in text:
+        return []
     out = []
-    for m in _LOAD_RE.finditer(text):
-        strings = _strings_after(text, m.end())
-        if strings:
-            name = strings[0]
-        else:
-            word = re.compile(r"[\w'.]+").match(text, m.end())
-            if word is None:
+    views = _views(text)
+    for k, view in enumerate(views):
+        must_find = k == 1  # with comments blanked, every `Load` left is a command
+        for m in _LOAD_RE.finditer(view):
+            name = _load_name(view, m.end())
+            if name is None:
                 continue
-            name = word.group()
-        if "$" in name:
-            raise EnvError(f"cannot follow `Load {name}` (an environment variable): remove it")
-        target = Path(name if name.endswith(".v") else name + ".v")
-        candidates = [target] if target.is_absolute() else [f / target for f in folders]
-        out += [c for c in candidates if c.is_file()][:1]
+            target = Path(name if name.endswith(".v") else name + ".v")
+            candidates = [target] if target.is_absolute() else [d / target for d in dirs]
+            found = [c for c in candidates if c.is_file()]
+            if must_find and not found:
+                raise EnvError(
+                    f"cannot follow `Load {name}`: Springtail finds no such file to vet in the "
+                    "load path's folders"
+                )
+            out += found
     return out
 
 
-def vet_sources(path: Path, args: tuple[str, ...], folders: tuple[Path, ...]) -> set[Path]:
-    """Refuse (EnvError) `path` when it, a file it Loads, or the source of a project library
-    it needs could load native code; returns the compiled libraries (.vo) of the vetted
-    project sources."""
-    system = coqlib().resolve()
-    seen: set[Path] = set()
-    todo = [path.resolve()]
-    vetted_vo: set[Path] = set()
-    while todo:
-        source = todo.pop()
-        if source in seen or source.is_relative_to(system):
-            continue
-        seen.add(source)
+def _load_name(text: str, i: int) -> str | None:
+    strings = _strings_after(text, i)
+    if strings:
+        name = strings[0]
+    else:
         try:
-            text = source.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as e:
-            raise EnvError(f"{source}: cannot read it ({e})") from e
+            word = re.compile(r"[A-Za-z_][\w'.]*").match(text, skip_blank(text, i))
+        except CoqSyntaxError:
+            return None
+        if word is None:
+            return None
+        name = word.group().rstrip(".")  # the sentence's own end
+    if "$" in name:
+        raise EnvError(f"cannot follow `Load {name}` (an environment variable): remove it")
+    return name
+
+
+def vet_sources(path: Path, args: tuple[str, ...], folders: tuple[Path, ...]) -> list[Path]:
+    """Refuse (EnvError) `path` when it, a file it Loads, or the source of a project library
+    it Requires could load native code. Returns the project libraries' sources that `path`
+    Requires, directly or not, dependencies first (Springtail compiles them itself: the
+    compiled files lying next to them are never loaded)."""
+    system = coqlib().resolve()
+    dirs = _LoadDirs(folders)
+    scanned: set[Path] = set()
+    required: list[Path] = []
+
+    def visit(source: Path, *, is_library: bool) -> None:
+        if source in scanned or source.is_relative_to(system):
+            return
+        scanned.add(source)
+        text = _read(source)
         problems = text_problems(text)
         if problems:
             raise EnvError(
                 f"{source} {'; '.join(problems)}: Springtail refuses sources that could load "
                 "native code into the checker"
             )
-        vetted_vo.add(source.with_suffix(".vo"))
-        todo += [t.resolve() for t in load_targets(text, folders)]
-        todo += [d.resolve() for d in _dependencies(source, args)]
-    return vetted_vo
+        for target in load_targets(text, dirs.get()):
+            visit(target.resolve(), is_library=False)
+        for dep in _dependencies(source, args):
+            visit(dep.resolve(), is_library=True)
+        if is_library:
+            required.append(source)
+
+    visit(path.resolve(), is_library=False)
+    return required
+
+
+class _LoadDirs:
+    """The load path's folders and all their subfolders, listed once and only if needed."""
+
+    def __init__(self, folders: tuple[Path, ...]) -> None:
+        self._folders = folders
+        self._dirs: list[Path] | None = None
+
+    def get(self) -> list[Path]:
+        if self._dirs is None:
+            self._dirs = [
+                d
+                for f in self._folders
+                if f.is_dir()
+                for d in (f, *(p for p in f.rglob("*") if p.is_dir()))
+            ]
+        return self._dirs
+
+
+def _read(source: Path) -> str:
+    """The text Coq would read (a byte-order mark dropped; bytes that are not UTF-8, which
+    Coq accepts inside strings, replaced: only keywords are looked for)."""
+    try:
+        raw = source.read_bytes()
+    except OSError as e:
+        raise EnvError(f"{source}: cannot read it ({e.strerror or e})") from e
+    return raw.decode("utf-8-sig", errors="replace")
 
 
 def _dependencies(source: Path, args: tuple[str, ...]) -> list[Path]:

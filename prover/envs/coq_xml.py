@@ -144,7 +144,8 @@ class CoqProcess:
         self._stderr: IO[bytes] = tempfile.TemporaryFile()
         self._tmpdir = tempfile.TemporaryDirectory(prefix="springtail-coq-")
         self.proc = subprocess.Popen(
-            [exe, "-main-channel", "stdfds", "-async-proofs", "off", *args],
+            # -q: no coqrc (a user's startup file would run in every session, the audit's too)
+            [exe, "-q", "-main-channel", "stdfds", "-async-proofs", "off", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -155,7 +156,11 @@ class CoqProcess:
         )
         self._buf = b""
         self.messages: list[str] = []  # notices from feedback since the last call
-        self.root_state = self._init()
+        try:
+            self.root_state = self._init()
+        except BaseException:
+            self.close()
+            raise
 
     # --- calls -----------------------------------------------------------------------------
 

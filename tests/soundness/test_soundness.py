@@ -12,8 +12,10 @@ must keep passing. Each file states what it tests in its first comment:
 A case is a `.v` file, or a folder whose `Main.v` is checked after the files named by a
 `build:` field (e.g. `| build: Dep.v`) are compiled with coqc, in order; a `_CoqProject`
 there applies; a `plugin:` field (`| plugin: evil.ml=.coq-native/NDep.cmxs`) first builds an
-OCaml plugin the attack tries to load (ocamlfind comes with Debian's coq). Every case runs on
-a copy in a temporary folder.
+OCaml plugin the attack tries to load (ocamlfind comes with Debian's coq); a `swap:` field
+(`| swap: Dep.v=Clean.txt`) then replaces a built file's source by another text, leaving the
+compiled file newer (an attacker's shipped build). Every case runs on a copy in a temporary
+folder, where `@CASE@` in a .v file stands for that folder's absolute path.
 
 Run: pytest tests/soundness   (needs Coq 8.16)
 """
@@ -21,6 +23,7 @@ Run: pytest tests/soundness   (needs Coq 8.16)
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -76,6 +79,12 @@ def stage(case: Case, tmp_path: Path) -> Path:
     else:
         work.mkdir()
         shutil.copy(case.path, work / case.path.name)
+    for v in work.rglob("*.v"):
+        v.write_text(
+            v.read_text(encoding="utf-8", errors="surrogateescape").replace("@CASE@", str(work)),
+            encoding="utf-8",
+            errors="surrogateescape",
+        )
     flags = ["-Q", ".", ""]
     if (work / "_CoqProject").is_file():
         flags = (work / "_CoqProject").read_text().split()
@@ -87,6 +96,12 @@ def stage(case: Case, tmp_path: Path) -> Path:
         subprocess.run(cmd, cwd=work, check=True, capture_output=True)
     for dep in case.names("build"):
         subprocess.run(["coqc", "-q", *flags, dep], cwd=work, check=True, capture_output=True)
+    for spec in case.names("swap"):
+        source, _, text = spec.partition("=")
+        shutil.copy(work / text, work / source)
+        built = (work / source).with_suffix(".vo")
+        later = (work / source).stat().st_mtime + 10
+        os.utime(built, (later, later))
     return work / case.main
 
 

@@ -1,4 +1,4 @@
-(* attack: a dependency compiled with -impredicative-set proves Hurkens' paradox for Set; with two standard, allowed axioms (consistent in predicative Coq) the main file proves False, and nothing reports impredicative Set (the bare -impredicative-set line of _CoqProject is skipped by Springtail and passed to coqc by the test harness when it builds Dep.v only) | false: t | build: Dep.v | args: --allow-axiom Coq.Logic.ClassicalEpsilon.constructive_indefinite_description --allow-axiom Coq.Logic.Classical_Prop.classic *)
+(* attack: a dependency compiled with -impredicative-set proves Hurkens' paradox for Set; with two standard, allowed axioms (consistent in predicative Coq) the main file proves False, and nothing reports impredicative Set (the bare -impredicative-set line of _CoqProject is skipped by Springtail and passed to coqc by the test harness when it builds Dep.v only) | false: t | exit: 2 | build: Dep.v | args: --allow-axiom Coq.Logic.ClassicalEpsilon.constructive_indefinite_description --allow-axiom Coq.Logic.Classical_Prop.classic *)
 Require Import Coq.Logic.ClassicalEpsilon.
 Require Imp.Dep.
 Definition p2b (A : Set) : bool :=

@@ -1,0 +1,2 @@
+Declare ML Module "@CASE@/evil:evil.plugin".
+Definition d := 0.

@@ -1,0 +1,1 @@
+Declare ML Module "/tmp/springtail_attack_plugins/cmt3:evil.plugin".
