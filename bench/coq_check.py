@@ -5,8 +5,9 @@ nat numerals are unary, so a large k would make each proof cost grow with i), pr
 tactics each as in `coq_step_throughput.py`, in modules of 500 (so names are module paths),
 and one section with a variable. Measured on the same file, one after the other:
 - coqc alone (`coqc -q`, what a user's build costs);
-- `CoqEnv.check_file` (compile with coqc, the audit process, coqchk; the ratio to coqc is the
-  target: at most 2x);
+- `CoqEnv.check_file` (compile with coqc, the audit process, coqchk), and the whole command
+  line `springtail check` (process start and printing too); the ratio to coqc is the target:
+  at most 2x;
 - the sentence splitter (`split_sentences` + `find_theorems`) on this file and on the file
   repeated to about 50 MB (it must stay linear).
 
@@ -20,6 +21,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -69,6 +71,15 @@ def time_check(path: Path, n: int) -> tuple[float, int]:
     return elapsed, proved
 
 
+def time_cli(path: Path) -> float:
+    exe = Path(sys.executable).parent / "springtail"
+    t0 = time.perf_counter()
+    p = subprocess.run([str(exe), "check", str(path)], capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    assert p.returncode == 0, p.stderr[-500:]
+    return elapsed
+
+
 def time_split(text: str) -> float:
     t0 = time.perf_counter()
     find_theorems(split_sentences(text))
@@ -95,10 +106,12 @@ def main() -> None:
         path.write_text(text)
         coqc_s = time_coqc(path)
         check_s, proved = time_check(path, args.lemmas)
+        cli_s = time_cli(path)
     split_s, split_big_s = time_split(text), time_split(big)
     rows = [
         ("coqc alone", coqc_s, ""),
-        ("springtail check", check_s, f"{check_s / coqc_s:.2f}x coqc, {proved} proved"),
+        ("CoqEnv.check_file", check_s, f"{check_s / coqc_s:.2f}x coqc, {proved} proved"),
+        ("springtail check (CLI)", cli_s, f"{cli_s / coqc_s:.2f}x coqc"),
         (f"splitter, {len(text) / 2**20:.1f} MB", split_s, ""),
         (f"splitter, {len(big) / 2**20:.1f} MB", split_big_s, ""),
     ]
@@ -117,6 +130,8 @@ def main() -> None:
         "coqc_s": coqc_s,
         "check_s": check_s,
         "check_over_coqc": check_s / coqc_s,
+        "cli_s": cli_s,
+        "cli_over_coqc": cli_s / coqc_s,
         "split_s": split_s,
         "split_big_mb": len(big) / 2**20,
         "split_big_s": split_big_s,

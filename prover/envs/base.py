@@ -54,7 +54,7 @@ def fresh_handle() -> int:
     return next(_HANDLES)
 
 
-_QUALID_RE = re.compile(
+QUALID_RE = re.compile(
     r"[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*(?:\.[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*)*"
 )
 
@@ -62,7 +62,7 @@ _QUALID_RE = re.compile(
 def valid_axiom_name(name: str) -> bool:
     """Whether `name` is a qualified identifier (`Coq.Logic.Classical_Prop.classic`,
     `Classical.choice`): the only form an allowed axiom may take."""
-    return _QUALID_RE.fullmatch(name) is not None
+    return QUALID_RE.fullmatch(name) is not None
 
 
 class EnvError(Exception):

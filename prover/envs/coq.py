@@ -72,20 +72,23 @@ class CoqConfig:
             value = getattr(self, name)
             if not (0 < value < float("inf")):
                 raise EnvError(f"{name} must be a positive, finite number of seconds, got {value}")
-        bad = [a for a in self.allowed_axioms if not valid_axiom_name(a)]
-        if bad:
-            raise EnvError(
-                f"allowed axiom {bad[0]!r} is not a Coq qualified identifier "
-                "(e.g. Coq.Logic.Classical_Prop.classic)"
-            )
+        _check_axiom_names(self.allowed_axioms)
 
     def check_options(self, allowed_axioms: Sequence[str] | None = None) -> CheckOptions:
+        """The options of one check: these allowed axioms (default: the config's)."""
         allowed = self.allowed_axioms if allowed_axioms is None else tuple(allowed_axioms)
-        bad = [a for a in allowed if not valid_axiom_name(a)]
-        if bad:
-            raise EnvError(f"allowed axiom {bad[0]!r} is not a Coq qualified identifier")
+        _check_axiom_names(allowed)
         return CheckOptions(
             allowed, self.allow_impredicative_set, self.verify_timeout, self.max_memory_mb
+        )
+
+
+def _check_axiom_names(names: Sequence[str]) -> None:
+    bad = [a for a in names if not valid_axiom_name(a)]
+    if bad:
+        raise EnvError(
+            f"allowed axiom {bad[0]!r} is not a Coq qualified identifier "
+            "(e.g. Coq.Logic.Classical_Prop.classic)"
         )
 
 

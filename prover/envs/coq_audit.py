@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prover.envs.base import QUALID_RE
 from prover.envs.coq_project import coq_subprocess_env
 from prover.envs.coq_xml import CoqDied, CoqFail, CoqProcess, CoqTimeout
 from prover.envs.process import kill_group, memory_cap
@@ -50,8 +51,6 @@ _UNSAFE_SUFFIXES = (
     " relies on definitional UIP.",
 )
 _NOTICE_RE = re.compile(r"^Fetching opaque proofs from disk for \S+$")
-_IDENT = r"[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*"
-QUALID_RE = re.compile(rf"{_IDENT}(?:\.{_IDENT})*")
 AXIOM_KINDS = ("Axiom", "Parameter", "Context")  # declared assumptions: allowable by name
 
 

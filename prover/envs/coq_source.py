@@ -160,7 +160,7 @@ def strip_comments(text: str) -> str:
             i = _skip_comment(text, j)
             out.append(" ")
         elif m.group() == '"':
-            i = _skip_string(text, j)
+            i = skip_string(text, j)
             out.append(text[j:i])
         else:
             out.append(".")
@@ -184,10 +184,11 @@ def _skip_comment(text: str, i: int) -> int:
             if depth == 0:
                 return i
         else:
-            i = _skip_string(text, m.start())
+            i = skip_string(text, m.start())
 
 
-def _skip_string(text: str, i: int) -> int:
+def skip_string(text: str, i: int) -> int:
+    """Offset just after the string literal opening at `i`."""
     j = i + 1
     while True:
         k = text.find('"', j)
@@ -199,17 +200,8 @@ def _skip_string(text: str, i: int) -> int:
         return k + 1
 
 
-def skip_string(text: str, i: int) -> int:
-    """Offset just after the string literal opening at `i`."""
-    return _skip_string(text, i)
-
-
 def skip_blank(text: str, i: int) -> int:
     """Offset of the first character at or after `i` that is not blank or in a comment."""
-    return _skip_blank(text, i)
-
-
-def _skip_blank(text: str, i: int) -> int:
     n = len(text)
     while i < n:
         if text[i].isspace():
@@ -267,13 +259,13 @@ def split_sentences(text: str) -> list[Sentence]:
         raise CoqSyntaxError("strip the byte-order mark first (see `source_text`)")
     lines = LineIndex(text)
     sentences: list[Sentence] = []
-    i, n = _skip_blank(text, 0), len(text)
+    i, n = skip_blank(text, 0), len(text)
     while i < n:
         start = i
         size = _bullet_at(text, i)
         i = i + size if size else _scan_to_period(text, i)
         sentences.append(Sentence(text[start:i], start, i, lines.line(start)))
-        i = _skip_blank(text, i)
+        i = skip_blank(text, i)
     return sentences
 
 
@@ -292,7 +284,7 @@ def _scan_to_period(text: str, i: int) -> int:
         if m.group() == "(*":
             i = _skip_comment(text, j)
         elif m.group() == '"':
-            i = _skip_string(text, j)
+            i = skip_string(text, j)
         else:
             end = _ends_sentence(text, j)
             if end >= 0:
@@ -404,7 +396,7 @@ def without_module_type(header: str) -> str:
             i = _skip_comment(header, i)
             continue
         if c == '"':
-            i = _skip_string(header, i)
+            i = skip_string(header, i)
             continue
         if c == "(":
             depth += 1
@@ -422,7 +414,7 @@ def rename_statement(text: str, name: str, new_name: str) -> str | None:
     `new_name`, or None if the name is not where the declaration puts it."""
     i = 0
     while True:
-        i = _skip_blank(text, i)
+        i = skip_blank(text, i)
         m = re.compile(rf"#\[[^\]]*\]|{_IDENT}").match(text, i)
         if m is None:
             return None
@@ -431,7 +423,7 @@ def rename_statement(text: str, name: str, new_name: str) -> str | None:
             break
         if not (word.startswith("#[") or word in _CONTROL_WORDS):
             return None
-    j = _skip_blank(text, i)
+    j = skip_blank(text, i)
     m = re.compile(_IDENT).match(text, j)
     if m is None or m.group() != name:
         return None
