@@ -1,16 +1,20 @@
-"""The Lean REPL backend against recorded protocol messages (tests/golden/lean_repl_*.in),
-written from the REPL's documented JSON protocol, replayed by a stand-in REPL process; and,
-when a Lean toolchain is present, against the real `lake exe repl`.
+"""The Lean REPL backend against REPL transcripts (tests/golden/lean_repl_*.in) replayed by a
+stand-in REPL process (tests/golden/fake_repl.py); and, when a Lean toolchain is present,
+against the real `lake exe repl`. None of the transcripts was recorded from a real REPL: all
+are hand-written from the REPL's documented JSON protocol (fake_repl.py says more).
 
 Each golden case holds a Lean file, a list of operations, optional `LeanConfig` fields
-("config") and the transcript the REPL must see (`$SCRATCH` stands for the folder pickles go
-to; "process": k says which REPL process must get a request: the axiom audit runs in a fresh
-one); the rendered outcomes must equal `<case>.expected.out` exactly (a `.produced.out` is
-written beside it on mismatch). The `lean_repl_refuse_*` cases are one per refusal of the
-soundness rule (prover/envs/lean_audit.py); each says in its "note" what it shows.
+("config") and the transcript the REPL must see ("process": k says which REPL process must get
+a request: the check and the axiom audit each run in a fresh one; `$PICKLE` stands for the
+pickle's path, which the stand-in checks is private, fresh and untouched); the rendered
+outcomes must equal `<case>.expected.out` exactly (a `.produced.out` is written beside it on
+mismatch), and no pickle may be left behind. The `lean_repl_refuse_*` cases are one per
+refusal of the soundness rule (prover/envs/lean_audit.py); each says in its "note" what it
+shows.
 
 Also here: the kernel names lean_source.py gives declarations (namespaces, sections, `_root_`,
-`private`), the parser of `#print axioms` answers, and the validation of allowed axioms.
+`private`, commands that do not start a line) and the names it marks as in doubt, the pickle
+paths, the parser of `#print axioms` answers, and the validation of allowed axioms.
 
 Run: pytest tests/test_lean_repl.py
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -48,13 +53,13 @@ def render(out: object) -> str:
 def fake_config(tmp_path: Path, transcript: list, **fields: object) -> LeanConfig:
     """A `LeanConfig` whose REPL is the stand-in replaying `transcript`."""
     scratch = tmp_path / "scratch"
-    text = json.dumps(transcript).replace("$SCRATCH", json.dumps(str(scratch))[1:-1])
-    (tmp_path / "transcript.json").write_text(text)
+    (tmp_path / "transcript.json").write_text(json.dumps(transcript))
     cmd = (
         sys.executable,
         str(GOLDEN / "fake_repl.py"),
         str(tmp_path / "transcript.json"),
         str(tmp_path / "position"),
+        str(scratch),
     )
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
     return LeanConfig(
@@ -100,6 +105,8 @@ def run_case(case: dict, tmp_path: Path) -> str:
         lines.append(f"restarts {env.restarts}")
     used = int(position.read_text()) if position.exists() else 0
     lines.append(f"transcript {used}/{len(case['transcript'])}")
+    scratch = Path(config.scratch_dir)
+    assert not scratch.exists() or not list(scratch.iterdir()), "a pickle was left behind"
     return "\n".join(lines) + "\n"
 
 
@@ -114,23 +121,23 @@ def test_golden(name: str, tmp_path: Path) -> None:
     assert produced == expected, f"see {GOLDEN / (name + '.produced.out')}"
 
 
-def test_a_stale_pickle_never_stands_in_for_a_check(tmp_path: Path) -> None:
-    """A pickle left at the path of this check (an earlier run, the file's own writes) is
-    removed before the REPL is asked to write it, and every pickle after its audit."""
-    stale = tmp_path / "scratch" / "check-0.olean"
-    stale.parent.mkdir()
-    stale.write_text("stale")
-    case = json.loads((GOLDEN / "lean_repl_verify.in").read_text())
-    assert run_case(case, tmp_path) == (GOLDEN / "lean_repl_verify.expected.out").read_text()
-    assert not list(stale.parent.iterdir())
+def test_pickles_go_to_fresh_private_folders(tmp_path: Path) -> None:
+    """Each pickle path is a random name in a new folder of mode 0700 (never a path an earlier
+    check or the checked file could know), made in the system's temporary folder by default."""
+    from prover.envs.lean_repl import _new_pickle_path, _remove_pickle
 
-
-def test_default_scratch_folder_is_private_and_removed(tmp_path: Path) -> None:
-    env = LeanReplEnv(LeanConfig())
-    folder = env._next_pickle().parent
-    assert folder.is_dir() and folder.name.startswith("springtail-lean-")
-    env.close()
-    assert not folder.exists()
+    first, second = _new_pickle_path(""), _new_pickle_path(str(tmp_path / "s"))
+    try:
+        assert first.parent.parent == Path(tempfile.gettempdir())
+        assert second.parent.parent == tmp_path / "s"
+        for pickle in (first, second):
+            assert oct(pickle.parent.stat().st_mode & 0o777) == oct(0o700)
+            assert not pickle.exists() and len(pickle.stem) == 32
+        assert first.name != second.name and first.parent.name != second.parent.name
+    finally:
+        _remove_pickle(first)
+        _remove_pickle(second)
+    assert not first.parent.exists() and not list((tmp_path / "s").iterdir())
 
 
 def test_statement_end_skips_binders_comments_and_strings() -> None:
@@ -193,6 +200,82 @@ def test_kernel_names_follow_namespaces_and_sections() -> None:
         ("a", False),
     ]
     assert lf.theorems[4].full_name == ("Foo", "odd name.with dot")
+
+
+def test_commands_count_wherever_they_stand() -> None:
+    """Lean needs no line break between commands: `end`, `namespace` and declarations count
+    mid-line; not inside brackets (attributes, syntax quotations), `deriving instance`, or an
+    identifier (`h.end`); a «quoted» name with comment or string markers hides nothing."""
+    lf = parse_lean(
+        "namespace A\ntheorem a : True := trivial end A theorem b : True := trivial\n"
+        "open Nat in private theorem c : True := trivial namespace B\n"
+        "theorem «x /- » : True := trivial\ntheorem d : True := h.end\n"
+        '-- -/\ntheorem «y " -- » : True := trivial end B\n'
+        "attribute [instance] foo\n@[simp, instance] def e := 1\n"
+        "deriving instance Repr for Foo\ninstance (priority := low) f : Inhabited Nat := ⟨0⟩\n"
+        'macro "m" : command => `(theorem g : True := trivial)\nclass inductive C | k\n'
+        "section\nend theorem h : True := trivial\n"
+    )
+    assert [(d.keyword, d.display, d.is_private, d.doubt) for d in lf.decls] == [
+        ("theorem", "A.a", False, ""),
+        ("theorem", "b", False, ""),
+        ("theorem", "c", True, ""),
+        ("theorem", "B.«x /- »", False, ""),
+        ("theorem", "B.d", False, ""),
+        ("theorem", 'B.«y " -- »', False, ""),
+        ("def", "e", False, ""),
+        ("instance", "f", False, ""),
+        ("class", "C", False, ""),
+        ("theorem", "h", False, ""),
+    ]
+    assert [d.display for d in lf.audited] == ["A.a", "b", "c", "B.«x /- »", "B.d"] + [
+        'B.«y " -- »',
+        "e",
+        "f",
+        "h",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "doubts"),
+    [
+        (  # Lean reads `end` + `A` on the next line as `end A`; the parse sees a bare `end`
+            "namespace A\ntheorem a : True := trivial\nend\n  A\ntheorem b : True := trivial\n",
+            ["", "`end` at line 3 does not close the scope open there"],
+        ),
+        (
+            "section S\ntheorem a : True := trivial\nend T\ntheorem b : True := trivial\n",
+            ["", "`end T` at line 3 does not close"],
+        ),
+        ("end\ntheorem a : True := trivial\n", ["`end` at line 1 does not close"]),
+        (
+            "theorem a : True := trivial\nnamespace X\ntheorem a : True := trivial\nend X\n"
+            "theorem a : 1 = 1 := rfl\n",
+            ["a is declared more than once (lines 1, 5)", "", "declared more than once"],
+        ),
+        (
+            "theorem a : True := (trivial\ntheorem b : True := trivial\n",
+            ["brackets do not balance"],
+        ),
+        ("theorem a : True := trivial)\n", ["brackets do not balance"]),
+        ("theorem : True := trivial\n", ["cannot read the name after `theorem`"]),
+    ],
+)
+def test_doubtful_names_are_marked(text: str, doubts: list[str]) -> None:
+    decls = parse_lean(text).decls
+    assert len(decls) == len(doubts)
+    for d, why in zip(decls, doubts, strict=True):
+        assert why in d.doubt and bool(d.doubt) == bool(why)
+        assert not d.doubt or d.doubt.startswith("Springtail's parse of the file is ambiguous")
+
+
+def test_unsafe_partial_and_nameless_declarations_are_not_audited() -> None:
+    lf = parse_lean(
+        "unsafe def u := 1\npartial def p : Nat → Nat := p\ninstance : Inhabited Unit := ⟨()⟩\n"
+        "example : True := trivial\naxiom ax : False\nstructure S where x : Nat\n"
+        "noncomputable abbrev a : Nat := 1\nopaque o : Nat\nlemma l : True := trivial\n"
+    )
+    assert [d.display for d in lf.audited] == ["a", "o", "l"]
 
 
 def test_find_takes_full_names_or_a_unique_suffix() -> None:

@@ -100,8 +100,9 @@ theorem and_swap' (p q : Prop) (h : p ∧ q) : q ∧ p := by
 
 
 def _verify_exchange(proof: str, n: int, answer: str) -> list[dict]:
-    """What the REPL backend's verify sends and the REPL answers: the check in process 0,
-    the audit in fresh process n + 1."""
+    """What the REPL backend's verify sends and the REPL answers (hand-written, like the
+    transcripts of tests/golden): the n-th check in fresh process 2n, its audit in fresh
+    process 2n + 1."""
     text = CHEAT_FILE.replace("  sorry\n", f"  {proof}\n")
     forged = {
         "severity": "info",
@@ -110,13 +111,13 @@ def _verify_exchange(proof: str, n: int, answer: str) -> list[dict]:
         "data": "'and_swap'' does not depend on any axioms",
     }
     answer_msg = {**forged, "pos": {"line": 1, "column": 0}, "endPos": {"line": 1, "column": 6}}
-    pickle = f"$SCRATCH/check-{n}.olean"
+    check, audit = 2 * n, 2 * n + 1
     return [
-        {"process": 0, "send": {"cmd": text}, "recv": {"env": n, "messages": [forged]}},
-        {"process": 0, "send": {"pickleTo": pickle, "env": n}, "recv": {"env": n}},
-        {"process": n + 1, "send": {"unpickleEnvFrom": pickle}, "recv": {"env": 0}},
+        {"process": check, "send": {"cmd": text}, "recv": {"env": 0, "messages": [forged]}},
+        {"process": check, "send": {"pickleTo": "$PICKLE", "env": 0}, "recv": {"env": 0}},
+        {"process": audit, "send": {"unpickleEnvFrom": "$PICKLE"}, "recv": {"env": 0}},
         {
-            "process": n + 1,
+            "process": audit,
             "send": {"cmd": "#print axioms _root_.«and_swap'»", "env": 0},
             "recv": {"env": 1, "messages": [{**answer_msg, "data": answer}]},
         },

@@ -7,19 +7,28 @@ from text the file's code can shape, or from files it can write. For the Lean RE
 
 1. **Check.** The file (for `verify`: the file through the theorem, with the candidate proof)
    is elaborated as one REPL command without `env`, i.e. in a fresh environment built from its
-   header. Any error-severity message fails it; any sorry (the REPL's `sorries` field or a
-   "declaration uses 'sorry'" warning) fails it (`elaboration_problems`).
+   header, in a REPL process started for this check alone (never the one that steps through
+   tactics). Any error-severity message fails it; any sorry (the REPL's `sorries` field or a
+   "declaration uses 'sorry'" warning) fails it (`elaboration_problems`), wherever it stands:
+   an `example`, which adds no constant, is covered by this step only.
 2. **Hand-over.** That environment is saved with `{"pickleTo": P, "env": n}`: the REPL writes
-   its imports and the constants the file added, nothing else.
+   its imports and the constants the file added, nothing else. P is a random file name in a
+   folder (random name, mode 0700) made only once the elaboration has answered; `pickleTo`
+   writes into an existing folder, so it is made just before that request. Then the whole
+   process group of the check process is killed (SIGKILL, `process.kill_group`), so nothing
+   the file started there (a task its `#eval` spawned, a child process) runs any more when the
+   audit reads P. P and its folder are removed after the audit.
 3. **Audit.** A fresh REPL process, in which no code of the file has ever run, loads P with
    `{"unpickleEnvFrom": P}`: it imports the header's modules and *replays* every constant
    through the kernel (`Lean.Environment.replay`), so each proof is re-checked again, by the
    kernel alone. There we send `{"cmd": "#print axioms _root_.«A».«b»", "env": m}`, one
-   command per theorem, and read its answer (`read_axioms_answer`): exactly one info message,
+   command per declaration (each theorem; for `check_file` also each named `def`, `abbrev`,
+   `instance` and `opaque` that is not `unsafe` or `partial`, reported only when rejected), and
+   read its answer (`read_axioms_answer`): exactly one info message,
    `'A.b' depends on axioms: [x, y]` or `'A.b' does not depend on any axioms`, naming that
    very constant (names are compared component by component; `«»` quoting and dots inside
    quoted components are handled). A missing, ambiguous, unparsable or other-named answer, an
-   error, or a crash rejects the theorem.
+   error, or a crash rejects the declaration.
 4. **Judgement** (`judge`): every axiom must be allowed: `propext`, `Classical.choice`,
    `Quot.sound`, the names the user allows (each must be a Lean identifier, `allowed_axioms`),
    and `Lean.ofReduceBool`/`Lean.trustCompiler` only with `allow_native_decide`. `sorryAx` is
@@ -34,25 +43,33 @@ built-in `#print axioms`. `_root_.` and `«»` make the name resolve to exactly 
 whatever namespaces the file leaves open. `initialize` blocks of the file never run (they run
 only where a module is imported, and the audit imports only the header's modules). Code the
 file runs at elaboration time (`#eval`, `run_cmd`, tasks it spawns, writes to stdout) runs in
-the check process, never in the audit process, so it cannot answer for the audit. A user
+the check process, never in the audit process, so it cannot answer for the audit; it has
+finished or been killed before the pickle's path exists and before the audit reads it. A user
 `axiom`, `sorryAx` used directly, or `set_option debug.skipKernelTC true` show up or are undone
 in the audit: replay always runs the kernel.
 
 Residual risks (not closed here):
-- Code the file runs while it is elaborated runs with our user's rights: it can write files,
-  including the pickle P before the audit reads it or the `.olean` files of the header's
-  modules. A forged P is still re-checked by the kernel, so it cannot prove a false
-  statement, but it could swap the statement of the audited constant. Checking files from an
-  untrusted source needs an OS sandbox around the check process (read-only project, private
-  scratch folder, no network).
+- Code the file runs while it is elaborated runs with our user's rights: it can write any file
+  we can, such as the `.olean` files of the header's modules, and a process it starts outside
+  the check's process group (`setsid`, a daemon) survives the kill and could still find the new
+  folder and replace P in the moment between `pickleTo` and the audit. A forged P is still
+  re-checked by the kernel, so it cannot prove a false statement, but it could swap the
+  statement of the audited constant. Checking files from an untrusted source needs an OS
+  sandbox around the check process (read-only project, private scratch folder, no network).
 - The header's modules are trusted: their `initialize` code runs in the audit process.
 - Options the file sets with `set_option` persist into the audit (the REPL pickles them); they
   can change how the answer is printed, which then fails to parse (a rejection), not what
   `collectAxioms` finds.
-- Which theorems `check_file` reports, and which constant `verify` audits, come from our parse
-  of the file (lean_source.py): a mistake there makes a theorem unreported or rejected as an
-  unknown constant, never accepted unproved; but it is the constant with the name we computed
-  that is audited.
+- Which declarations `check_file` reports, and which constant `verify` audits, come from our
+  parse of the file (lean_source.py). Where the parse can tell it may be wrong (a name declared
+  twice, an `end` that does not close the scope it sees open, unbalanced brackets) the
+  declaration is rejected and never audited. A mistake it cannot tell makes a declaration
+  unreported or audits another name: usually an unknown constant (a rejection), but it could
+  be a constant of the imports whose audit is clean. Declarations a macro or a metaprogram
+  makes (a user command expanding to a theorem, `addDecl` in `run_cmd`) are not reported;
+  an `example` adds no constant, so an axiom it uses goes unseen; unnamed instances and
+  `unsafe`/`partial` definitions are not audited (a theorem that uses one still counts its
+  axioms).
 - `Environment.replay` skips `unsafe` and `partial` constants and has no compiled code for
   `native_decide`'s `Lean.ofReduceBool`: theorems that use them may fail to load in the audit,
   and are then rejected even when `allow_native_decide` is set.

@@ -15,11 +15,13 @@ restarted and the states a caller still holds are rebuilt from their tactic path
 
 A step counts as finishing the proof only with `proofStatus: "Completed"`, no goals, no error
 and no sorry. That is a claim of the session only: `verify` and `check_file` decide, by the
-rule in lean_audit.py: the file is re-elaborated in a fresh environment and must succeed
-without sorry; its environment is pickled (`{"pickleTo"}`) and loaded, re-checked by the kernel,
-into a fresh audit process (`{"unpickleEnvFrom"}`), where our own `#print axioms` command per
-theorem gives the axioms. Pickles go to `LeanConfig.scratch_dir` (default: a private temporary
-folder per env), one file per check, deleted after its audit.
+rule in lean_audit.py: the file is re-elaborated in a fresh environment, in a REPL process of
+its own (never the stepping one), and must succeed without sorry; its environment is pickled
+(`{"pickleTo"}`), that process group is killed, and the pickle is loaded, re-checked by the
+kernel, into a fresh audit process (`{"unpickleEnvFrom"}`), where our own `#print axioms`
+command per declaration gives the axioms. Each pickle gets a random name in a folder of its own
+(mode 0700, under `LeanConfig.scratch_dir` or the system's temporary folder), made only once
+the elaboration has finished, and removed after its audit.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import select
 import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +88,7 @@ class LeanConfig:
     allow_native_decide: bool = False
     allowed_axioms: tuple[str, ...] = ()  # on top of lean_audit.STANDARD_AXIOMS
     max_memory_mb: int = 16384
-    scratch_dir: str = ""  # where checked environments are pickled; "": a fresh temp folder
+    scratch_dir: str = ""  # where pickle folders are made; "": the system's temporary folder
 
     def __post_init__(self) -> None:
         allowed_axioms(self.allowed_axioms, allow_native_decide=self.allow_native_decide)
@@ -196,9 +199,6 @@ class LeanReplEnv(ProofEnv):
         self._root_states: dict[_Root, int] = {}
         self._handles: dict[int, _Handle] = {}
         self._ids: dict[int, int] = {}  # handle -> proofState in the current process
-        self._scratch: Path | None = None  # pickles of checked environments, for the audit
-        self._own_scratch = False
-        self._num_checks = 0
         self._closed = False
         self.restarts = 0
 
@@ -353,6 +353,8 @@ class LeanReplEnv(ProofEnv):
                 return VerifyResult(False, f"tactic {tac!r}: {refusal}")
         lf = self._file(file)
         decl = self._theorem(lf, theorem, file)
+        if decl.doubt:
+            return VerifyResult(False, decl.doubt, time_s=time.perf_counter() - t0)
         try:
             text = proof_command(lf, decl, list(proof))
         except ValueError as e:
@@ -368,25 +370,31 @@ class LeanReplEnv(ProofEnv):
     def check_file(
         self, file: str | Path, *, allowed_axioms: Sequence[str] = ()
     ) -> dict[str, VerifyResult]:
-        """Every theorem of `file` with its own proof, keyed by full (kernel) name."""
+        """Every theorem of `file` with its own proof, keyed by full (kernel) name; also the
+        named definitions (def, abbrev, instance, opaque) that are rejected."""
         t0 = time.perf_counter()
         allowed = self._allowed(tuple(allowed_axioms) or self.config.allowed_axioms)
         lf = self._file(file)
-        theorems = lf.theorems
-        if not theorems:
-            return {}
+        decls = lf.audited
+        clean = [d for d in decls if not d.doubt]  # names the parse is sure of
+        if not clean:  # nothing to ask Lean about: every one is rejected for its doubt
+            return {d.display: VerifyResult(False, d.doubt) for d in decls}
         problems, pickle = self._check(lf.text)
-        if pickle is None:
-            elapsed = time.perf_counter() - t0
-            return {
-                d.display: VerifyResult(
-                    False, rejection(problems, d.line, d.last_line), time_s=elapsed
-                )
-                for d in theorems
-            }
-        audited = self._audit(pickle, theorems)
+        audited = self._audit(pickle, clean) if pickle is not None else {}
         elapsed = time.perf_counter() - t0
-        return {d.display: judge(audited[d.full_name], allowed, elapsed) for d in theorems}
+        results: dict[str, VerifyResult] = {}
+        for d in decls:
+            if d.doubt:  # never audited; duplicates share one key, rejected alike
+                results[d.display] = VerifyResult(False, d.doubt, time_s=elapsed)
+            elif problems:
+                if d.is_theorem or any(d.line <= p.line <= d.last_line for p in problems):
+                    why = rejection(problems, d.line, d.last_line)
+                    results[d.display] = _as_decl(d, VerifyResult(False, why, time_s=elapsed))
+            else:
+                verdict = judge(audited[d.full_name], allowed, elapsed)
+                if d.is_theorem or not verdict.ok:  # definitions: reported when rejected
+                    results[d.display] = _as_decl(d, verdict)
+        return results
 
     def _allowed(self, extra: Sequence[str]) -> frozenset[Name]:
         return allowed_axioms(extra, allow_native_decide=self.config.allow_native_decide)
@@ -402,38 +410,44 @@ class LeanReplEnv(ProofEnv):
         return decl
 
     def _check(self, text: str) -> tuple[list[Problem], Path | None]:
-        """Elaborate `text` in a fresh environment; if it succeeds, pickle that environment
-        and return the pickle's path, else the problems (and None)."""
-
-        def run() -> tuple[list[Problem], Path | None]:
-            resp = self._send({"cmd": text}, self.config.command_timeout)
+        """Elaborate `text` in a fresh environment, in a REPL process of its own; if it
+        succeeds, pickle that environment and return the pickle's path, else the problems
+        (and None). Its whole process group is killed before this returns: nothing the file
+        started in it still runs when the audit reads the pickle (lean_audit.py)."""
+        checker = ReplProcess(self.config)
+        pickle: Path | None = None
+        is_saved = False
+        try:
+            resp = checker.send({"cmd": text}, self.config.command_timeout)
             problems = elaboration_problems(resp)
             if problems:
                 return problems, None
-            pickle = self._next_pickle()
+            pickle = _new_pickle_path(self.config.scratch_dir)  # only now: the file has run
             request = {"pickleTo": str(pickle), "env": resp["env"]}
-            saved = self._send(request, self.config.command_timeout)
+            saved = checker.send(request, self.config.command_timeout)
             if saved.get("env") != resp["env"]:
                 why = saved.get("message", json.dumps(saved, ensure_ascii=False))
                 unsaved = f"the REPL could not save the checked environment: {why}"
                 return [Problem(0, unsaved, False)], None
+            is_saved = True
             return [], pickle
-
-        try:
-            return with_restart(
-                run, died=(ReplDied,), restart=self._forget_process, what="the Lean REPL"
-            )
         except ReplTimeout:
-            self._forget_process()
             limit = self.config.command_timeout
             return [Problem(0, f"Lean ran past the command timeout ({limit:.0f} s)", False)], None
+        except ReplDied as e:
+            return [Problem(0, f"the REPL died checking the file: {e}", False)], None
+        finally:
+            checker.close()  # SIGKILL to its whole process group (process.kill_group)
+            if pickle is not None and not is_saved:
+                _remove_pickle(pickle)
 
     def _audit(self, pickle: Path, decls: Sequence[LeanDecl]) -> dict[Name, Audited]:
         """`#print axioms` for each of `decls` in a fresh process that loads `pickle`; no code
-        of the checked file runs there (see lean_audit.py)."""
+        of the checked file runs there (see lean_audit.py). The pickle is removed after."""
         answers: dict[Name, Audited] = {}
-        auditor = ReplProcess(self.config)
+        auditor: ReplProcess | None = None
         try:
+            auditor = ReplProcess(self.config)
             loaded = auditor.send({"unpickleEnvFrom": str(pickle)}, self.config.command_timeout)
             env = loaded.get("env")
             if not isinstance(env, int) or "message" in loaded:
@@ -445,8 +459,9 @@ class LeanReplEnv(ProofEnv):
             failed = Audited(problem=f"the audit process failed: {e}")
             return {d.full_name: answers.get(d.full_name, failed) for d in decls}
         finally:
-            auditor.close()
-            pickle.unlink(missing_ok=True)
+            if auditor is not None:
+                auditor.close()
+            _remove_pickle(pickle)
         return answers
 
     def _print_axioms(self, auditor: ReplProcess, env: int, decl: LeanDecl) -> Audited:
@@ -457,17 +472,6 @@ class LeanReplEnv(ProofEnv):
         request = {"cmd": f"#print axioms {ref}", "env": env}
         resp = auditor.send(request, self.config.command_timeout)
         return read_axioms_answer(resp, decl.full_name, is_private=decl.is_private)
-
-    def _next_pickle(self) -> Path:
-        if self._scratch is None:
-            self._own_scratch = not self.config.scratch_dir
-            folder = self.config.scratch_dir or tempfile.mkdtemp(prefix="springtail-lean-")
-            self._scratch = Path(folder)
-            self._scratch.mkdir(parents=True, exist_ok=True)
-        path = self._scratch / f"check-{self._num_checks}.olean"
-        self._num_checks += 1
-        path.unlink(missing_ok=True)  # never let a stale pickle stand in for this check
-        return path
 
     # --- process ---------------------------------------------------------------------------
 
@@ -495,13 +499,31 @@ class LeanReplEnv(ProofEnv):
         if self._proc is not None:
             self._proc.close()
             self._proc = None
-        if self._own_scratch and self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
 
 
 class _ReplayFailed(Exception):
     pass
+
+
+def _as_decl(decl: LeanDecl, verdict: VerifyResult) -> VerifyResult:
+    """A definition's verdict says what kind of declaration it is ("(def) uses axiom ...")."""
+    if decl.is_theorem or verdict.ok:
+        return verdict
+    return replace(verdict, reason=f"({decl.keyword}) {verdict.reason}")
+
+
+def _new_pickle_path(scratch_dir: str) -> Path:
+    """A random file name in a new folder (mode 0700, random name): nothing could know or
+    prepare the path while the checked file was elaborated. The REPL's `pickleTo` writes into
+    an existing folder only, so the folder is made here, just before that request."""
+    if scratch_dir:
+        Path(scratch_dir).mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="springtail-check-", dir=scratch_dir or None))
+    return folder / f"{secrets.token_hex(16)}.olean"
+
+
+def _remove_pickle(pickle: Path) -> None:
+    shutil.rmtree(pickle.parent, ignore_errors=True)
 
 
 def make_lean_env(**kwargs: object) -> LeanReplEnv:

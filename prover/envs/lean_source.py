@@ -2,16 +2,23 @@
 
 A file is split into its header (the leading `import` lines, which must run in a fresh REPL
 environment) and its body. Comments, strings and character literals are blanked first
-(`mask`), so nothing inside them counts. A declaration starts at a line that begins with
-optional attributes/modifiers and `theorem`, `lemma`, `example`, `def`, `instance`, ...; it
-runs to the next declaration or scope command (`namespace`, `section`, `end`, `mutual`).
+(`mask`; a `«quoted»` name is skipped whole, so `«a -- b»` hides nothing), so nothing inside
+them counts. Lean does not care about line breaks between commands, and neither does this
+parse: a declaration keyword (`theorem`, `lemma`, `example`, `def`, `instance`, ..., with its
+attributes and modifiers) or a scope command (`namespace`, `section`, `end`, `mutual`) counts
+wherever it stands as a word of its own outside brackets (so not inside `@[instance]`,
+`attribute [instance]` or a syntax quotation), and not after `deriving`. A declaration runs to
+the next such command.
 
 Kernel names: `namespace A.B` / `section S` / `mutual` open scopes that `end [A.B|S]` closes;
 a declaration `bar` inside namespaces `A.B` is the constant `A.B.bar`, one written
 `_root_.bar` is `bar`; `private` and `protected` do not change the name (Lean adds the private
 prefix itself, see `lean_names.same_constant`); `open` does not either. This parse only says
-*which* constant to ask Lean about: whether it is proved is decided by Lean (lean_audit.py),
-and a name we get wrong is an unknown constant there, hence a rejection.
+*which* constant to ask Lean about: whether it is proved is decided by Lean (lean_audit.py).
+Where the parse cannot be sure of a name, the declaration carries a `doubt` (and is rejected,
+never audited): two declarations with one full name, an `end` that does not match the scopes
+the parse sees open (from there on), brackets that do not balance (the whole file), a name
+it cannot read.
 
 A theorem's statement is its text up to the first `:=` at bracket depth 0; the proof is what
 follows.
@@ -20,30 +27,42 @@ follows.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
-from prover.envs.lean_names import Name, display, split_name
+from prover.envs.lean_names import Name, display, is_identifier, split_name
 
-_NAME = r"(?:«[^»\n]*»|[^\s.:({\[«»]+)(?:\.(?:«[^»\n]*»|[^\s.:({\[«»]+))*"
+_NAME = r"(?:«[^»]*»|[^\s.:({\[«»]+)(?:\.(?:«[^»]*»|[^\s.:({\[«»]+))*"
+# A keyword is a word of its own: not part of an identifier (`h.end`, `irreducible_def`).
+_WORD_START, _WORD_END = r"(?<![\w.'!?])", r"(?![\w'!?])"
 _DECL_RE = re.compile(
-    r"^[ \t]*(?:@\[[^\]]*\]\s*)?"
-    r"(?P<mods>(?:(?:private|protected|noncomputable|nonrec|partial|unsafe|public)\s+)*)"
-    r"(?P<kw>theorem|lemma|example|def|abbrev|instance|structure|inductive|class|axiom|opaque)\b"
-    rf"[ \t]*(?P<name>{_NAME})?",
-    re.M,
+    rf"{_WORD_START}(?:@\[[^\]]*\]\s*)?"
+    r"(?P<mods>(?:(?:private|protected|noncomputable|nonrec|partial|unsafe|public|scoped|local)"
+    r"\s+)*)"
+    r"(?P<kw>theorem|lemma|example|def|abbrev|instance|structure|inductive|"
+    rf"class(?:\s+(?:inductive|abbrev))?|axiom|opaque){_WORD_END}"
 )
-_SCOPE_RE = re.compile(
-    rf"^[ \t]*(?:(?P<namespace>namespace)[ \t]+(?P<ns_name>{_NAME})"
-    rf"|(?:(?:noncomputable|public)[ \t]+)*(?P<section>section)\b(?:[ \t]+(?P<sec_name>{_NAME}))?"
-    rf"|(?P<end>end)\b(?:[ \t]+(?P<end_name>{_NAME}))?"
-    r"|(?P<mutual>mutual)\b)",
-    re.M,
-)
+_SCOPE_RE = re.compile(rf"{_WORD_START}(?P<kw>namespace|section|end|mutual){_WORD_END}")
+_NAME_AFTER = re.compile(rf"\s*(?P<name>{_NAME})")  # a declaration's or namespace's name
+_NAME_SAME_LINE = re.compile(rf"[ \t]*(?P<name>{_NAME})")  # `section`'s and `end`'s optional one
+_PRIORITY = re.compile(r"\s*\(\s*priority\s*:=[^()]*\)")  # `instance (priority := low) foo`
+_DERIVING_BEFORE = re.compile(r"(?<![\w.'!?])deriving\s*$")
 _CHAR_LITERAL = re.compile(r"'(?:\\[^'\n]{1,10}|[^\\'\n])'")
 _RAW_STRING = re.compile(r'r(#*)"')
-_QUOTED_NAME = re.compile(r"«[^»\n]*»")
+_QUOTED_NAME = re.compile(r"«[^»]*»")
 _OPENERS, _CLOSERS = "([{⟨", ")]}⟩"
 THEOREM_KEYWORDS = ("theorem", "lemma")
+# Declarations audited besides theorems: a named one of these kinds adds a constant whose value
+# a proof may unfold. `unsafe`/`partial` ones are skipped: the kernel never unfolds them, and
+# the audit's replay leaves them out.
+DEFINITION_KEYWORDS = ("def", "abbrev", "instance", "opaque")
+NAMELESS_KEYWORDS = ("example", "instance")
+AMBIGUOUS = "Springtail's parse of the file is ambiguous here"
+# Words that start or modify commands: never the name after `end`/`section`/`namespace`.
+_KEYWORDS = frozenset(
+    "theorem lemma example def abbrev instance structure inductive class axiom opaque namespace "
+    "section end mutual open variable universe set_option attribute private protected "
+    "noncomputable nonrec partial unsafe public scoped local".split()
+)
 
 
 @dataclass(frozen=True)
@@ -55,11 +74,29 @@ class LeanDecl:
     line: int  # 1-based line of `start`
     last_line: int  # 1-based line of the declaration's last non-blank character
     full_name: Name  # the kernel name (namespaces applied)
-    is_private: bool
+    modifiers: tuple[str, ...]  # `private`, `noncomputable`, ... as written
+    doubt: str = ""  # non-empty: the parse is unsure of this name, and this says why
 
     @property
     def display(self) -> str:
         return display(self.full_name)
+
+    @property
+    def is_private(self) -> bool:
+        return "private" in self.modifiers
+
+    @property
+    def is_theorem(self) -> bool:
+        return self.keyword in THEOREM_KEYWORDS
+
+    @property
+    def is_audited(self) -> bool:
+        """Whether `check` audits it: a theorem, or a named def/abbrev/instance/opaque that
+        the kernel can unfold (not `unsafe`, not `partial`)."""
+        if self.is_theorem:
+            return True
+        unfoldable = not {"unsafe", "partial"} & set(self.modifiers)
+        return self.keyword in DEFINITION_KEYWORDS and bool(self.name) and unfoldable
 
 
 @dataclass(frozen=True)
@@ -71,7 +108,12 @@ class LeanFile:
 
     @property
     def theorems(self) -> list[LeanDecl]:
-        return [d for d in self.decls if d.keyword in THEOREM_KEYWORDS]
+        return [d for d in self.decls if d.is_theorem]
+
+    @property
+    def audited(self) -> list[LeanDecl]:
+        """The declarations `check` audits, in source order (`LeanDecl.is_audited`)."""
+        return [d for d in self.decls if d.is_audited]
 
     def find(self, name: str) -> LeanDecl | None:
         """The theorem `name` denotes: its full name, else the unique theorem whose full name
@@ -90,11 +132,16 @@ class LeanFile:
 
 
 def mask(text: str) -> str:
-    """`text` with comments, strings and character literals blanked; newlines and offsets
-    are kept, so positions in the result are positions in `text`."""
+    """`text` with comments, strings and character literals blanked (`«quoted»` names kept
+    as they are); newlines and offsets are kept, so positions in the result are positions in
+    `text`."""
     out = list(text)
     i, n = 0, len(text)
     while i < n:
+        if text[i] == "«":  # a quoted name: nothing inside starts a comment or a string
+            close = text.find("»", i + 1)
+            i = n if close < 0 else close + 1
+            continue
         j = _skip_end(text, i)
         if j == i:
             i += 1
@@ -164,12 +211,22 @@ def parse_lean(text: str) -> LeanFile:
         )
         if m.strip().startswith("import ")
     )
+    # Keywords are looked for with quoted names blanked too; names are read from `masked`.
+    scan = _QUOTED_NAME.sub(lambda m: " " * len(m.group()), masked)
+    depth, balanced = _bracket_depths(scan)
     events = sorted(
-        [m for m in _DECL_RE.finditer(masked) if m.start() >= body_start]
-        + [m for m in _SCOPE_RE.finditer(masked) if m.start() >= body_start],
+        [m for m in _DECL_RE.finditer(scan, body_start) if _is_command(m, scan, depth)]
+        + [m for m in _SCOPE_RE.finditer(scan, body_start) if _is_command(m, scan, depth)],
         key=lambda m: m.start(),
     )
-    return LeanFile(text, header, body_start, _declarations(text, events))
+    decls = _declarations(text, masked, events)
+    if not balanced:
+        why = (
+            f"{AMBIGUOUS}: the file's brackets do not balance outside comments and strings, "
+            "so Springtail cannot tell where its declarations are"
+        )
+        decls = [replace(d, doubt=d.doubt or why) for d in decls]
+    return LeanFile(text, header, body_start, tuple(_mark_duplicates(decls)))
 
 
 def _header_end(masked: str) -> int:
@@ -182,51 +239,137 @@ def _header_end(masked: str) -> int:
     return offset
 
 
-def _declarations(text: str, events: list[re.Match[str]]) -> tuple[LeanDecl, ...]:
-    scopes: list[tuple[str, str]] = []  # (kind, component), one entry per name component
+def _bracket_depths(scan: str) -> tuple[list[int], bool]:
+    """The bracket depth before each offset of `scan`, and whether the brackets balance."""
+    depths, depth, balanced = [], 0, True
+    for c in scan:
+        depths.append(depth)
+        if c in _OPENERS:
+            depth += 1
+        elif c in _CLOSERS:
+            balanced = balanced and depth > 0
+            depth = max(0, depth - 1)
+    return depths, balanced and depth == 0
+
+
+def _is_command(m: re.Match[str], scan: str, depth: list[int]) -> bool:
+    """Whether a keyword match starts a command: outside brackets, and not `deriving instance`."""
+    if depth[m.start()]:
+        return False
+    return not (
+        m["kw"] == "instance" and _DERIVING_BEFORE.search(scan, max(0, m.start() - 80), m.start())
+    )
+
+
+def _declarations(text: str, masked: str, events: list[re.Match[str]]) -> list[LeanDecl]:
+    scopes = _Scopes()
     decls = []
     for i, m in enumerate(events):
-        if m.re is not _DECL_RE:
-            _update_scopes(scopes, m)
+        line = text.count("\n", 0, m.start()) + 1
+        if m.re is _SCOPE_RE:
+            scopes.update(m["kw"], _scope_name(m, masked), line)
             continue
         end = events[i + 1].start() if i + 1 < len(events) else len(text)
-        written = m["name"] or ""
-        line = text.count("\n", 0, m.start()) + 1
-        decls.append(
-            LeanDecl(
-                keyword=m["kw"],
-                name=written,
-                start=m.start(),
-                end=end,
-                line=line,
-                last_line=line + text[m.start() : end].rstrip().count("\n"),
-                full_name=_kernel_name(scopes, written),
-                is_private="private" in m["mods"].split(),
-            )
+        written = _decl_name(m, masked)
+        decl = LeanDecl(
+            keyword=m["kw"].split()[0],  # `class inductive` and `class abbrev` are classes
+            name=written,
+            start=m.start(),
+            end=end,
+            line=line,
+            last_line=line + text[m.start() : end].rstrip().count("\n"),
+            full_name=scopes.kernel_name(written),
+            modifiers=tuple(m["mods"].split()),
+            doubt=scopes.doubt,
         )
-    return tuple(decls)
+        if not decl.full_name and m["kw"] not in NAMELESS_KEYWORDS and not decl.doubt:
+            decl = replace(decl, doubt=f"{AMBIGUOUS}: cannot read the name after `{m['kw']}`")
+        decls.append(decl)
+    return decls
 
 
-def _update_scopes(scopes: list[tuple[str, str]], m: re.Match[str]) -> None:
-    if m["namespace"]:
-        scopes += [("namespace", c) for c in split_name(m["ns_name"]) or ()]
-    elif m["section"]:
-        names = split_name(m["sec_name"]) if m["sec_name"] else None
-        scopes += [("section", c) for c in names or ("",)]
-    elif m["mutual"]:
-        scopes.append(("mutual", ""))
-    elif m["end"]:
-        count = len(split_name(m["end_name"]) or ()) if m["end_name"] else 1
-        del scopes[max(0, len(scopes) - count) :]
+def _decl_name(m: re.Match[str], masked: str) -> str:
+    if m["kw"] == "example":
+        return ""
+    at = m.end()
+    if m["kw"] == "instance":
+        priority = _PRIORITY.match(masked, at)
+        at = priority.end() if priority else at
+    name = _NAME_AFTER.match(masked, at)
+    return name["name"] if name else ""
 
 
-def _kernel_name(scopes: list[tuple[str, str]], written: str) -> Name:
-    name = split_name(written) if written else None
-    if not name:
-        return ()
-    if name[0] == "_root_":
-        return name[1:]
-    return tuple(c for kind, c in scopes if kind == "namespace") + name
+def _scope_name(m: re.Match[str], masked: str) -> str | None:
+    """The name after `namespace` (which needs one), `section` or `end` (on the same line);
+    None when there is none."""
+    if m["kw"] == "mutual":
+        return None
+    name = (_NAME_AFTER if m["kw"] == "namespace" else _NAME_SAME_LINE).match(masked, m.end())
+    if not name or not is_identifier(name["name"]) or name["name"] in _KEYWORDS:
+        return None  # `end theorem foo ...`: Lean reads a bare `end`, then a theorem
+    return name["name"]
+
+
+@dataclass
+class _Scopes:
+    """The open namespaces, sections and mutual blocks, one entry per name component."""
+
+    entries: list[tuple[str, str]] = field(default_factory=list)  # (kind, component)
+    doubt: str = ""  # set once a scope command does not fit: every later name is in doubt
+
+    def update(self, kind: str, written: str | None, line: int) -> None:
+        parts = split_name(written) if written else None
+        if kind == "namespace":
+            if not parts:
+                self._lose(f"cannot read the namespace opened at line {line}")
+            self.entries += [("namespace", c) for c in parts or ()]
+        elif kind == "section":
+            self.entries += [("section", c) for c in parts or ("",)]
+        elif kind == "mutual":
+            self.entries.append(("mutual", ""))
+        else:
+            self._end(parts, written, line)
+
+    def _end(self, parts: Name | None, written: str | None, line: int) -> None:
+        closing = list(parts) if parts else [""]  # a bare `end` closes an unnamed scope
+        open_now = [c for _, c in self.entries[-len(closing) :]]
+        if len(self.entries) < len(closing) or open_now != closing:
+            shown = f"end {written}" if written else "end"
+            self._lose(f"`{shown}` at line {line} does not close the scope open there")
+        del self.entries[max(0, len(self.entries) - len(closing)) :]
+
+    def _lose(self, why: str) -> None:
+        self.doubt = self.doubt or (
+            f"{AMBIGUOUS}: {why}, so Springtail cannot tell the names declared after it"
+        )
+
+    def kernel_name(self, written: str) -> Name:
+        name = split_name(written) if written else None
+        if not name:
+            return ()
+        if name[0] == "_root_":
+            return name[1:]
+        return tuple(c for kind, c in self.entries if kind == "namespace") + name
+
+
+def _mark_duplicates(decls: list[LeanDecl]) -> list[LeanDecl]:
+    """Declarations sharing a full name all get a doubt: Lean refuses a file that declares a
+    name twice, so either its check fails anyway or the parse misread it; and one audit of a
+    name cannot speak for two declarations."""
+    lines: dict[Name, list[int]] = {}
+    for d in decls:
+        if d.full_name:
+            lines.setdefault(d.full_name, []).append(d.line)
+    out = []
+    for d in decls:
+        seen = lines.get(d.full_name, [])
+        if len(seen) > 1 and not d.doubt:
+            where = ", ".join(str(n) for n in seen)
+            d = replace(
+                d, doubt=f"{AMBIGUOUS}: {d.display} is declared more than once (lines {where})"
+            )
+        out.append(d)
+    return out
 
 
 # --- commands ------------------------------------------------------------------------------

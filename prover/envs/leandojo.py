@@ -10,10 +10,11 @@ LeanDojo's results map onto the protocol as:
 
 `verify` is the Lean REPL backend's `verify` (`LeanReplEnv`, run in this project's Lake
 workspace) on the traced file: the same rule decides (lean_audit.py): the file with the proof
-re-elaborated in a fresh environment, and the axiom audit in a fresh process that replays the
-result through the kernel. It never reads `lean`'s printed output, which the file's own code
-can shape. The file's imports must therefore resolve in this project (Mathlib at the pinned
-tag); when they do not, the check fails and the proof is rejected with Lean's error.
+re-elaborated in a fresh environment in a REPL process of its own, killed before the axiom
+audit runs in another fresh process that replays the result through the kernel. It never reads
+`lean`'s printed output, which the file's own code can shape. The file's imports must therefore
+resolve in this project (Mathlib at the pinned tag); when they do not, the check fails and the
+proof is rejected with Lean's error.
 """
 
 from __future__ import annotations
