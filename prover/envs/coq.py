@@ -40,6 +40,7 @@ from prover.envs.base import (
     short_names,
     valid_axiom_name,
 )
+from prover.envs.coq_compile import CheckOptions, missing_dependency
 from prover.envs.coq_project import CoqFileContext, file_context
 from prover.envs.coq_source import (
     CoqSyntaxError,
@@ -51,7 +52,7 @@ from prover.envs.coq_source import (
     source_text,
     split_sentences,
 )
-from prover.envs.coq_verify import CheckOptions, check_file, missing_dependency, verify_proof
+from prover.envs.coq_verify import check_file, verify_proof
 from prover.envs.coq_vetting import vet_sources
 from prover.envs.coq_xml import CoqDied, CoqFail, CoqProcess, CoqTimeout, Goals
 from prover.envs.process import T, with_restart
