@@ -17,14 +17,13 @@ Run: .venv/bin/python bench/coq_check.py [--lemmas 12000] [--json bench/results/
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import machine, print_table, write_json
 
 from prover.envs import get_env
 from prover.envs.coq_source import find_theorems, split_sentences
@@ -86,13 +85,6 @@ def time_split(text: str) -> float:
     return time.perf_counter() - t0
 
 
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()} x{os.cpu_count()}"
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lemmas", type=int, default=12000)
@@ -109,34 +101,16 @@ def main() -> None:
         cli_s = time_cli(path)
     split_s, split_big_s = time_split(text), time_split(big)
     rows = [
-        ("coqc alone", coqc_s, ""),
-        ("CoqEnv.check_file", check_s, f"{check_s / coqc_s:.2f}x coqc, {proved} proved"),
-        ("springtail check (CLI)", cli_s, f"{cli_s / coqc_s:.2f}x coqc"),
-        (f"splitter, {len(text) / 2**20:.1f} MB", split_s, ""),
-        (f"splitter, {len(big) / 2**20:.1f} MB", split_big_s, ""),
+        {"what": "coqc alone", "seconds": coqc_s},
+        {"what": "CoqEnv.check_file", "seconds": check_s, "x coqc": check_s / coqc_s},
+        {"what": "springtail check (CLI)", "seconds": cli_s, "x coqc": cli_s / coqc_s},
+        {"what": f"splitter, {len(text) / 2**20:.1f} MB", "seconds": split_s},
+        {"what": f"splitter, {len(big) / 2**20:.1f} MB", "seconds": split_big_s},
     ]
-    cpu = _cpu()
-    print(f"{args.lemmas} lemmas, {len(text) / 2**20:.2f} MB; machine: {cpu}, CPU only")
-    print(f"| {'what':24s} | {'seconds':>8s} | note |")
-    print(f"|{'-' * 26}|{'-' * 10}|------|")
-    for name, secs, note in rows:
-        print(f"| {name:24s} | {secs:8.2f} | {note} |")
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "lemmas": args.lemmas,
-        "file_mb": len(text) / 2**20,
-        "machine": f"{cpu}; {platform.platform()}",
-        "coqc_s": coqc_s,
-        "check_s": check_s,
-        "check_over_coqc": check_s / coqc_s,
-        "cli_s": cli_s,
-        "cli_over_coqc": cli_s / coqc_s,
-        "split_s": split_s,
-        "split_big_mb": len(big) / 2**20,
-        "split_big_s": split_big_s,
-    }
-    out.write_text(json.dumps(payload, indent=2) + "\n")
+    cpu = machine()
+    print(f"{args.lemmas} lemmas, {len(text) / 2**20:.2f} MB, {proved} proved; CPU: {cpu['cpu']}")
+    print_table(rows, ["what", "seconds", "x coqc"])
+    write_json(args.json, {"lemmas": args.lemmas, "file_mb": len(text) / 2**20, "rows": rows})
 
 
 if __name__ == "__main__":

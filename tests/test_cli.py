@@ -209,18 +209,10 @@ def test_eval_writes_the_documented_json(capsys, tmp_path: Path, coq_installed: 
     assert set(summary["results"][0]) >= {"theorem", "proved", "proof", "time_s"}
 
 
-AMBIGUOUS = """\
-Module A.
-Theorem t : 1 = 2.
-Proof. Admitted.
-End A.
-Module B.
-Theorem t : 1 = 1.
-Proof. reflexivity. Qed.
-End B.
-Theorem x : 1 = 2.
-Abort.
-"""
+# A.t admitted and a clean B.t (the soundness case), then an aborted goal.
+AMBIGUOUS = (
+    Path(__file__).parent / "soundness" / "attacks" / "same_short_name_in_modules.v"
+).read_text() + "Theorem x : 1 = 2.\nAbort.\n"
 
 
 def test_names_are_kernel_names_and_ambiguous_ones_are_refused(

@@ -36,7 +36,7 @@ from pathlib import Path
 from prover.envs.base import QUALID_RE
 from prover.envs.coq_project import coq_subprocess_env
 from prover.envs.coq_xml import CoqDied, CoqFail, CoqProcess, CoqTimeout
-from prover.envs.process import kill_group, memory_cap
+from prover.envs.process import kill_group, spawn
 
 _HEADERS = frozenset(
     {"Axioms:", "Section Variables:", "Opaque constants:", "Transparent constants:", "Theory:"}
@@ -56,6 +56,10 @@ AXIOM_KINDS = ("Axiom", "Parameter", "Context")  # declared assumptions: allowab
 
 class AuditError(Exception):
     """The audit could not be carried out; the message says why (the verdict is a rejection)."""
+
+
+class UnknownName(AuditError):
+    """Coq knows no constant by the name asked about (e.g. one hidden in a sealed module)."""
 
 
 class Kind(enum.Enum):
@@ -149,12 +153,18 @@ class AuditSession:
         self._sid = sid
 
     def query(self, sentence: str) -> str:
+        """What Coq prints for the query `sentence`, one XML reply of its own."""
         try:
             out = self._proc.query(sentence, self._sid, deadline_s=self.timeout_s)
         except (CoqDied, CoqTimeout) as e:
             raise AuditError(f"the audit's Coq process failed on {sentence!r}: {e}") from e
         if isinstance(out, CoqFail):
-            raise AuditError(f"Coq refused {sentence!r}: {out.message}")
+            error = (
+                UnknownName
+                if "was not found in the current environment" in out.message
+                else AuditError
+            )
+            raise error(f"Coq refused {sentence!r}: {out.message}")
         return out
 
     def close(self) -> None:
@@ -375,15 +385,8 @@ def run_coqchk(
     cmd = ["coqchk", "-o", *(a for lib in libraries for a in ("-norec", lib)), *loadpath]
     if impredicative_set:
         cmd.append("-impredicative-set")
-    return subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        preexec_fn=memory_cap(max_memory_mb),
-        env=coq_subprocess_env(str(cwd)),
-        start_new_session=True,
-    )
+    env = coq_subprocess_env(str(cwd))
+    return spawn(cmd, cwd=cwd, env=env, max_memory_mb=max_memory_mb, stdout=subprocess.PIPE)
 
 
 def read_coqchk(proc: subprocess.Popen[bytes], timeout_s: float) -> CheckerReport:

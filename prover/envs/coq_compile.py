@@ -20,9 +20,10 @@ from prover.envs.coq_project import (
     coq_subprocess_env,
     loadpath_flags,
     logical_name,
+    mapping_of,
     source_of,
 )
-from prover.envs.process import kill_group, memory_cap
+from prover.envs.process import kill_group, spawn
 
 if TYPE_CHECKING:
     from prover.envs.coq import CoqDocument
@@ -59,14 +60,12 @@ def run_coqc(
     Its output goes to a file, of which only the tail is read: the checked code decides how
     much it prints, and in which encoding."""
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
+        proc = spawn(
             ["coqc", "-q", *args],
             cwd=cwd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=memory_cap(max_memory_mb),
             env=coq_subprocess_env(str(cwd)),
-            start_new_session=True,
+            max_memory_mb=max_memory_mb,
+            stdout=log,
         )
         try:
             rc: int | None = proc.wait(timeout=timeout_s)
@@ -211,10 +210,10 @@ def work_dir(tmp: Path) -> Path:
 
 
 def _mapping_of(doc: CoqDocument, source: Path) -> tuple[Path, str]:
-    for folder, prefix in doc.ctx.mappings:
-        if source.is_relative_to(folder):
-            return folder, prefix
-    raise DependencyNotBuilt(f"{source} is outside {doc.ctx.path}'s load path")
+    found = mapping_of(source, doc.ctx.mappings)
+    if found is None:
+        raise DependencyNotBuilt(f"{source} is outside {doc.ctx.path}'s load path")
+    return found
 
 
 def _build_first(doc: CoqDocument, source: Path) -> str:

@@ -17,6 +17,7 @@ from prover.envs.coq_audit import (
     AuditSession,
     CheckerReport,
     Kind,
+    UnknownName,
     read_coqchk,
     run_coqchk,
 )
@@ -132,10 +133,10 @@ class Audit:
     def judge(self, target: Target, elapsed: float) -> VerifyResult:
         try:
             found = self.session.assumptions(target.path)
+        except UnknownName:
+            why = "not audited: Coq cannot reach it by name (inside a sealed module?)"
+            return VerifyResult(False, why, time_s=elapsed, details={"unreachable": True})
         except AuditError as e:
-            if "was not found in the current environment" in str(e):
-                why = "not audited: Coq cannot reach it by name (inside a sealed module?)"
-                return VerifyResult(False, why, time_s=elapsed, details={"unreachable": True})
             return VerifyResult(False, f"audit failed: {e}", time_s=elapsed)
         return self._verdict(target, found, elapsed)
 
@@ -195,19 +196,20 @@ class Audit:
 
     def ours(self, name: str) -> str:
         """A name in the user's terms as the audit session knows it (see `show`)."""
-        hits = [(m, t) for m, t in self.display.items() if name == t or name.startswith(t + ".")]
-        if not hits:
-            return name
-        mine, theirs = max(hits, key=lambda h: len(h[1]))
-        return mine + name[len(theirs) :]
+        return _rewrite(name, [(theirs, mine) for mine, theirs in self.display.items()])
 
     def show(self, path: str) -> str:
         """A kernel path in the user's terms (our instantiated modules replaced)."""
-        hits = [(m, t) for m, t in self.display.items() if path == m or path.startswith(m + ".")]
-        if not hits:
-            return path
-        mine, theirs = max(hits, key=lambda h: len(h[0]))
-        return theirs + path[len(mine) :]
+        return _rewrite(path, list(self.display.items()))
+
+
+def _rewrite(name: str, prefixes: list[tuple[str, str]]) -> str:
+    """`name` with its longest matching dotted prefix `a` of the (a, b) pairs replaced by b."""
+    hits = [(a, b) for a, b in prefixes if name == a or name.startswith(a + ".")]
+    if not hits:
+        return name
+    a, b = max(hits, key=lambda h: len(h[0]))
+    return b + name[len(a) :]
 
 
 def _reason(problems: list[str]) -> str:

@@ -34,10 +34,7 @@ class CoqFileContext:
     @property
     def mapping(self) -> tuple[Path, str]:
         """(folder, logical prefix) of the load-path entry that names this file."""
-        for folder, prefix in self.mappings:
-            if self.path.is_relative_to(folder):
-                return folder, prefix
-        return self.path.parent, ""
+        return mapping_of(self.path, self.mappings) or (self.path.parent, "")
 
     @property
     def ide_args(self) -> tuple[str, ...]:
@@ -63,16 +60,18 @@ def stdlib_theories() -> Path:
     return coqlib() / "theories"
 
 
+def mapping_of(path: Path, mappings: tuple[tuple[Path, str], ...]) -> tuple[Path, str] | None:
+    """The first (folder, logical prefix) of `mappings` that holds `path`, as Coq names it."""
+    return next(((f, prefix) for f, prefix in mappings if path.is_relative_to(f)), None)
+
+
 def logical_name(path: Path, mappings: tuple[tuple[Path, str], ...]) -> str:
     """The logical name of the library compiled from `path` under `mappings`."""
-    for folder, prefix in mappings:
-        try:
-            rel = path.with_suffix("").relative_to(folder)
-        except ValueError:
-            continue
-        parts = [p for p in (prefix, *rel.parts) if p]
-        return ".".join(parts)
-    return path.stem
+    found = mapping_of(path, mappings)
+    if found is None:
+        return path.stem
+    folder, prefix = found
+    return ".".join(p for p in (prefix, *path.with_suffix("").relative_to(folder).parts) if p)
 
 
 def _find_coqproject(folder: Path) -> Path | None:

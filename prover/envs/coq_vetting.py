@@ -95,9 +95,11 @@ def _views(text: str) -> list[str]:
         return [text]
 
 
-def text_problems(text: str) -> list[str]:
-    """What in `text` could make Coq load native code (see module docstring)."""
-    return list(dict.fromkeys(p for view in _views(text) for p in _view_problems(view)))
+def text_problems(text: str, views: list[str] | None = None) -> list[str]:
+    """What in `text` could make Coq load native code (see module docstring); `views`:
+    `_views(text)` if already made."""
+    views = views or _views(text)
+    return list(dict.fromkeys(p for view in views for p in _view_problems(view)))
 
 
 def _view_problems(text: str) -> list[str]:
@@ -115,14 +117,14 @@ def _view_problems(text: str) -> list[str]:
     return problems
 
 
-def load_targets(text: str, dirs: Sequence[Path]) -> list[Path]:
+def load_targets(text: str, dirs: Sequence[Path], views: list[str] | None = None) -> list[Path]:
     """The files `Load` commands in `text` name, as Coq finds them: an absolute path as
     given, a relative one in `dirs` (the load path's folders and their subfolders). A `Load`
     that cannot be followed (a name with `$`, a file not found) is refused with EnvError."""
     if "Load" not in text:
         return []
     out = []
-    views = _views(text)
+    views = views or _views(text)
     for k, view in enumerate(views):
         must_find = k == 1  # with comments blanked, every `Load` left is a command
         for m in _LOAD_RE.finditer(view):
@@ -173,13 +175,14 @@ def vet_sources(path: Path, args: tuple[str, ...], folders: tuple[Path, ...]) ->
             return
         scanned.add(source)
         text = _read(source)
-        problems = text_problems(text)
+        views = _views(text)
+        problems = text_problems(text, views)
         if problems:
             raise EnvError(
                 f"{source} {'; '.join(problems)}: Springtail refuses sources that could load "
                 "native code into the checker"
             )
-        for target in load_targets(text, dirs.get()):
+        for target in load_targets(text, dirs.get(), views) if "Load" in text else []:
             visit(target.resolve(), is_library=False)
         for dep in _dependencies(source, args):
             visit(dep.resolve(), is_library=True)

@@ -8,7 +8,7 @@ import resource
 import signal
 import subprocess
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from prover.envs.base import EnvError
 
@@ -19,6 +19,27 @@ def memory_cap(max_memory_mb: int) -> Callable[[], None]:
     """A `preexec_fn` capping the child's address space at `max_memory_mb`."""
     limit = max_memory_mb * 1024 * 1024
     return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def spawn(
+    cmd: list[str],
+    *,
+    cwd: str | os.PathLike[str],
+    env: dict[str, str],
+    max_memory_mb: int,
+    stdout: Any,
+) -> subprocess.Popen[bytes]:
+    """Start `cmd` as the leader of its own process group (so `kill_group` reaches what it
+    starts), with its address space capped and its output (stderr too) to `stdout`."""
+    return subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        preexec_fn=memory_cap(max_memory_mb),
+        env=env,
+        start_new_session=True,
+    )
 
 
 def kill_group(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]

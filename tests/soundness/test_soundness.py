@@ -11,8 +11,9 @@ must keep passing. Each file states what it tests in its first comment:
 
 A case is a `.v` file, or a folder whose `Main.v` is checked after the files named by a
 `build:` field (e.g. `| build: Dep.v`) are compiled with coqc, in order; a `_CoqProject`
-there applies; a `plugin:` field (`| plugin: evil.ml=.coq-native/NDep.cmxs`) first builds an
-OCaml plugin the attack tries to load (ocamlfind comes with Debian's coq); a `swap:` field
+there applies; a `plugin:` field (`| plugin: announce.ml=.coq-native/NDep.cmxs`) first builds
+an OCaml plugin the attack tries to load, from `plugins/` here (ocamlfind comes with Debian's
+coq); a `swap:` field
 (`| swap: Dep.v=Clean.txt`) then replaces a built file's source by another text, leaving the
 compiled file newer (an attacker's shipped build). Every case runs on a copy in a temporary
 folder, where `@CASE@` in a .v file stands for that folder's absolute path.
@@ -92,6 +93,7 @@ def stage(case: Case, tmp_path: Path) -> Path:
     for spec in case.names("plugin"):
         source, _, target = spec.partition("=")
         (work / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(HERE / "plugins" / source, work / source)  # its build files land there
         cmd = ["ocamlfind", "ocamlopt", "-shared", "-o", target, source]
         subprocess.run(cmd, cwd=work, check=True, capture_output=True)
     for dep in case.names("build"):

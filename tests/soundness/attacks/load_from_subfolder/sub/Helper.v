@@ -1,1 +1,1 @@
-Declare ML Module "/tmp/springtail_attack_plugins/cmt3:evil.plugin".
+Declare ML Module "@CASE@/plugins/cmt3:evil.plugin".
