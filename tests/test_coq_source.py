@@ -164,3 +164,10 @@ def test_byte_order_mark_and_bullets_without_space() -> None:
 def test_strings_in_tactics_stay_verbatim() -> None:
     out = check_tactic('idtac "a  b" (* c *).')
     assert isinstance(out, TacticSentence) and out.wrapped == '(idtac "a  b").'
+
+
+def test_only_coqs_blanks_end_a_sentence() -> None:
+    """Coq ends a sentence at a period followed by a space, tab, CR or LF; a no-break space
+    is not a blank to it (nor is a form feed)."""
+    assert texts("a.\tb.\rc.") == ["a.", "b.", "c."]
+    assert texts("Lemma x : True.\u00a0exact I. Qed.") == ["Lemma x : True.\u00a0exact I.", "Qed."]

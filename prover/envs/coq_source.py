@@ -5,11 +5,12 @@ a theorem's statement and proof sentences for search, tracing and `prove`, and n
 modules, functors and sections around it. Its sentence boundaries are compared with Coq's own
 (`coqc -time`) by a differential test (`tests/test_coq_sentences.py`).
 
-Sentences follow Coq's lexer: a `.` followed by whitespace (or the end of the text) ends a
-sentence, outside nested comments `(* ... *)` and strings `"..."` (`""` escapes a quote;
-strings inside comments are lexed too); `...` also ends one (`Proof with` scripts); bullets
-(runs of `-`, `+` or `*`) and braces (`{`, `}`, and selector braces such as `2:{`) at the start
-of a sentence are sentences of their own, as Coq parses them. A leading byte-order mark is
+Sentences follow Coq's lexer: a `.` followed by a blank (a space, tab, CR or LF, not a
+no-break space) or the end of the text ends a sentence, outside nested comments `(* ... *)`
+and strings `"..."` (`""` escapes a quote; strings inside comments are lexed too); `...`
+also ends one (`Proof with` scripts); bullets (runs of `-`, `+` or `*`) and braces (`{`, `}`,
+and selector braces such as `2:{`) at the start of a sentence are sentences of their own, as
+Coq parses them. A leading byte-order mark is
 not part of the text (Coq skips it too). Offsets are character offsets into the text.
 
 Control prefixes (`Time`, `Redirect "f"`, `Timeout n`, `Fail`, `Succeed`) are looked through:
@@ -25,6 +26,7 @@ import re
 from dataclasses import dataclass
 
 BOM = "\ufeff"
+BLANKS = frozenset(" \t\n\r")  # Coq's blanks: a no-break space or a form feed is not one
 THEOREM_KEYWORDS = (
     "Theorem",
     "Lemma",
@@ -204,7 +206,7 @@ def skip_blank(text: str, i: int) -> int:
     """Offset of the first character at or after `i` that is not blank or in a comment."""
     n = len(text)
     while i < n:
-        if text[i].isspace():
+        if text[i] in BLANKS:
             i += 1
         elif text.startswith("(*", i):
             i = _skip_comment(text, i)
@@ -218,13 +220,13 @@ def _ends_sentence(text: str, i: int) -> int:
     n = len(text)
     if text.startswith("...", i):
         j = i + 3
-        return j if j >= n or text[j].isspace() else -1
+        return j if j >= n or text[j] in BLANKS else -1
     if text.startswith("..", i):
         return -1
     if i > 0 and text[i - 1] == ".":
         return -1
     j = i + 1
-    return j if j >= n or text[j].isspace() else -1
+    return j if j >= n or text[j] in BLANKS else -1
 
 
 def _bullet_at(text: str, i: int) -> int:
