@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 from pathlib import Path
@@ -74,3 +76,67 @@ def user_file(tmp_path: Path) -> Path:
     path = tmp_path / "User.v"
     path.write_text(USER_FILE)
     return path
+
+
+# --- a tiny traced Coq file and a tiny model trained on it (shared by several test files) ---
+
+LEMMAS = """\
+Lemma t_true : True.
+Proof. trivial. Qed.
+
+Lemma t_two : 1 + 1 = 2.
+Proof. reflexivity. Qed.
+
+Lemma t_and : True /\\ True.
+Proof. split. trivial. trivial. Qed.
+
+Lemma t_imp : forall P : Prop, P -> P.
+Proof. intros P H. exact H. Qed.
+
+Lemma v_four : 2 + 2 = 4.
+Proof. reflexivity. Qed.
+
+Lemma v_true : True.
+Proof. trivial. Qed.
+"""
+
+
+def fast_train_config():  # noqa: ANN201 (a prover.train.TacticTrainConfig)
+    """The tiny preset, small enough to train in seconds on the CPU (same code path)."""
+    from prover.train import preset
+
+    tiny = preset("tiny")
+    return dataclasses.replace(
+        tiny,
+        batch_size=8,
+        vocab_size=300,
+        optim=dataclasses.replace(tiny.optim, warmup_steps=5, lr=3e-3),
+        checkpoint_every=1000,
+    )
+
+
+@pytest.fixture(scope="session")
+def trace_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("trace")
+    src = root / "Lemmas.v"
+    src.write_text(LEMMAS)
+    from prover.trace import trace_file
+
+    ft = trace_file(src)
+    assert not ft.error, ft.error
+    records = {r["theorem"]: r for r in ft.theorems}
+    assert len(records) == 6 and all(r["traced_tactics"] for r in records.values())
+    split = root / "novel_files"
+    split.mkdir()
+    (split / "train.json").write_text(json.dumps(list(records.values())))
+    (split / "val.json").write_text(json.dumps([records["v_four"], records["v_true"]]))
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained(trace_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("run") / "run"
+    from prover.train import train
+
+    cfg = dataclasses.replace(fast_train_config(), data=str(trace_dir), max_steps=120)
+    return out, train(cfg, out)

@@ -269,3 +269,23 @@ def test_dependencies_not_built_exit_2_with_what_to_do(
     assert code == 1 and "PROVED t" in out
     assert "REJECTED u: uses axiom(s) LF.Basics.adm: LF.Basics.adm is an admitted lemma" in out
     assert sorted(p.name for p in root.iterdir()) == before  # nothing written there
+
+
+def test_cli_prove_and_eval_with_the_model(trained, trace_dir, tmp_path, capsys) -> None:
+    from prover.cli import main
+
+    out, _ = trained
+    lemmas = str(trace_dir / "Lemmas.v")
+    argv = ["prove", "--file", lemmas, "--theorem", "t_two", "--policy", "model", "--model"]
+    assert main([*argv, str(out), "--timeout", "30"]) == 0
+    printed = capsys.readouterr().out
+    assert "PROVED t_two" in printed and "\nProof.\n" in printed and printed.endswith("Qed.\n")
+    report = tmp_path / "eval.json"
+    argv = ["eval", "coq", "--data", str(trace_dir), "--split", "novel_files/val"]
+    argv += ["--policy", "model", "--model", str(out / "model"), "--expand-batch", "2"]
+    assert main([*argv, "--timeout", "20", "--json", str(report)]) == 0
+    summary = json.loads(report.read_text())
+    assert summary["policy"] == "model" and summary["attempted"] == 2
+    assert summary["search"]["tactic_calls"] >= 2 and summary["search"]["calls_per_s"] > 0
+    shares = summary["search"]["share"]
+    assert abs(sum(shares.values()) - 1) < 1e-3 and shares["policy"] > 0
