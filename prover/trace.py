@@ -31,10 +31,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from prover.envs.base import EnvError
-from prover.envs.coq import CoqDocument, format_goals, load_document
 from prover.envs.coq_project import coqlib, stdlib_theories
-from prover.envs.coq_source import CoqTheorem, TacticSentence, check_tactic
-from prover.envs.coq_xml import CoqDied, CoqFail, CoqProcess, CoqTimeout
+from prover.envs.coq_source import (
+    CoqDocument,
+    CoqTheorem,
+    TacticSentence,
+    check_tactic,
+    load_document,
+)
+from prover.envs.coq_xml import CoqDied, CoqFail, CoqProcess, CoqTimeout, format_goals
 
 SPLIT_FRACTIONS = {"val": 0.05, "test": 0.05}  # the rest is train
 _NOT_TACTIC = re.compile(

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from prover.envs.coq_lex import BOM, source_text
 from prover.envs.coq_project import stdlib_theories
-from prover.envs.coq_source import BOM, source_text, split_sentences
+from prover.envs.coq_source import split_sentences
 
 FILES = [
     "Bool/Bool.v",

@@ -139,7 +139,7 @@ def test_proof_ends_agree_with_coq() -> None:
 
 
 def test_byte_order_mark_and_bullets_without_space() -> None:
-    from prover.envs.coq_source import BOM, CoqSyntaxError, source_text
+    from prover.envs.coq_lex import BOM, CoqSyntaxError, source_text
 
     with pytest.raises(CoqSyntaxError):
         split_sentences(BOM + "Lemma a : True. exact I. Qed.")

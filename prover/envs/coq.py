@@ -15,8 +15,6 @@ if it stays silent it is killed and restarted on the next call.
 
 from __future__ import annotations
 
-import difflib
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,29 +30,21 @@ from prover.envs.base import (
     Proved,
     StepResult,
     TheoremInfo,
-    TheoremNotFound,
     TimedOut,
     VerifyResult,
     config_from_options,
     fresh_handle,
-    short_names,
     valid_axiom_name,
 )
 from prover.envs.coq_compile import CheckOptions, missing_dependency
-from prover.envs.coq_project import CoqFileContext, file_context
 from prover.envs.coq_source import (
-    CoqSyntaxError,
-    CoqTheorem,
-    Sentence,
+    CoqDocument,
     TacticSentence,
     check_tactic,
-    find_theorems,
-    source_text,
-    split_sentences,
+    load_document,
 )
 from prover.envs.coq_verify import check_file, verify_proof
-from prover.envs.coq_vetting import vet_sources
-from prover.envs.coq_xml import CoqDied, CoqFail, CoqProcess, CoqTimeout, Goals
+from prover.envs.coq_xml import CoqDied, CoqFail, CoqProcess, CoqTimeout, Goals, format_goals
 from prover.envs.process import T, with_restart
 
 
@@ -94,69 +84,6 @@ def _check_axiom_names(names: Sequence[str]) -> None:
 
 
 @dataclass(frozen=True)
-class CoqDocument:
-    """A parsed source file."""
-
-    ctx: CoqFileContext
-    text: str
-    sentences: tuple[Sentence, ...]
-    theorems: tuple[CoqTheorem, ...]
-    required: tuple[Path, ...] = ()  # project library sources it Requires, dependencies first
-
-    def find(self, name: str) -> CoqTheorem:
-        """The theorem called `name`: its short name, a qualified suffix (`NatList.app`) or
-        its full name (`LF.Lists.NatList.app`). An ambiguous name is an error listing the
-        candidates."""
-        named = [t for t in self.theorems if t.name]
-        full = {id(t): f"{self.ctx.logical_name}.{t.qualified_name}" for t in named}
-        exact = [t for t in named if name in (full[id(t)], t.qualified_name)]
-        matches = exact or [t for t in named if ("." + full[id(t)]).endswith("." + name)]
-        if len(matches) > 1:
-            options = ", ".join(self.short_name(t) for t in matches)
-            raise TheoremNotFound(
-                f"{name!r} is ambiguous in {self.ctx.path}: {options}; give a qualified name"
-            )
-        if not matches:
-            close = difflib.get_close_matches(name, [t.qualified_name for t in named], n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise TheoremNotFound(f"no theorem named {name!r} in {self.ctx.path}{hint}")
-        return matches[0]
-
-    def short_name(self, thm: CoqTheorem) -> str:
-        """The shortest qualified suffix of `thm`'s name that no other theorem here shares."""
-        return self._short_names[thm.qualified_name]
-
-    @functools.cached_property
-    def _short_names(self) -> dict[str, str]:
-        return short_names([t.qualified_name for t in self.theorems if t.name])
-
-
-def load_document(
-    path: str | Path, extra_args: tuple[str, ...] = (), *, allow_impredicative_set: bool = False
-) -> CoqDocument:
-    p = Path(path)
-    if not p.is_file():
-        raise EnvError(f"{p}: no such file (give the path of a Coq .v file)")
-    if p.suffix != ".v":
-        raise EnvError(f"{p}: not a Coq source file (expected a .v file)")
-    try:
-        text = source_text(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise EnvError(f"{p}: not UTF-8 text ({e})") from e
-    except OSError as e:
-        raise EnvError(f"{p}: cannot read it ({e.strerror or e})") from e
-    try:
-        sentences = split_sentences(text)
-    except CoqSyntaxError as e:
-        raise EnvError(f"{p}: cannot split into sentences: {e}") from e
-    ctx = file_context(p, extra_args, allow_impredicative_set=allow_impredicative_set)
-    required = vet_sources(ctx.path, ctx.args, tuple(folder for folder, _ in ctx.mappings))
-    return CoqDocument(
-        ctx, text, tuple(sentences), tuple(find_theorems(sentences)), tuple(required)
-    )
-
-
-@dataclass(frozen=True)
 class _Root:
     """A theorem opened for proving: its file, statement index and extra imports."""
 
@@ -169,17 +96,6 @@ class _Root:
 class _Handle:
     root: _Root
     path: tuple[TacticSentence, ...]
-
-
-def format_goals(goals: Goals) -> str:
-    """Goals as one text: focused then unfocused goals (tactics act on the first one), each as
-    hypotheses, a `====` rule and the conclusion, separated by blank lines; "no goals" if none."""
-    if goals.is_empty:
-        return "no goals"
-    parts = [*goals.foreground, *goals.background]
-    if goals.shelved:
-        parts += ["(shelved goals)", *goals.shelved]
-    return "\n\n".join(parts)
 
 
 class CoqEnv(ProofEnv):

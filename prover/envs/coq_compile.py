@@ -12,7 +12,6 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from prover.envs.base import DependencyNotBuilt
 from prover.envs.coq_project import (
@@ -23,10 +22,8 @@ from prover.envs.coq_project import (
     mapping_of,
     source_of,
 )
+from prover.envs.coq_source import CoqDocument
 from prover.envs.process import kill_group, spawn
-
-if TYPE_CHECKING:
-    from prover.envs.coq import CoqDocument
 
 CHECK_LIBRARY = "SpringtailCheck"
 

@@ -7,7 +7,6 @@ import contextlib
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from prover.envs.base import EnvError, VerifyResult
 from prover.envs.coq_audit import (
@@ -23,11 +22,8 @@ from prover.envs.coq_audit import (
 )
 from prover.envs.coq_compile import CHECK_LIBRARY, CheckOptions, Library
 from prover.envs.coq_project import IMPREDICATIVE_SET, coqlib
-from prover.envs.coq_source import Scope
+from prover.envs.coq_source import CoqDocument, Scope
 from prover.envs.process import kill_group
-
-if TYPE_CHECKING:
-    from prover.envs.coq import CoqDocument
 
 _BATCH = 200  # targets per batched Print Assumptions (see `Audit.judge_all`)
 

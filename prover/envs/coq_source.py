@@ -21,12 +21,27 @@ trace in the document, so `Fail Qed.` does not end one.
 from __future__ import annotations
 
 import bisect
+import difflib
 import functools
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-BOM = "\ufeff"
-BLANKS = frozenset(" \t\n\r")  # Coq's blanks: a no-break space or a form feed is not one
+from prover.envs.base import EnvError, TheoremNotFound, short_names
+from prover.envs.coq_lex import (
+    BLANKS,
+    BOM,
+    LEXEME_RE,
+    CoqSyntaxError,
+    skip_blank,
+    skip_comment,
+    skip_string,
+    source_text,
+    strip_comments,
+)
+from prover.envs.coq_project import CoqFileContext, file_context
+from prover.envs.coq_vetting import vet_sources
+
 THEOREM_KEYWORDS = (
     "Theorem",
     "Lemma",
@@ -69,12 +84,6 @@ _PARAMS_RE = re.compile(rf"\(\s*(?:(?:Import|Export)\s+)?((?:{_IDENT}\s*)+):")
 _END_RE = re.compile(rf"^End\s+(?P<name>{_IDENT})\s*\.$")
 _BULLET_RE = re.compile(r"(\-+|\++|\*+|\{|\}|(?:\d+|\[\s*[\w']+\s*\])\s*:\s*\{)")
 _SELECTOR_BRACE_RE = re.compile(r"(?:\d+|\[\s*" + _IDENT + r"\s*\])\s*:\s*\{")
-_LEXEME_RE = re.compile(r'\(\*|"|\.')  # what can end, or hide, a sentence end
-_COMMENT_RE = re.compile(r'\(\*|\*\)|"')
-
-
-class CoqSyntaxError(ValueError):
-    """The text cannot be split into sentences (unclosed comment or string)."""
 
 
 @dataclass(frozen=True)
@@ -148,73 +157,6 @@ class CoqTheorem:
         return self.ender in ("Qed", "Defined", "Save", "Proof")
 
 
-def strip_comments(text: str) -> str:
-    """Remove nested comments, keeping strings intact."""
-    out, i, n = [], 0, len(text)
-    while i < n:
-        m = _LEXEME_RE.search(text, i)
-        if m is None:
-            out.append(text[i:])
-            break
-        j = m.start()
-        out.append(text[i:j])
-        if m.group() == "(*":
-            i = _skip_comment(text, j)
-            out.append(" ")
-        elif m.group() == '"':
-            i = skip_string(text, j)
-            out.append(text[j:i])
-        else:
-            out.append(".")
-            i = j + 1
-    return "".join(out)
-
-
-def _skip_comment(text: str, i: int) -> int:
-    """Offset just after the comment opening at `i` (comments nest; strings inside them are
-    lexed, so `(* "*)" *)` is one comment)."""
-    depth, start = 0, i
-    while True:
-        m = _COMMENT_RE.search(text, i)
-        if m is None:
-            raise CoqSyntaxError(f"unterminated comment starting at offset {start}")
-        tok, i = m.group(), m.end()
-        if tok == "(*":
-            depth += 1
-        elif tok == "*)":
-            depth -= 1
-            if depth == 0:
-                return i
-        else:
-            i = skip_string(text, m.start())
-
-
-def skip_string(text: str, i: int) -> int:
-    """Offset just after the string literal opening at `i`."""
-    j = i + 1
-    while True:
-        k = text.find('"', j)
-        if k < 0:
-            raise CoqSyntaxError(f"unterminated string starting at offset {i}")
-        if text.startswith('""', k):
-            j = k + 2
-            continue
-        return k + 1
-
-
-def skip_blank(text: str, i: int) -> int:
-    """Offset of the first character at or after `i` that is not blank or in a comment."""
-    n = len(text)
-    while i < n:
-        if text[i] in BLANKS:
-            i += 1
-        elif text.startswith("(*", i):
-            i = _skip_comment(text, i)
-        else:
-            break
-    return i
-
-
 def _ends_sentence(text: str, i: int) -> int:
     """If a sentence ends with the '.' at `i`, return the offset after it, else -1."""
     n = len(text)
@@ -271,20 +213,15 @@ def split_sentences(text: str) -> list[Sentence]:
     return sentences
 
 
-def source_text(raw: str) -> str:
-    """A file's text as Coq reads it: without a leading byte-order mark."""
-    return raw[1:] if raw.startswith(BOM) else raw
-
-
 def _scan_to_period(text: str, i: int) -> int:
     n = len(text)
     while True:
-        m = _LEXEME_RE.search(text, i)
+        m = LEXEME_RE.search(text, i)
         if m is None:
             return n  # trailing text without a final period: Coq rejects it; keep it
         j = m.start()
         if m.group() == "(*":
-            i = _skip_comment(text, j)
+            i = skip_comment(text, j)
         elif m.group() == '"':
             i = skip_string(text, j)
         else:
@@ -395,7 +332,7 @@ def without_module_type(header: str) -> str:
     while i < n:
         c = header[i]
         if header.startswith("(*", i):
-            i = _skip_comment(header, i)
+            i = skip_comment(header, i)
             continue
         if c == '"':
             i = skip_string(header, i)
@@ -509,3 +446,69 @@ def check_tactic(tactic: str) -> TacticSentence | str:
 
 def _blank_strings(code: str) -> str:
     return re.sub(r'"(?:[^"]|"")*"', '""', code)
+
+
+# --- a parsed file -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CoqDocument:
+    """A parsed source file."""
+
+    ctx: CoqFileContext
+    text: str
+    sentences: tuple[Sentence, ...]
+    theorems: tuple[CoqTheorem, ...]
+    required: tuple[Path, ...] = ()  # project library sources it Requires, dependencies first
+
+    def find(self, name: str) -> CoqTheorem:
+        """The theorem called `name`: its short name, a qualified suffix (`NatList.app`) or
+        its full name (`LF.Lists.NatList.app`). An ambiguous name is an error listing the
+        candidates."""
+        named = [t for t in self.theorems if t.name]
+        full = {id(t): f"{self.ctx.logical_name}.{t.qualified_name}" for t in named}
+        exact = [t for t in named if name in (full[id(t)], t.qualified_name)]
+        matches = exact or [t for t in named if ("." + full[id(t)]).endswith("." + name)]
+        if len(matches) > 1:
+            options = ", ".join(self.short_name(t) for t in matches)
+            raise TheoremNotFound(
+                f"{name!r} is ambiguous in {self.ctx.path}: {options}; give a qualified name"
+            )
+        if not matches:
+            close = difflib.get_close_matches(name, [t.qualified_name for t in named], n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise TheoremNotFound(f"no theorem named {name!r} in {self.ctx.path}{hint}")
+        return matches[0]
+
+    def short_name(self, thm: CoqTheorem) -> str:
+        """The shortest qualified suffix of `thm`'s name that no other theorem here shares."""
+        return self._short_names[thm.qualified_name]
+
+    @functools.cached_property
+    def _short_names(self) -> dict[str, str]:
+        return short_names([t.qualified_name for t in self.theorems if t.name])
+
+
+def load_document(
+    path: str | Path, extra_args: tuple[str, ...] = (), *, allow_impredicative_set: bool = False
+) -> CoqDocument:
+    p = Path(path)
+    if not p.is_file():
+        raise EnvError(f"{p}: no such file (give the path of a Coq .v file)")
+    if p.suffix != ".v":
+        raise EnvError(f"{p}: not a Coq source file (expected a .v file)")
+    try:
+        text = source_text(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise EnvError(f"{p}: not UTF-8 text ({e})") from e
+    except OSError as e:
+        raise EnvError(f"{p}: cannot read it ({e.strerror or e})") from e
+    try:
+        sentences = split_sentences(text)
+    except CoqSyntaxError as e:
+        raise EnvError(f"{p}: cannot split into sentences: {e}") from e
+    ctx = file_context(p, extra_args, allow_impredicative_set=allow_impredicative_set)
+    required = vet_sources(ctx.path, ctx.args, tuple(folder for folder, _ in ctx.mappings))
+    return CoqDocument(
+        ctx, text, tuple(sentences), tuple(find_theorems(sentences)), tuple(required)
+    )

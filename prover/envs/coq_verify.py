@@ -38,7 +38,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from prover.envs.base import VerifyResult
 from prover.envs.coq_audit import AuditError, Kind
@@ -56,13 +55,11 @@ from prover.envs.coq_compile import (
 from prover.envs.coq_judge import Audit, Target, instantiate, opened_audit, scope_steps
 from prover.envs.coq_source import (
     THEOREM_KEYWORDS,
+    CoqDocument,
     CoqTheorem,
     rename_statement,
     without_module_type,
 )
-
-if TYPE_CHECKING:
-    from prover.envs.coq import CoqDocument
 
 _UNNAMED_RE = re.compile(r"^Unnamed_thm\d*$")
 _OBLIGATION_RE = re.compile(r"^.+_obligation_\d+$")

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from prover.envs.base import EnvError
+from prover.envs.coq_lex import CoqSyntaxError, skip_blank, skip_string, strip_comments
 from prover.envs.coq_project import coq_subprocess_env, coqlib, loadpath_flags
-from prover.envs.coq_source import CoqSyntaxError, skip_blank, skip_string, strip_comments
 
 CORE_PLUGIN_FILES = frozenset(
     {

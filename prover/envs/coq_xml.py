@@ -279,3 +279,14 @@ class CoqProcess:
         self._stderr.seek(0)
         tail = self._stderr.read()[-500:].decode(errors="replace").strip()
         return f": {tail}" if tail else ""
+
+
+def format_goals(goals: Goals) -> str:
+    """Goals as one text: focused then unfocused goals (tactics act on the first one), each as
+    hypotheses, a `====` rule and the conclusion, separated by blank lines; "no goals" if none."""
+    if goals.is_empty:
+        return "no goals"
+    parts = [*goals.foreground, *goals.background]
+    if goals.shelved:
+        parts += ["(shelved goals)", *goals.shelved]
+    return "\n\n".join(parts)
