@@ -47,7 +47,7 @@ def measure(impl: str, score: str, N: int, args, device, dtype) -> dict:  # type
         fwd_s = time_call(fwd, device, args.repeats)
     total_s = time_call(fwd_bwd, device, args.repeats)
     peak = peak_memory(fwd_bwd, device)
-    flops = attention_flops(B, H, N, D, causal=False, backward=True)
+    flops = attention_flops(B, H, N, D, causal=False, include_backward=True)
     return {
         "impl": impl,
         "score": score,

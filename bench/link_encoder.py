@@ -19,8 +19,9 @@ import torch
 from _common import peak_memory, print_table, time_call, write_json
 from torch import nn
 
-from prover.model import EncoderConfig, LinkEditingEncoder
 from prover.model.baselines import PlainEncoder, matched_plain_config, num_params
+from prover.model.config import EncoderConfig
+from prover.model.encoder import LinkEditingEncoder
 
 VOCAB = 512
 

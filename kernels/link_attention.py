@@ -540,17 +540,23 @@ def link_attention(
     raise ValueError(f"link_attention: impl must be auto|triton|sdpa|reference, got {impl!r}")
 
 
-def attention_flops(B: int, H: int, N: int, D: int, causal: bool, backward: bool) -> float:
-    """Matmul FLOPs: forward 2 N x N x D products (QK^T, PV) at 2 FLOPs per multiply-add;
-    backward 2.5x the forward (5 products: dV, dP, dQ, dK, and the recomputed S)."""
+def attention_flops(
+    B: int, H: int, N: int, D: int, *, causal: bool, include_backward: bool
+) -> float:
+    """Matmul FLOPs: the forward's, plus the backward's when include_backward. Per (batch,
+    head), the forward is 2 N x N x D products (QK^T, PV) at 2 FLOPs per multiply-add, the
+    backward 5 (dV, dP, dQ, dK and the recomputed S), i.e. 2.5x the forward; causal halves
+    both."""
     fwd = 4.0 * B * H * N * N * D
     if causal:
         fwd /= 2
-    return fwd * (3.5 if backward else 1.0)
+    return fwd * (3.5 if include_backward else 1.0)
 
 
 __all__ = [
     "SUPPORTED_HEAD_DIMS",
+    "Impl",
+    "Score",
     "attention_flops",
     "default_impl",
     "link_attention",

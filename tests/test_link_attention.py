@@ -1,5 +1,6 @@
 """Tests for kernels/link_attention.py: the fused Triton forward and backward (dq, dk, dv,
-dlinks) against the reference computed in float64, on fresh random inputs every run.
+dlinks) against the reference computed in float64, on fresh random inputs every run; and the
+FLOP count the benchmark reports.
 
 Without a GPU the kernels run under TRITON_INTERPRET=1 (set in conftest.py) in float32; the
 `gpu` tests add bf16/fp16 and longer sequences on a CUDA device.
@@ -13,7 +14,12 @@ import itertools
 import pytest
 import torch
 
-from kernels.link_attention import default_impl, link_attention, link_attention_reference
+from kernels.link_attention import (
+    attention_flops,
+    default_impl,
+    link_attention,
+    link_attention_reference,
+)
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # Max error relative to the reference's largest entry (at least 0.1, so that gradients that
@@ -136,6 +142,16 @@ def test_auto_never_picks_triton_on_cpu():
     q = torch.zeros(1, 1, 4, 16)
     assert default_impl(q, "dot") == "sdpa"
     assert default_impl(q, "l1") == "reference"
+
+
+def test_attention_flops_counts_the_backward_only_when_asked():
+    # B=1, H=2, N=3, D=4: one N x N x D product is 1 * 2 * 3 * 3 * 4 = 72 multiply-adds, 144
+    # FLOPs. The forward has 2 products (QK^T, PV): 288; the backward 5 (dV, dP, dQ, dK and the
+    # recomputed S): 720, so 1008 in all. Causal attention computes half of each product.
+    assert attention_flops(1, 2, 3, 4, causal=False, include_backward=False) == 288
+    assert attention_flops(1, 2, 3, 4, causal=False, include_backward=True) == 1008
+    assert attention_flops(1, 2, 3, 4, causal=True, include_backward=False) == 144
+    assert attention_flops(1, 2, 3, 4, causal=True, include_backward=True) == 504
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Tests for prover/model/{encoder,recurrence,config}.py: the link write/read mechanism, gradient
-flow into the writer, the recurrence modes' memory and gradients, adaptive stopping.
+flow into the writer, the recurrence modes' memory and gradients, adaptive stopping, and the
+recurrence driving a hand-written `Block` whose fixed point is known.
 
 Run: pytest tests/test_model.py
 """
@@ -12,8 +13,10 @@ import pytest
 import torch
 
 from kernels.link_attention import link_attention
-from prover.model import EncoderConfig, LinkEditingEncoder
-from prover.model.encoder import LinkWriter, edit_links
+from prover.model.carry import Carry
+from prover.model.config import EncoderConfig
+from prover.model.encoder import LinkEditingEncoder, LinkWriter, write_links
+from prover.model.recurrence import run_recurrence
 
 
 def tiny_cfg(**kw) -> EncoderConfig:
@@ -46,7 +49,7 @@ def test_written_link_moves_attention_and_negative_gate_removes_it():
     gate[0, 0, k] = 1.0
     before = attention_rows(links)
 
-    created = edit_links(links, alpha, gate, beta, clip=5.0)
+    created = write_links(links, alpha, gate, beta, clip=5.0)
     expected = torch.zeros_like(links)
     expected[0, 0, i, j] = 1.0
     assert torch.equal(created, expected)  # exactly one link, from i to j, of strength g = 1
@@ -61,7 +64,7 @@ def test_written_link_moves_attention_and_negative_gate_removes_it():
     rows = [r for r in range(N) if r != i]
     assert torch.allclose(after[0, 0, rows], before[0, 0, rows])
 
-    removed = edit_links(created, alpha, -gate, beta, clip=5.0)
+    removed = write_links(created, alpha, -gate, beta, clip=5.0)
     assert torch.equal(removed, links)
     assert torch.allclose(attention_rows(removed), before)
 
@@ -74,7 +77,7 @@ def test_links_clip_and_destroyed_links_stay_destroyed():
     beta = alpha.clone()
     gate = torch.ones(1, 1, N)
     for _ in range(50):  # each write adds N * (1/N)^2 = 1/N to every entry
-        links = edit_links(links, alpha, gate, beta, clip=2.0)
+        links = write_links(links, alpha, gate, beta, clip=2.0)
     assert torch.isneginf(links[0, 0, 2, 1])
     finite = links[torch.isfinite(links)]
     assert torch.allclose(finite, torch.full_like(finite, 2.0))
@@ -207,6 +210,60 @@ def test_halting_head_decides_the_number_of_steps():
         assert enc(x).steps_used.tolist() == [7, 7]
 
 
+class HalvingBlock:
+    """A `Block` whose step z <- (z + x) / 2 keeps the links and contracts to z* = x: from
+    z_0 = 0, z_t = (1 - 2^-t) x, and step t >= 2 moves z by 1 / (2^t - 2) relative to z_{t-1}."""
+
+    def __init__(self, cfg: EncoderConfig, training: bool) -> None:
+        self.cfg = cfg
+        self.training = training
+
+    def step(self, z, links, x, key_padding_mask):
+        return (z + x) / 2, links
+
+    def halt_logit(self, z, key_padding_mask):
+        return z.new_zeros(z.shape[0])
+
+
+def zero_links(B: int) -> torch.Tensor:
+    return torch.zeros(B, 2, 5, 5, dtype=torch.float64)  # (B, H, N, N) for tiny_cfg, N = 5
+
+
+def test_converge_stops_each_example_when_a_known_contraction_settles():
+    # tol 1e-3 lies between 1/(2^9 - 2) = 1/510 and 1/(2^10 - 2) = 1/1022: an example starting
+    # at 0 stops after 10 steps; one starting at z* = x does not move and stops after 1.
+    cfg = tiny_cfg(num_steps=50, adaptive="converge", adaptive_tol=1e-3)
+    block = HalvingBlock(cfg, training=False)
+    x = torch.randn(2, 5, 32, dtype=torch.float64)
+    carry = Carry(torch.stack([torch.zeros_like(x[0]), x[1]]), zero_links(2), torch.tensor([0, 5]))
+    out = run_recurrence(block, x, carry, None, num_steps=50)
+    assert out.steps_used.tolist() == [10, 1]
+    assert out.carry.steps.tolist() == [10, 6]
+    assert torch.allclose(out.last_hidden_state[0], (1 - 2**-10) * x[0])
+    assert torch.equal(out.last_hidden_state[1], x[1])
+    assert run_recurrence(block, x, carry, None, num_steps=6).steps_used.tolist() == [6, 1]
+
+
+@pytest.mark.parametrize("grad,expected", [("one_step", 0.5), ("implicit", 1.0)])
+def test_fixed_point_gradient_of_a_known_contraction(grad, expected):
+    # z* = x, so dz*/dx = 1, which the implicit gradient recovers; the one-step gradient goes
+    # through the last application only: d((z + x) / 2)/dx = 1/2.
+    cfg = tiny_cfg(
+        num_steps=50,
+        recurrence="fixed_point",
+        fixed_point_grad=grad,
+        fixed_point_tol=1e-3,
+        implicit_iters=30,
+        edit_links=False,
+    )
+    x = torch.randn(2, 5, 32, dtype=torch.float64, requires_grad=True)
+    carry = Carry(torch.zeros_like(x), zero_links(2), torch.zeros(2, dtype=torch.long))
+    out = run_recurrence(HalvingBlock(cfg, training=True), x, carry, None, num_steps=50)
+    assert out.steps_used.tolist() == [11, 11]  # 10 without a graph until converged, 1 with
+    out.last_hidden_state.sum().backward()
+    assert torch.allclose(x.grad, torch.full_like(x, expected), atol=1e-6)
+
+
 def test_structural_links_are_checked():
     enc = LinkEditingEncoder(tiny_cfg())
     with pytest.raises(ValueError, match="links must be"):
@@ -220,6 +277,7 @@ def test_structural_links_are_checked():
         (dict(recurrence="scan"), "recurrence must be"),
         (dict(score="cos"), "score must be"),
         (dict(grad_steps=0), "grad_steps"),
+        (dict(attn_impl="flash"), "attn_impl must be"),
     ],
 )
 def test_config_rejects_bad_values(kw, message):

@@ -19,8 +19,9 @@ from torch import nn
 
 from prover.csp.task import get_task
 from prover.model.baselines import PlainEncoder, matched_looped_config, matched_plain_config
+from prover.model.carry import Carry
 from prover.model.config import EncoderConfig
-from prover.model.encoder import Carry, LinkEditingEncoder
+from prover.model.encoder import LinkEditingEncoder
 
 Kind = Literal["link", "looped", "plain"]
 

@@ -16,8 +16,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from prover.model.carry import EncoderOutput
 from prover.model.config import EncoderConfig
-from prover.model.encoder import EncoderOutput, LinkEditingEncoder, LinkLayer
+from prover.model.encoder import LinkEditingEncoder, LinkLayer
 
 
 class PlainEncoder(nn.Module):

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Score = Literal["dot", "l1"]
+from kernels.link_attention import Impl, Score
+
 Recurrence = Literal["unroll", "fixed_point"]
 FixedPointGrad = Literal["one_step", "implicit"]
 Adaptive = Literal["off", "converge", "halt"]
-AttnImpl = Literal["auto", "triton", "sdpa", "reference"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class EncoderConfig:
     d_ff: int = 1024
     num_layers: int = 2  # attention + MLP sub-layers inside the one weight-tied block
     score: Score = "dot"
-    attn_impl: AttnImpl = "auto"
+    attn_impl: Impl = "auto"
     # --- links ---
     edit_links: bool = (
         True  # False: links stay at their initial value (looped-transformer baseline)
@@ -63,7 +63,7 @@ class EncoderConfig:
         _check_choice("recurrence", self.recurrence, Recurrence)
         _check_choice("fixed_point_grad", self.fixed_point_grad, FixedPointGrad)
         _check_choice("adaptive", self.adaptive, Adaptive)
-        _check_choice("attn_impl", self.attn_impl, AttnImpl)
+        _check_choice("attn_impl", self.attn_impl, Impl)
 
     @property
     def head_dim(self) -> int:

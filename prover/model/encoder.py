@@ -11,41 +11,20 @@ every step; z (B, N, d) the token states; L (B, H, N, N) the links; one step is
     L' = clip(L + alpha^T diag(g) beta, -c, c)   (per head; -inf links stay -inf)
 
 Attn is `kernels.link_attention` (scores + L). The recurrence drivers (unroll, fixed point,
-adaptive stopping) live in `prover/model/recurrence.py`.
+adaptive stopping) live in `prover/model/recurrence.py`, the recurrent state (`Carry`) and the
+output (`EncoderOutput`) in `prover/model/carry.py`.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from kernels.link_attention import link_attention, safe_softmax
+from prover.model.carry import Carry, EncoderOutput
 from prover.model.config import EncoderConfig
-
-
-@dataclass
-class Carry:
-    """Recurrent state: what one step reads and writes."""
-
-    z: torch.Tensor  # (B, N, d) token states
-    links: torch.Tensor  # (B, H, N, N) link biases; -inf = destroyed
-    steps: torch.Tensor  # (B,) long: steps applied since the initial carry, per example
-
-    def detach(self) -> Carry:
-        """The same state cut from the graph (between deep-supervision segments)."""
-        return Carry(self.z.detach(), self.links.detach(), self.steps)
-
-
-@dataclass
-class EncoderOutput:
-    last_hidden_state: torch.Tensor  # (B, N, d): z after the last step
-    carry: Carry | None  # None for the non-recurrent baseline
-    step_states: list[torch.Tensor]  # z after each step that carries gradients (deep supervision)
-    halt_logits: list[torch.Tensor]  # (B,) per step in step_states: the halting head's logit
-    steps_used: torch.Tensor  # (B,) long: steps this call applied to each example
+from prover.model.recurrence import run_recurrence
 
 
 def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -53,7 +32,7 @@ def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return safe_softmax(logits.masked_fill(~mask, float("-inf")))
 
 
-def edit_links(
+def write_links(
     links: torch.Tensor, alpha: torch.Tensor, gate: torch.Tensor, beta: torch.Tensor, clip: float
 ) -> torch.Tensor:
     """L' = clip(L + alpha^T diag(g) beta, -c, c) per head; -inf entries stay -inf.
@@ -65,14 +44,14 @@ def edit_links(
     return torch.where(torch.isneginf(links), links, edited)
 
 
-def edit_links_sparse(
+def write_links_sparse(
     links: torch.Tensor,
     alpha: tuple[torch.Tensor, torch.Tensor],
     gate: torch.Tensor,
     beta: tuple[torch.Tensor, torch.Tensor],
     clip: float,
 ) -> torch.Tensor:
-    """`edit_links` with top-k pointers: alpha, beta = (weights, indices), each (B, H, N, k).
+    """`write_links` with top-k pointers: alpha, beta = (weights, indices), each (B, H, N, k).
 
     Token k adds g_k alpha_k(i) beta_k(j) at its k x k (i, j) pairs only: O(N k^2) instead of
     the dense product's O(N^3)."""
@@ -132,10 +111,10 @@ class LinkWriter(nn.Module):
         if k is not None and k < N:
             alpha_s = self.sparse_pointers(self.src, z, mask, k)
             beta_s = self.sparse_pointers(self.dst, z, mask, k)
-            return edit_links_sparse(links, alpha_s, gate, beta_s, self.cfg.link_clip)
+            return write_links_sparse(links, alpha_s, gate, beta_s, self.cfg.link_clip)
         alpha = self.pointers(self.src, z, mask)
         beta = self.pointers(self.dst, z, mask)
-        return edit_links(links, alpha, gate, beta, self.cfg.link_clip)
+        return write_links(links, alpha, gate, beta, self.cfg.link_clip)
 
 
 def _pointer_mask(
@@ -273,8 +252,6 @@ class LinkEditingEncoder(nn.Module):
     ) -> EncoderOutput:
         """x (B, N, d) -> EncoderOutput. Pass `carry` to continue from an earlier state (its
         links then replace `links`); `num_steps` overrides T."""
-        from prover.model.recurrence import run_recurrence
-
         if key_padding_mask is not None and key_padding_mask.dtype != torch.bool:
             raise ValueError("key_padding_mask must be bool with True = padding")
         if carry is None:
@@ -282,19 +259,10 @@ class LinkEditingEncoder(nn.Module):
         return run_recurrence(self, x, carry, key_padding_mask, num_steps or self.cfg.num_steps)
 
 
-def relative_change(new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
-    """(B,) ||new - old|| / ||old|| per example, ignoring non-finite entries (-inf links)."""
-    diff = torch.nan_to_num(new - old, nan=0.0, posinf=0.0, neginf=0.0).flatten(1)
-    ref = torch.nan_to_num(old, nan=0.0, posinf=0.0, neginf=0.0).flatten(1)
-    return diff.norm(dim=1) / ref.norm(dim=1).clamp(min=1e-6)
-
-
 __all__ = [
-    "Carry",
-    "EncoderOutput",
     "LinkEditingEncoder",
     "LinkWriter",
-    "edit_links",
     "masked_softmax",
-    "relative_change",
+    "write_links",
+    "write_links_sparse",
 ]

@@ -12,21 +12,49 @@ or one-step gradient, and adaptive stopping at inference.
 - eval mode: up to T steps; an example stops when its state stops changing (`adaptive =
   "converge"`, also what `fixed_point` does by default) or when the halting head says so
   (`"halt"`); stopped examples keep their state while the others go on.
+
+The drivers see the encoder only through `Block`: its config, its mode, one step and the
+halting head. They import nothing from `encoder.py`, which calls `run_recurrence` on itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Protocol
 
 import torch
 
-from prover.model.encoder import Carry, EncoderOutput, LinkEditingEncoder, relative_change
+from prover.model.carry import Carry, EncoderOutput, relative_change
+from prover.model.config import EncoderConfig
 
 Step = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+# The implicit backward: incoming gradients (gz, glinks), None where autograd gives none.
+Solve = Callable[[torch.Tensor | None, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]
+
+
+class Block(Protocol):
+    """The weight-tied block as the recurrence drives it (`LinkEditingEncoder` is one)."""
+
+    cfg: EncoderConfig  # recurrence, grad_steps, tolerances, adaptive, edit_links
+    training: bool  # True: the training recurrence; False: adaptive inference
+
+    def step(
+        self,
+        z: torch.Tensor,
+        links: torch.Tensor,
+        x: torch.Tensor,
+        key_padding_mask: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z (B, N, d), L (B, H, N, N)) -> (z', L'), with x (B, N, d) injected."""
+        ...
+
+    def halt_logit(self, z: torch.Tensor, key_padding_mask: torch.Tensor | None) -> torch.Tensor:
+        """(B,) logit that the example may stop now."""
+        ...
 
 
 def run_recurrence(
-    enc: LinkEditingEncoder,
+    enc: Block,
     x: torch.Tensor,
     carry: Carry,
     key_padding_mask: torch.Tensor | None,
@@ -45,7 +73,7 @@ def run_recurrence(
 
 
 def _output(
-    enc: LinkEditingEncoder,
+    enc: Block,
     carry: Carry,
     states: list[torch.Tensor],
     key_padding_mask: torch.Tensor | None,
@@ -55,7 +83,9 @@ def _output(
     return EncoderOutput(carry.z, carry, states, halts, steps_used)
 
 
-def _unroll(enc, step: Step, carry: Carry, kpm, T: int) -> EncoderOutput:  # type: ignore[no-untyped-def]
+def _unroll(
+    enc: Block, step: Step, carry: Carry, kpm: torch.Tensor | None, T: int
+) -> EncoderOutput:
     K = min(enc.cfg.grad_steps or T, T)
     z, links = carry.z, carry.links
     with torch.no_grad():
@@ -69,12 +99,20 @@ def _unroll(enc, step: Step, carry: Carry, kpm, T: int) -> EncoderOutput:  # typ
     return _output(enc, Carry(z, links, carry.steps + used), states, kpm, used)
 
 
-def _converged(z, links, z_old, links_old, tol: float) -> torch.Tensor:  # type: ignore[no-untyped-def]
+def _converged(
+    z: torch.Tensor,
+    links: torch.Tensor,
+    z_old: torch.Tensor,
+    links_old: torch.Tensor,
+    tol: float,
+) -> torch.Tensor:
     """(B,) bool: both the token states and the links moved less than tol (relative)."""
     return (relative_change(z, z_old) < tol) & (relative_change(links, links_old) < tol)
 
 
-def _fixed_point(enc, step: Step, carry: Carry, kpm, T: int) -> EncoderOutput:  # type: ignore[no-untyped-def]
+def _fixed_point(
+    enc: Block, step: Step, carry: Carry, kpm: torch.Tensor | None, T: int
+) -> EncoderOutput:
     cfg = enc.cfg
     z, links = carry.z.detach(), carry.links.detach()
     used = 0
@@ -87,9 +125,7 @@ def _fixed_point(enc, step: Step, carry: Carry, kpm, T: int) -> EncoderOutput:  
             if done:
                 break
     if cfg.fixed_point_grad == "implicit":
-        z_out, links_out = _implicit_step(
-            step, z, links, enc.writer is not None, cfg.implicit_iters
-        )
+        z_out, links_out = _implicit_step(step, z, links, cfg.edit_links, cfg.implicit_iters)
     else:
         z_out, links_out = step(z, links)
     steps_used = torch.full_like(carry.steps, used + 1)
@@ -101,12 +137,16 @@ class _ImplicitBackward(torch.autograd.Function):
     """Identity forward; backward replaces the incoming gradient g by u = g + J^T u."""
 
     @staticmethod
-    def forward(ctx, solve, z, links):  # type: ignore[no-untyped-def, override]
+    def forward(
+        ctx: Any, solve: Solve, z: torch.Tensor, links: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         ctx.solve = solve
         return z.view_as(z), links.view_as(links)
 
     @staticmethod
-    def backward(ctx, gz, glinks):  # type: ignore[no-untyped-def, override]
+    def backward(
+        ctx: Any, gz: torch.Tensor | None, glinks: torch.Tensor | None
+    ) -> tuple[None, torch.Tensor, torch.Tensor]:
         uz, ulinks = ctx.solve(gz, glinks)
         return None, uz, ulinks
 
@@ -122,7 +162,9 @@ def _implicit_step(
     z_out, links_out = step(z.detach(), links.detach())  # the graph to the parameters and x
     frozen = torch.isneginf(links0.detach())  # -inf links are fixed: their J^T rows are not used
 
-    def solve(gz: torch.Tensor, glinks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def solve(
+        gz: torch.Tensor | None, glinks: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         gz = torch.zeros_like(z0) if gz is None else gz
         glinks = torch.zeros_like(links0) if glinks is None else glinks.masked_fill(frozen, 0.0)
         uz, ulinks = gz, glinks
@@ -143,7 +185,7 @@ def _implicit_step(
     return out
 
 
-def _infer(enc, step: Step, carry: Carry, kpm, T: int) -> EncoderOutput:  # type: ignore[no-untyped-def]
+def _infer(enc: Block, step: Step, carry: Carry, kpm: torch.Tensor | None, T: int) -> EncoderOutput:
     cfg = enc.cfg
     mode = cfg.adaptive
     if mode == "off" and cfg.recurrence == "fixed_point":
