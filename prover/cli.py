@@ -289,10 +289,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from prover.train import parse_args, train
+    from prover.train import run_command
 
-    cfg, out = parse_args(args.rest)
-    print(json.dumps(train(cfg, out)))
+    print(json.dumps(run_command(args.rest)))
     return EXIT_OK
 
 
@@ -423,10 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_csp(args: argparse.Namespace) -> int:
     if args.action == "train":
-        from prover.csp.train import parse_args, train
+        from prover.csp.train import run_command
 
-        cfg, out = parse_args(args.rest)
-        print(json.dumps(train(cfg, out)))
+        print(json.dumps(run_command(args.rest)))
         return EXIT_OK
     from eval.csp import main as eval_main
 

@@ -29,7 +29,7 @@ from typing import Any
 from eval.coq_split import EvalConfig, evaluate, split_theorems
 from prover.policy import ModelPolicy
 from prover.replay import ReplayStore
-from prover.training import OptimConfig
+from prover.trainer import OptimConfig
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def _train(
         changes["max_steps"] = steps
     if "init_from" in changes:  # continue the given model as it is, whatever its preset
         from prover.model.tactic import TacticConfig
-        from prover.train import model_dir
+        from prover.model.artifact import model_dir
 
         path = model_dir(changes["init_from"])
         changes["model"] = TacticConfig.from_pretrained(str(path)).model_config
@@ -124,7 +124,7 @@ def run_loop(
             _train(cfg, out / "round_0", cfg.initial_minutes, cfg.initial_steps)
             current = out / "round_0" / "model"
         else:
-            from prover.train import model_dir
+            from prover.model.artifact import model_dir
 
             current = model_dir(model)
         log(f"== round 0: evaluating {current} on {len(eval_set)} held-out theorems")

@@ -182,7 +182,7 @@ class ModelPolicy:
 
         from prover.model.tactic import TacticModel
         from prover.tokenizer import load_tokenizer
-        from prover.train import model_dir
+        from prover.model.artifact import model_dir
 
         hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load otherwise
 

@@ -11,7 +11,12 @@ tactics unless `init_from` names a model whose tokenizer is reused), checkpoints
 
 The batch of step s is a pure function of (seed, s): the data position is the step, and a run
 resumed from a checkpoint sees exactly the batches the uninterrupted run would have. A
-directory with checkpoints is resumed; one whose config or data differ is refused.
+directory with checkpoints is resumed; one whose config or data differ is refused. The loop is
+`prover.trainer.run_training`; this module supplies its tactic side (`TacticTask`).
+
+The command line is `parse_args` (no side effects), then `prepare` (the work a command does
+before training, each step printed: the shared Lean states join the tokenizer's corpus, a
+missing default trace is traced from the Coq standard library), then `train`: `run_command`.
 """
 
 from __future__ import annotations
@@ -21,33 +26,22 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import sys
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from prover.data import DataFormatError, TacticStep, load_steps
+from prover.model.artifact import model_dir, save_model
 from prover.model.config import PRESETS, ModelConfig, tiny
-from prover.overrides import Parser, apply_overrides, from_dict
+from prover.overrides import Parser, apply_overrides
 from prover.tokenizer import PAD, SpringtailTokenizer, load_tokenizer, train_tokenizer
-from prover.training import (
-    OptimConfig,
-    StepLog,
-    checkpoints,
-    git_commit,
-    load_checkpoint,
-    make_optimizer,
-    out_of_time,
-    restore,
-    save_checkpoint,
-    seed_everything,
-    training_state,
-)
+from prover.trainer import OptimConfig, TrainConfig, TrainTask, run_training
 
 DEFAULT_TRACE = "datasets/coq_trace"
 # Real Lean 4 proof states (../shared/data): the tokenizer also learns Lean's notation from
@@ -56,9 +50,14 @@ SHARED_LEAN_STEPS = Path(__file__).resolve().parents[2] / "shared/data/lean_stat
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    model: ModelConfig = field(default_factory=tiny)  # vocab_size is set from the tokenizer
+class TacticTrainConfig(TrainConfig):
+    """`TrainConfig`'s shared settings with the tactic model's defaults, then its own."""
+
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=100))
+    batch_size: int = 16  # global, split over processes
+    max_steps: int = 20_000  # also the cosine horizon
+    checkpoint_every: int = 500
+    model: ModelConfig = field(default_factory=tiny)  # vocab_size is set from the tokenizer
     preset: str = "tiny"
     data: str = DEFAULT_TRACE  # trace / LeanDojo Benchmark 4 folder, a split file or steps.jsonl
     split: str = "novel_files/train"  # used when `data` is a folder
@@ -70,19 +69,9 @@ class TrainConfig:
     vocab_size: int = 4000  # tokenizer target size (smaller when the corpus is small)
     max_state_tokens: int = 256
     max_tactic_tokens: int = 64
-    batch_size: int = 16  # global, split over processes
-    max_steps: int = 20_000  # also the cosine horizon
-    minutes: float | None = None  # wall-clock budget; stops (and saves) when it is spent
-    seed: int = 0
-    log_every: int = 25
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.max_steps < 1:
-            raise ValueError("batch_size and max_steps must be at least 1")
-        if self.minutes is not None and self.minutes <= 0:
-            raise ValueError(f"minutes must be positive, got {self.minutes}")
+        super().__post_init__()
         if self.max_state_tokens > self.model.max_positions:
             raise ValueError(
                 f"max_state_tokens {self.max_state_tokens} exceeds the model's max_positions "
@@ -94,16 +83,16 @@ class TrainConfig:
             raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
 
 
-def preset(name: str) -> TrainConfig:
+def preset(name: str) -> TacticTrainConfig:
     """Training defaults for a model preset (tiny: CPU demo/tests, small: CPU hours, base: GPU)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(sorted(PRESETS))}")
     model = PRESETS[name]()
     if name == "tiny":
-        return TrainConfig(model=model, preset=name)
+        return TacticTrainConfig(model=model, preset=name)
     if name == "small":
-        return TrainConfig(model=model, preset=name, max_state_tokens=384, batch_size=32)
-    return TrainConfig(
+        return TacticTrainConfig(model=model, preset=name, max_state_tokens=384, batch_size=32)
+    return TacticTrainConfig(
         model=model,
         preset=name,
         max_state_tokens=1024,
@@ -136,7 +125,7 @@ class Examples:
         return h.hexdigest()[:16]
 
 
-def traced_steps(cfg: TrainConfig) -> list[TacticStep]:
+def traced_steps(cfg: TacticTrainConfig) -> list[TacticStep]:
     """The traced steps of `cfg.data` (+ `extra_data`); states with no goals are skipped."""
     path = Path(cfg.data)
     if not path.exists():
@@ -150,7 +139,7 @@ def traced_steps(cfg: TrainConfig) -> list[TacticStep]:
     return [s for s in steps if s.state_before.strip() and s.tactic.strip()]
 
 
-def replay_steps(cfg: TrainConfig) -> list[TacticStep]:
+def replay_steps(cfg: TacticTrainConfig) -> list[TacticStep]:
     """The (state, tactic) steps of the replay store's verified proofs, read through its
     `datasets.Dataset` export."""
     if cfg.replay is None or not Path(cfg.replay).exists():
@@ -163,7 +152,10 @@ def replay_steps(cfg: TrainConfig) -> list[TacticStep]:
 
 
 def build_examples(
-    tok: SpringtailTokenizer, cfg: TrainConfig, traced: list[TacticStep], replay: list[TacticStep]
+    tok: SpringtailTokenizer,
+    cfg: TacticTrainConfig,
+    traced: list[TacticStep],
+    replay: list[TacticStep],
 ) -> Examples:
     states, tactics, dropped = [], [], 0
     counts = [0, 0]
@@ -182,7 +174,7 @@ def build_examples(
 
 
 def make_batch(
-    ex: Examples, cfg: TrainConfig, step: int, rank: int = 0, world: int = 1
+    ex: Examples, cfg: TacticTrainConfig, step: int, rank: int = 0, world: int = 1
 ) -> dict[str, torch.Tensor]:
     """Process `rank`'s slice of step `step`'s global batch, padded to its longest member."""
     rng = np.random.default_rng([cfg.seed, step])
@@ -202,21 +194,12 @@ def make_batch(
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
-# --- the run directory ---
+# --- tokenizer and model ---
 
 
-def load_config(out: Path) -> TrainConfig:
-    path = out / "config.json"
-    try:
-        payload = json.loads(path.read_text())
-        return from_dict(TrainConfig, payload["config"])
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{out} is not a training run: no config.json") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{path} is corrupt or from another version: {e}") from None
-
-
-def _tokenizer_for(cfg: TrainConfig, out: Path, traced: list[TacticStep]) -> SpringtailTokenizer:
+def _tokenizer_for(
+    cfg: TacticTrainConfig, out: Path, traced: list[TacticStep]
+) -> SpringtailTokenizer:
     tok_dir = out / "tokenizer"
     if (tok_dir / "spiece.model").is_file():
         return load_tokenizer(tok_dir)
@@ -229,24 +212,11 @@ def _tokenizer_for(cfg: TrainConfig, out: Path, traced: list[TacticStep]) -> Spr
     return train_tokenizer(texts, tok_dir, vocab_size=cfg.vocab_size, seed=cfg.seed)
 
 
-def model_dir(path: str | Path) -> Path:
-    """A model directory, given it or the training run that wrote it (`RUN/model`)."""
-    p = Path(path)
-    if (p / "model" / "config.json").is_file():
-        return p / "model"
-    if (p / "config.json").is_file() and (p / "spiece.model").is_file():
-        return p
-    raise FileNotFoundError(
-        f"{p} holds no trained model (config.json + spiece.model, or model/ inside a run "
-        "directory): train one with `springtail train --out DIR`"
-    )
-
-
-def _model_config(cfg: TrainConfig, tok: SpringtailTokenizer) -> ModelConfig:
+def _model_config(cfg: TacticTrainConfig, tok: SpringtailTokenizer) -> ModelConfig:
     return dataclasses.replace(cfg.model, vocab_size=len(tok))
 
 
-def _build_model(cfg: TrainConfig, tok: SpringtailTokenizer) -> Any:
+def _build_model(cfg: TacticTrainConfig, tok: SpringtailTokenizer) -> Any:
     from prover.model.tactic import TacticConfig, TacticModel
 
     if cfg.init_from is not None:
@@ -260,159 +230,83 @@ def _build_model(cfg: TrainConfig, tok: SpringtailTokenizer) -> Any:
     return TacticModel(TacticConfig.from_model_config(_model_config(cfg, tok)))
 
 
-def train(cfg: TrainConfig, out: str | Path, stop_at: int | None = None) -> dict[str, Any]:
-    """Train (resuming from `out`'s newest checkpoint if any) until max_steps, `stop_at` or
-    the wall-clock budget; saves `out/model`; returns a summary. Works under `accelerate`."""
-    from accelerate import Accelerator
-    from tqdm import tqdm
-    from transformers.utils import logging as hf_logging
+# --- training ---
 
-    hf_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" bars
 
-    out = Path(out)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    is_main = accelerator.is_main_process
-    if cfg.batch_size % accelerator.num_processes:
-        raise ValueError(
-            f"batch_size {cfg.batch_size} is not divisible by {accelerator.num_processes} processes"
-        )
-    existing = checkpoints(out) if out.exists() else []
-    if existing:
-        saved = load_config(out)
-        if dataclasses.replace(saved, minutes=cfg.minutes, max_steps=cfg.max_steps) != cfg:
-            raise ValueError(f"{out} holds a run with another config; use a new --out directory")
-    traced = traced_steps(cfg)
-    if is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        tok = _tokenizer_for(cfg, out, traced)
-    accelerator.wait_for_everyone()
-    if not is_main:
-        tok = load_tokenizer(out / "tokenizer")
-    ex = build_examples(tok, cfg, traced, replay_steps(cfg))
-    data_meta = {
-        "source": cfg.data,
-        "traced_steps": ex.num_traced,
-        "replay_steps": ex.num_replay,
-        "dropped_long_tactics": ex.dropped,
-        "sha256_16": ex.fingerprint(),
-    }
+class TacticTask(TrainTask):
+    """`run_training`'s tactic side: traced + replay steps, the tokenizer, the model and, after
+    the last step, `out/model` (see `prover.model.artifact`)."""
 
-    seed_everything(cfg.seed)  # before building the model: its init draws from torch's RNG
-    model = _build_model(cfg, tok)
-    opt, sched = make_optimizer(model, cfg)
-    step = 0
-    if existing:
-        meta = json.loads((out / "config.json").read_text())
-        if meta.get("data", {}).get("sha256_16") != data_meta["sha256_16"]:
-            raise ValueError(
-                f"{out} was trained on other data (the trace or replay changed since); "
-                "use a new --out directory"
-            )
-        step = restore(load_checkpoint(existing[-1]), model, opt, sched)
-    elif is_main:
-        meta = {"config": dataclasses.asdict(cfg), "commit": git_commit(), "data": data_meta}
-        (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+    name = "train tactic model"
 
-    model, opt = accelerator.prepare(model, opt)
-    raw_model = accelerator.unwrap_model(model)
+    def __init__(self, cfg: TacticTrainConfig) -> None:
+        self.cfg = cfg
 
-    def state_dict() -> dict[str, Any]:
-        return training_state(step, raw_model, opt, sched, config=dataclasses.asdict(cfg))
+    def load_data(self, out: Path, accelerator: Any) -> dict[str, Any]:
+        from transformers.utils import logging as hf_logging
 
-    last_step = min(cfg.max_steps, stop_at) if stop_at is not None else cfg.max_steps
-    start_s = time.monotonic()
-    bar = tqdm(
-        total=last_step,
-        initial=step,
-        disable=not is_main,
-        desc="train tactic model",
-        dynamic_ncols=True,
-        file=sys.stderr,
-    )
-    metrics: dict[str, float] = {}
-    first_loss: float | None = None
-    stopped_by = "max_steps"
-    log = StepLog(
-        out,
-        every=cfg.log_every,
-        checkpoint_every=cfg.checkpoint_every,
-        last_step=last_step,
-        enabled=is_main,
-    )
-    model.train()
-    while step < last_step:
-        if cfg.minutes is not None and out_of_time(accelerator, start_s, cfg.minutes):
-            stopped_by = "minutes"
-            break
-        batch = make_batch(ex, cfg, step, accelerator.process_index, accelerator.num_processes)
-        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+        hf_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" bars
+        traced = traced_steps(self.cfg)
+        if accelerator.is_main_process:  # trains (or copies) the tokenizer the others load
+            out.mkdir(parents=True, exist_ok=True)
+            tok = _tokenizer_for(self.cfg, out, traced)
+        accelerator.wait_for_everyone()
+        if not accelerator.is_main_process:
+            tok = load_tokenizer(out / "tokenizer")
+        self.tok = tok
+        self.ex = build_examples(tok, self.cfg, traced, replay_steps(self.cfg))
+        self.data = {
+            "source": self.cfg.data,
+            "traced_steps": self.ex.num_traced,
+            "replay_steps": self.ex.num_replay,
+            "dropped_long_tactics": self.ex.dropped,
+            "sha256_16": self.ex.fingerprint(),
+        }
+        return self.data
+
+    def build_model(self) -> nn.Module:
+        model: nn.Module = _build_model(self.cfg, self.tok)
+        return model
+
+    def loss_and_metrics(
+        self, model: nn.Module, step: int, rank: int, world: int, device: torch.device
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        batch = make_batch(self.ex, self.cfg, step, rank, world)
+        batch = {k: v.to(device) for k, v in batch.items()}
         output = model(**batch)
-        loss = output.loss
-        opt.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        if cfg.optim.grad_clip > 0:
-            accelerator.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        opt.step()
-        sched.step()
-        step += 1
         with torch.no_grad():
             mask = batch["labels"] != -100
             hit = (output.logits.argmax(-1) == batch["labels"]) & mask
             metrics = {
-                "loss": float(loss.detach()),
+                "loss": float(output.loss.detach()),
                 "token_acc": float(hit.sum() / mask.sum()),
                 "tactic_acc": float((hit | ~mask).all(dim=1).float().mean()),
             }
-        first_loss = metrics["loss"] if first_loss is None else first_loss
-        bar.update(1)
-        bar.set_postfix(loss=f"{metrics['loss']:.3f}", tok=f"{metrics['token_acc']:.3f}")
-        log.record(step, float(sched.get_last_lr()[0]), time.monotonic() - start_s, metrics)
-        if log.save(step):
-            save_checkpoint(out, state_dict(), cfg.keep_checkpoints)
-    bar.close()
-    if step == last_step and stop_at is not None and stop_at < cfg.max_steps:
-        stopped_by = "stop_at"
-    accelerator.wait_for_everyone()
-    if is_main:
-        save_checkpoint(out, state_dict(), cfg.keep_checkpoints)
-        save_model(
-            raw_model,
-            tok,
-            out / "model",
-            {"step": step, "max_state_tokens": cfg.max_state_tokens, "data": data_meta},
-        )
-    log.close()
-    return {
-        "steps": step,
-        "stopped_by": stopped_by,
-        "train_s": round(time.monotonic() - start_s, 1),
-        "first_loss": first_loss,
-        "metrics": metrics,
-        "examples": len(ex),
-        "out": str(out),
-    }
+        return output.loss, metrics
+
+    def postfix(self, metrics: dict[str, float]) -> dict[str, str]:
+        return {"loss": f"{metrics['loss']:.3f}", "tok": f"{metrics['token_acc']:.3f}"}
+
+    def finish(self, model: nn.Module, step: int, out: Path) -> None:
+        info = {"step": step, "max_state_tokens": self.cfg.max_state_tokens, "data": self.data}
+        save_model(model, self.tok, out / "model", info)
+
+    def summary(self) -> dict[str, Any]:
+        return {"examples": len(self.ex)}
 
 
-def save_model(model: Any, tok: SpringtailTokenizer, path: Path, info: dict[str, Any]) -> None:
-    """`save_pretrained` model + tokenizer into `path`, replacing it atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(str(tmp))
-    tok.save_pretrained(str(tmp))
-    (tmp / "springtail.json").write_text(json.dumps(info, indent=2) + "\n")
-    old = path.with_name(path.name + ".old")
-    if path.exists():
-        path.rename(old)
-    tmp.rename(path)
-    if old.exists():
-        shutil.rmtree(old)
+def train(cfg: TacticTrainConfig, out: str | Path, stop_at: int | None = None) -> dict[str, Any]:
+    """Train (resuming from `out`'s newest checkpoint if any) until max_steps, `stop_at` or
+    the wall-clock budget; saves `out/model`; returns `run_training`'s summary plus
+    `examples`. Works under `accelerate launch`."""
+    return run_training(cfg, TacticTask(cfg), out, stop_at=stop_at)
 
 
 # --- command line ---
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, Path]:
+def parse_args(argv: list[str] | None = None) -> tuple[TacticTrainConfig, Path]:
+    """The config and run directory of `springtail train ARGV`; reads and writes nothing."""
     ap = Parser(
         prog="springtail train",
         description=__doc__,
@@ -433,36 +327,67 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, Path]:
     args, rest = ap.parse_known_args(argv)
     cfg = preset(args.preset)
     flags = {"data": "data", "split": "split", "replay": "replay", "init_from": "init_from"}
-    flags |= {"minutes": "minutes", "steps": "max_steps"}  # --flag -> TrainConfig field
+    flags |= {"minutes": "minutes", "steps": "max_steps"}  # --flag -> TacticTrainConfig field
     changes: dict[str, Any] = {
         name: getattr(args, flag) for flag, name in flags.items() if getattr(args, flag)
     }
-    if SHARED_LEAN_STEPS.is_file():
-        changes["tokenizer_data"] = (str(SHARED_LEAN_STEPS),)
     cfg = dataclasses.replace(cfg, **changes)
-    cfg = apply_overrides(cfg, rest)
-    if not args.data and not Path(cfg.data).exists():
-        ensure_stdlib_trace(Path(cfg.data))
-    return cfg, Path(args.out)
+    return apply_overrides(cfg, rest), Path(args.out)
 
 
-def ensure_stdlib_trace(path: Path) -> None:
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def prepare(cfg: TacticTrainConfig, log: Callable[[str], None] = _stderr) -> TacticTrainConfig:
+    """The work `springtail train` does before training, each step logged: the shared Lean
+    states join the tokenizer's corpus (unless `tokenizer_data` is set), and the default trace
+    folder, when missing, is traced from the Coq standard library. Returns the config to train.
+    Data that is missing and will not be traced is refused before any step runs."""
+    if cfg.data != DEFAULT_TRACE and not Path(cfg.data).exists():
+        raise FileNotFoundError(
+            f"{cfg.data} not found: give --data a trace folder, split file or steps.jsonl"
+        )
+    if not cfg.tokenizer_data and SHARED_LEAN_STEPS.is_file():
+        num_states = len(load_steps(SHARED_LEAN_STEPS))
+        log(f"tokenizer: also learning from {num_states} Lean states in {SHARED_LEAN_STEPS}")
+        cfg = dataclasses.replace(cfg, tokenizer_data=(str(SHARED_LEAN_STEPS),))
+    if cfg.data == DEFAULT_TRACE and not Path(cfg.data).exists():
+        ensure_stdlib_trace(Path(cfg.data), log)
+    return cfg
+
+
+def ensure_stdlib_trace(path: Path, log: Callable[[str], None] = _stderr) -> None:
     """Trace the whole Coq standard library into `path` (about 6 minutes on 2 cores)."""
     from prover.trace import TraceConfig, resolve_files
     from prover.trace import trace as run_trace
 
-    print(f"no trace at {path}: tracing the Coq standard library there first", file=sys.stderr)
+    num_processes = int(os.environ.get("WORLD_SIZE", "1"))
+    if num_processes > 1:  # every process would trace into the same folder at once
+        raise FileNotFoundError(
+            f"no trace at {path}: trace it before launching {num_processes} processes "
+            f"(`springtail trace --backend coq --out {path}`)"
+        )
+    log(f"no trace at {path}: tracing the Coq standard library there first (about 6 minutes)")
     run_trace(resolve_files(None), path, TraceConfig(num_workers=2))
 
 
+def run_command(argv: list[str], log: Callable[[str], None] = _stderr) -> dict[str, Any]:
+    """`springtail train ARGV`: `parse_args`, `prepare` (logged), `train`; returns the summary."""
+    cfg, out = parse_args(argv)
+    return train(prepare(cfg, log), out)
+
+
 def main(argv: list[str] | None = None) -> None:
+    is_main = os.environ.get("RANK", "0") == "0"  # one copy of each line under `accelerate`
     try:
-        cfg, out = parse_args(argv)
-        summary = train(cfg, out)
+        summary = run_command(
+            sys.argv[1:] if argv is None else argv, _stderr if is_main else lambda _: None
+        )
     except (ValueError, FileNotFoundError, DataFormatError) as e:  # OverrideError included
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    if os.environ.get("RANK", "0") == "0":  # one summary line under `accelerate launch`
+    if is_main:
         print(json.dumps(summary))
 
 

@@ -19,7 +19,7 @@ import torch
 from prover.csp import maze, sudoku
 from prover.csp.model import CSPModelConfig
 from prover.csp.task import CSPDataError, get_task, load, resolve_data
-from prover.csp.train import TrainConfig, load_model, make_batch, train
+from prover.csp.train import CSPTrainConfig, load_model, make_batch, train
 from prover.model.config import EncoderConfig
 
 from .conftest import SHARED_DATA
@@ -139,11 +139,11 @@ def test_generated_sets_are_cached_and_deterministic(tmp_path, monkeypatch):
     assert len(resolve_data("sudoku", "generated:5:3:35-36", limit=2)) == 2
 
 
-def tiny_config(**kw) -> TrainConfig:
+def tiny_config(**kw) -> CSPTrainConfig:
     enc = EncoderConfig(
         d_model=32, num_heads=2, d_ff=64, num_layers=1, num_steps=3, pointer_dim=8, grad_steps=2
     )
-    base = TrainConfig(
+    base = CSPTrainConfig(
         model=CSPModelConfig(task="sudoku", encoder=enc),
         data="generated:4:11:60-60",
         batch_size=4,
@@ -182,7 +182,7 @@ def test_tiny_training_overfits_a_few_puzzles(tmp_path, isolated_cache):
         ema_decay=0.0,
         halt_weight=0.0,
         optim=dataclasses.replace(
-            TrainConfig().optim, lr=3e-3, warmup_steps=10, schedule="constant"
+            CSPTrainConfig().optim, lr=3e-3, warmup_steps=10, schedule="constant"
         ),
     )
     summary = train(cfg, tmp_path / "run")
@@ -212,6 +212,16 @@ def test_resume_refuses_another_config(tmp_path, isolated_cache):
     train(tiny_config(max_steps=2), tmp_path / "run")
     with pytest.raises(ValueError, match="another config"):
         train(tiny_config(max_steps=2, seed=5), tmp_path / "run")
+
+
+def test_load_model_refuses_a_corrupt_config_json(tmp_path, isolated_cache):
+    train(tiny_config(max_steps=1), tmp_path / "run")
+    path = tmp_path / "run" / "config.json"
+    meta = json.loads(path.read_text())
+    meta["config"]["model"] = "sudoku"  # a string where the model's settings belong
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"config\.json is corrupt.*model = 'sudoku'"):
+        load_model(tmp_path / "run")
 
 
 def test_eval_cli_on_a_tiny_file(tmp_path, isolated_cache, capsys):

@@ -9,13 +9,13 @@ import dataclasses
 
 import pytest
 
-from prover.csp.train import TrainConfig
+from prover.csp.train import CSPTrainConfig
 from prover.overrides import OverrideError, apply_overrides, from_dict
 
 
 def test_nested_overrides_are_typed_and_validated():
     cfg = apply_overrides(
-        TrainConfig(),
+        CSPTrainConfig(),
         [
             "model.encoder.num_steps=4",
             "--optim.lr=0.01",
@@ -44,11 +44,11 @@ def test_nested_overrides_are_typed_and_validated():
 )
 def test_bad_overrides_are_clear_errors(override, message):
     with pytest.raises(OverrideError, match=message):
-        apply_overrides(TrainConfig(), [override])
+        apply_overrides(CSPTrainConfig(), [override])
 
 
 def test_round_trip_through_a_dict():
-    cfg = apply_overrides(TrainConfig(), ["model.encoder.num_steps=5", "minutes=2.5"])
-    assert from_dict(TrainConfig, dataclasses.asdict(cfg)) == cfg
+    cfg = apply_overrides(CSPTrainConfig(), ["model.encoder.num_steps=5", "minutes=2.5"])
+    assert from_dict(CSPTrainConfig, dataclasses.asdict(cfg)) == cfg
     with pytest.raises(OverrideError, match="unknown keys"):
-        from_dict(TrainConfig, {**dataclasses.asdict(cfg), "extra": 1})
+        from_dict(CSPTrainConfig, {**dataclasses.asdict(cfg), "extra": 1})
