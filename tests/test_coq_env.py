@@ -172,6 +172,27 @@ def test_allowed_axiom_but_never_an_admitted_lemma(coq_env, cheats_file: Path) -
     assert not res and "admitted lemma" in res.reason
 
 
+def test_verdicts_carry_a_status_and_allowed_axioms_add_to_the_config(cheats_file: Path) -> None:
+    from prover.envs import get_env
+    from prover.envs.base import Status
+
+    with get_env("coq", tactic_timeout=2.0, allowed_axioms=["Cheats.ax"]) as env:
+        assert env.verify(file=cheats_file, theorem="t_ax", proof=["exact ax."]).ok
+        # a call's allowed axioms come on top of the configured ones, never instead of them
+        both = env.verify(
+            file=cheats_file, theorem="t_ax", proof=["exact ax."], allowed_axioms=["Cheats.adm"]
+        )
+        assert both.ok and both.status is Status.PROVED
+    with get_env("coq", tactic_timeout=2.0) as env:
+        only_axiom = env.verify(file=cheats_file, theorem="t_ax", proof=["exact ax."])
+        assert only_axiom.status is Status.USES_AXIOM and "ax" in only_axiom.reason
+        admitted = env.verify(file=cheats_file, theorem="t_adm", proof=["exact (False_ind _ adm)."])
+        assert admitted.status is Status.REJECTED  # an admitted lemma is not an axiom to allow
+        guard = env.verify(file=cheats_file, theorem="t_guard", proof=["destruct (loop 0)."])
+        assert guard.status is Status.REJECTED
+        assert env.format_proof(["intros n.", "lia."]) == "Proof.\n  intros n.\n  lia.\nQed."
+
+
 def test_stdlib_file_is_replayed_from_source(coq_env) -> None:
     bool_v = stdlib_theories() / "Bool" / "Bool.v"
     s0 = coq_env.open(file=bool_v, theorem="negb_involutive")

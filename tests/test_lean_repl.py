@@ -98,7 +98,7 @@ def run_case(case: dict, tmp_path: Path) -> str:
                 for name, res in env.check_file(lean_file, allowed_axioms=allowed).items():
                     lines.append(f"check {name} -> {render_verdict(res)}")
             elif op[0] == "verify":
-                allowed = op[3] if len(op) > 3 else None
+                allowed = op[3] if len(op) > 3 else ()
                 res = env.verify(file=lean_file, theorem=op[1], proof=op[2], allowed_axioms=allowed)
                 extra = f" allowing {allowed}" if allowed else ""
                 lines.append(f"verify {op[1]} {op[2]!r}{extra} -> {render_verdict(res)}")
@@ -429,3 +429,19 @@ def test_real_repl_proves_and_verifies(tmp_path: Path) -> None:
         assert isinstance(done, Proved)
         assert env.verify(file=f, theorem="and_swap'", proof=list(done.proof))
         assert not env.verify(file=f, theorem="and_swap'", proof=["exact ⟨h.2, sorry⟩"])
+
+
+def test_lean_verdict_status_says_whether_allowing_an_axiom_could_help() -> None:
+    from prover.envs.base import Status
+    from prover.envs.lean_audit import Audited, judge
+    from prover.envs.lean_source import format_lean_proof
+
+    allowed = allowed_axioms([], allow_native_decide=False)
+    assert judge(Audited(("propext",)), allowed, 0.0).status is Status.PROVED
+    assert judge(Audited(("propext", "my_ax")), allowed, 0.0).status is Status.USES_AXIOM
+    assert judge(Audited(("sorryAx",)), allowed, 0.0).status is Status.REJECTED
+    assert judge(Audited(("Lean.ofReduceBool",)), allowed, 0.0).status is Status.REJECTED
+    assert judge(Audited(problem="no answer"), allowed, 0.0).status is Status.REJECTED
+    assert format_lean_proof(["intro h", "simp at h\nexact h"]) == (
+        ":= by\n  intro h\n  simp at h\n  exact h"
+    )

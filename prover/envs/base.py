@@ -13,7 +13,11 @@ crashed assistant is restarted behind the caller's back.
 
 `Proved` from `step` is a claim of the interactive session only; `ProofEnv.verify` re-checks
 the whole proof from scratch as a file and lists its axioms, and nothing is reported as proved
-until it says yes.
+until it says yes. Its verdict carries a `Status` (`PROVED`, `USES_AXIOM`, `REJECTED`), so
+callers branch on the status, never on the reason's text.
+
+This package is the only place that knows an assistant's syntax: `ProofEnv.format_proof`
+gives the text a user pastes (Coq's `Proof. ... Qed.`, Lean's `by ...`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -121,15 +126,37 @@ class TimedOut:
 StepResult = Progress | Proved | Failed | TimedOut
 
 
+class Status(StrEnum):
+    """What became of a theorem (an episode's outcome) or of a proof (a verify verdict).
+
+    Its values are the strings the JSON outputs and the replay store show."""
+
+    PROVED = "proved"  # verify accepted the whole proof
+    USES_AXIOM = "uses_axiom"  # verify refused it only for axioms that are not allowed
+    REJECTED = "rejected"  # verify refused it (any other reason, or an episode's refused proof)
+    FAILED = "failed"  # search exhausted the tree
+    BUDGET = "budget"  # a search budget ran out
+    DISCARDED = "discarded"  # the theorem could not be opened (not counted as attempted)
+
+
 @dataclass(frozen=True)
 class VerifyResult:
-    """Outcome of a whole-file recheck. Truthy exactly when the proof is accepted."""
+    """Outcome of a whole-file recheck. Truthy exactly when the proof is accepted; `status`
+    is `PROVED` then, `USES_AXIOM` when only disallowed axioms stand in the way (`reason`
+    names them), `REJECTED` otherwise."""
 
     ok: bool
     reason: str = ""
     axioms: tuple[str, ...] = ()
     time_s: float = 0.0
     details: dict[str, Any] = field(default_factory=dict, compare=False)
+    only_axioms: bool = False  # refused for nothing but axioms that are not allowed
+
+    @property
+    def status(self) -> Status:
+        if self.ok:
+            return Status.PROVED
+        return Status.USES_AXIOM if self.only_axioms else Status.REJECTED
 
     def __bool__(self) -> bool:
         return self.ok
@@ -166,8 +193,21 @@ class ProofEnv(abc.ABC):
         theorem: str,
         proof: Sequence[str],
         imports: Sequence[str] = (),
+        allowed_axioms: Sequence[str] = (),
     ) -> VerifyResult:
-        """Re-check `proof` of `theorem` from scratch as a whole file, axioms included."""
+        """Re-check `proof` of `theorem` from scratch as a whole file, axioms included.
+        `allowed_axioms` are accepted on top of the ones the env was configured with (never
+        an admitted lemma)."""
+
+    def original_axioms(self, file: str | Path, theorem: str) -> tuple[str, ...] | None:
+        """The axioms the theorem's own proof in `file` rests on (kernel names), or None when
+        the backend cannot say (or that proof does not check). Evaluations on library
+        theorems allow exactly these for a found proof."""
+        return None
+
+    @abc.abstractmethod
+    def format_proof(self, tactics: Sequence[str]) -> str:
+        """The proof as the text a user pastes after the statement (Coq: `Proof. ... Qed.`)."""
 
     @abc.abstractmethod
     def theorems(self, file: str | Path) -> list[TheoremInfo]:
@@ -177,7 +217,8 @@ class ProofEnv(abc.ABC):
     def check_file(
         self, file: str | Path, *, allowed_axioms: Sequence[str] = ()
     ) -> dict[str, VerifyResult]:
-        """Re-check every theorem of `file` with its own proof, axioms audited."""
+        """Re-check every theorem of `file` with its own proof, axioms audited
+        (`allowed_axioms` on top of the configured ones)."""
 
     @abc.abstractmethod
     def close(self) -> None:

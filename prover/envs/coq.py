@@ -65,10 +65,10 @@ class CoqConfig:
                 raise EnvError(f"{name} must be a positive, finite number of seconds, got {value}")
         _check_axiom_names(self.allowed_axioms)
 
-    def check_options(self, allowed_axioms: Sequence[str] | None = None) -> CheckOptions:
-        """The options of one check: these allowed axioms (default: the config's)."""
-        allowed = self.allowed_axioms if allowed_axioms is None else tuple(allowed_axioms)
-        _check_axiom_names(allowed)
+    def check_options(self, allowed_axioms: Sequence[str] = ()) -> CheckOptions:
+        """The options of one check: the config's allowed axioms and these."""
+        _check_axiom_names(allowed_axioms)
+        allowed = tuple(dict.fromkeys((*self.allowed_axioms, *allowed_axioms)))
         return CheckOptions(
             allowed, self.allow_impredicative_set, self.verify_timeout, self.max_memory_mb
         )
@@ -176,7 +176,7 @@ class CoqEnv(ProofEnv):
         theorem: str,
         proof: Sequence[str],
         imports: Sequence[str] = (),
-        allowed_axioms: Sequence[str] | None = None,
+        allowed_axioms: Sequence[str] = (),
     ) -> VerifyResult:
         doc = self.document(file)
         thm = doc.find(theorem)
@@ -194,8 +194,11 @@ class CoqEnv(ProofEnv):
     ) -> dict[str, VerifyResult]:
         """Every theorem of `file` with its own proof, keyed by kernel name (see
         `coq_verify.check_file`)."""
-        opts = self.config.check_options(tuple(allowed_axioms) or None)
+        opts = self.config.check_options(allowed_axioms)
         return check_file(self.document(file), opts)
+
+    def format_proof(self, tactics: Sequence[str]) -> str:
+        return "\n".join(["Proof.", *(f"  {t}" for t in tactics), "Qed."])
 
     def original_axioms(self, file: str | Path, theorem: str) -> tuple[str, ...] | None:
         """Axioms (kernel names) the theorem's own proof in `file` uses, or None if it does
@@ -205,7 +208,7 @@ class CoqEnv(ProofEnv):
         if not thm.has_proof:
             return None
         body = [doc.sentences[i].text for i in (*thm.proof, thm.end_index)]
-        res = verify_proof(doc, thm, body, imports=(), opts=self.config.check_options(()), raw=True)
+        res = verify_proof(doc, thm, body, imports=(), opts=self.config.check_options(), raw=True)
         if res.ok:
             return res.axioms
         return res.details.get("axioms_used") if res.details else None

@@ -138,6 +138,7 @@ class Audit:
 
     def _verdict(self, target: Target, found: list[Assumption], elapsed: float) -> VerifyResult:
         used, params, problems, notes = [], [], [], []
+        allowable = 0
         for a in found:
             if a.name == target.path and a.kind is not Kind.PARAMETER:
                 problems.append(
@@ -154,6 +155,8 @@ class Audit:
                 used.append(a.name)
             else:
                 problems.append(self._why_not(a))
+                if a.kind is Kind.AXIOM and a.name not in self.refused:
+                    allowable += 1  # a declared axiom that --allow-axiom could accept
         disagree = self._disagreement(used)
         if disagree:
             problems.append(disagree)
@@ -165,7 +168,8 @@ class Audit:
         }
         shown = tuple(self.show(a) for a in used)
         if problems:
-            return VerifyResult(False, _reason(problems), shown, elapsed, details)
+            only_axioms = allowable == len(problems)
+            return VerifyResult(False, _reason(problems), shown, elapsed, details, only_axioms)
         return VerifyResult(True, "", shown, elapsed, details)
 
     def _why_not(self, a: Assumption) -> str:

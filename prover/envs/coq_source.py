@@ -54,7 +54,6 @@ THEOREM_KEYWORDS = (
 )
 # These enter proof mode only when the sentence has no body (`:=`).
 DEFINITION_KEYWORDS = ("Definition", "Instance", "Let", "Fixpoint", "CoFixpoint")
-PROOF_ENDERS = ("Qed", "Defined", "Admitted", "Abort", "Save")
 
 _IDENT = r"[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*"
 _QUALID = rf"{_IDENT}(?:\.{_IDENT})*"

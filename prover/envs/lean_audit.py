@@ -243,7 +243,10 @@ def judge(audited: Audited, allowed: frozenset[Name], elapsed: float) -> VerifyR
     if not bad:
         return VerifyResult(True, "", audited.axioms, elapsed)
     why = "; ".join(dict.fromkeys(_why_not(a) for a in bad))
-    return VerifyResult(False, f"uses axiom(s) {', '.join(bad)}: {why}", audited.axioms, elapsed)
+    reason = f"uses axiom(s) {', '.join(bad)}: {why}"
+    # sorryAx and native_decide's axioms are never accepted through an allowed-axiom list
+    allowable = all(a != SORRY_AXIOM and a not in NATIVE_DECIDE_AXIOMS for a in bad)
+    return VerifyResult(False, reason, audited.axioms, elapsed, only_axioms=allowable)
 
 
 def _why_not(axiom: str) -> str:

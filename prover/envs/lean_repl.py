@@ -66,7 +66,14 @@ from prover.envs.lean_audit import (
     rejection,
 )
 from prover.envs.lean_names import Name, root_ref
-from prover.envs.lean_source import LeanDecl, LeanFile, parse_lean, proof_command, sorry_command
+from prover.envs.lean_source import (
+    LeanDecl,
+    LeanFile,
+    format_lean_proof,
+    parse_lean,
+    proof_command,
+    sorry_command,
+)
 from prover.envs.process import T, kill_group, memory_cap, with_restart
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -342,11 +349,10 @@ class LeanReplEnv(ProofEnv):
         theorem: str,
         proof: Sequence[str],
         imports: Sequence[str] = (),
-        allowed_axioms: Sequence[str] | None = None,
+        allowed_axioms: Sequence[str] = (),
     ) -> VerifyResult:
         t0 = time.perf_counter()
-        extra = self.config.allowed_axioms if allowed_axioms is None else tuple(allowed_axioms)
-        allowed = self._allowed(extra)
+        allowed = self._allowed(allowed_axioms)
         for tac in proof:
             refusal = self._refusal(tac)
             if refusal:
@@ -373,7 +379,7 @@ class LeanReplEnv(ProofEnv):
         """Every theorem of `file` with its own proof, keyed by full (kernel) name; also the
         named definitions (def, abbrev, instance, opaque) that are rejected."""
         t0 = time.perf_counter()
-        allowed = self._allowed(tuple(allowed_axioms) or self.config.allowed_axioms)
+        allowed = self._allowed(allowed_axioms)
         lf = self._file(file)
         decls = lf.audited
         clean = [d for d in decls if not d.doubt]  # names the parse is sure of
@@ -397,7 +403,14 @@ class LeanReplEnv(ProofEnv):
         return results
 
     def _allowed(self, extra: Sequence[str]) -> frozenset[Name]:
-        return allowed_axioms(extra, allow_native_decide=self.config.allow_native_decide)
+        """The standard axioms, the configured ones and `extra`."""
+        return allowed_axioms(
+            (*self.config.allowed_axioms, *extra),
+            allow_native_decide=self.config.allow_native_decide,
+        )
+
+    def format_proof(self, tactics: Sequence[str]) -> str:
+        return format_lean_proof(tactics)
 
     @staticmethod
     def _theorem(lf: LeanFile, theorem: str, file: str | Path) -> LeanDecl:

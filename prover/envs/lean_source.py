@@ -27,6 +27,7 @@ follows.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from prover.envs.lean_names import Name, display, is_identifier, split_name
@@ -404,9 +405,14 @@ def sorry_command(file: LeanFile, decl: LeanDecl) -> str:
     return f"{prefix}{_statement(file, decl)} := by\n  sorry\n"
 
 
+def format_lean_proof(tactics: Sequence[str]) -> str:
+    """`:= by` and the tactics, one per line, indented: what follows a statement."""
+    body = "\n".join("  " + line for tac in tactics for line in tac.splitlines())
+    return f":= by\n{body}"
+
+
 def proof_command(file: LeanFile, decl: LeanDecl, tactics: list[str]) -> str:
     """The file from its first line through `decl`, with `decl` proved by `tactics`. What
     follows `decl` is left out: it cannot be part of the proof, and may hold other theorems
     still to be proved (with `sorry`)."""
-    body = "\n".join("  " + line for tac in tactics for line in tac.splitlines())
-    return f"{file.text[: decl.start]}{_statement(file, decl)} := by\n{body}\n"
+    return f"{file.text[: decl.start]}{_statement(file, decl)} {format_lean_proof(tactics)}\n"

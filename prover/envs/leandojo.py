@@ -38,7 +38,7 @@ from prover.envs.base import (
     config_from_options,
 )
 from prover.envs.lean_repl import LeanConfig, LeanReplEnv
-from prover.envs.lean_source import parse_lean
+from prover.envs.lean_source import format_lean_proof, parse_lean
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ class LeanDojoEnv(ProofEnv):
         theorem: str,
         proof: Sequence[str],
         imports: Sequence[str] = (),
-        allowed_axioms: Sequence[str] | None = None,
+        allowed_axioms: Sequence[str] = (),
     ) -> VerifyResult:
         """The REPL backend's verify on the repository's copy of `file` (module docstring)."""
         return self._verifier.verify(
@@ -207,6 +207,9 @@ class LeanDojoEnv(ProofEnv):
     def _source(self, file: str | Path) -> Path:
         root = self.config.source_dir or self._ld.get_traced_repo_path(self._git_repo())
         return Path(root) / file
+
+    def format_proof(self, tactics: Sequence[str]) -> str:
+        return format_lean_proof(tactics)
 
     def check_file(
         self, file: str | Path, *, allowed_axioms: Sequence[str] = ()
