@@ -5,6 +5,10 @@ proofs, evaluate), and print the portfolio baseline against the model on held-ou
 the same budget.
 
 Run: python -m eval.demo [--out datasets/demo_trace] [--run runs/demo] [--limit 12]
+
+The run folder starts from scratch every time: a folder the demo made before (it leaves a
+`.springtail-demo` mark in it) is replaced; any other non-empty folder is refused (exit 2),
+never deleted.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
 from eval.coq_split import EvalConfig, evaluate
 from prover.loop import LoopConfig, run_loop, table
-from prover.policy import PortfolioPolicy
+from prover.policies.portfolio import PortfolioPolicy
 from prover.trace import TraceConfig, resolve_files, trace
 
 # A slice whose held-out files (novel_files/test, by hash of the path) mix easy Bool lemmas
@@ -33,17 +38,39 @@ DEMO_FILES = [
 ]
 
 
-def main() -> None:
+MARK = ".springtail-demo"
+
+
+def fresh_run_dir(run: Path) -> str | None:
+    """Empty `run` for a new demo run and mark it as the demo's; the reason it cannot be
+    used otherwise (it holds something the demo did not make)."""
+    if run.exists() and not run.is_dir():
+        return f"--run {run} is a file: give a folder"
+    if run.is_dir() and any(run.iterdir()):
+        if not (run / MARK).is_file():
+            return (
+                f"--run {run} is not empty and was not made by the demo; the demo starts from "
+                "scratch and would delete what is there: give a new or empty folder"
+            )
+        shutil.rmtree(run)
+    run.mkdir(parents=True, exist_ok=True)
+    (run / MARK).write_text("made by `make demo` (eval/demo.py); replaced by the next run\n")
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="datasets/demo_trace")
     ap.add_argument("--run", default="runs/demo", help="model, replay store and loop rows")
     ap.add_argument("--limit", type=int, default=12, help="held-out lemmas")
     ap.add_argument("--timeout", type=float, default=8.0, help="search seconds per lemma")
     ap.add_argument("--train-minutes", type=float, default=3.0)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     out, run = Path(args.out), Path(args.run)
-    if run.exists():
-        shutil.rmtree(run)  # the demo starts from scratch every time
+    problem = fresh_run_dir(run)
+    if problem is not None:
+        print(f"demo: error: {problem}", file=sys.stderr)
+        raise SystemExit(2)
 
     print(f"== 1. tracing {', '.join(DEMO_FILES)} into {out}")
     manifest = trace(resolve_files(DEMO_FILES), out, TraceConfig(num_workers=2), log=lambda _: None)
@@ -67,7 +94,7 @@ def main() -> None:
         train_theorems=16,
         eval_theorems=args.limit,
         time_limit_s=args.timeout,
-        tactic_timeout_s=2.0,
+        tactic_timeout=2.0,
         minutes=1.0,
         initial_minutes=args.train_minutes,
         # minutes, not steps, bound these runs: a short warm-up and a constant rate
@@ -76,7 +103,7 @@ def main() -> None:
     rows = run_loop(loop, run)
 
     print(f"\n== 4. the portfolio baseline on the same {args.limit} held-out lemmas ({split})")
-    config = EvalConfig(split, args.limit, args.timeout, tactic_timeout_s=2.0)
+    config = EvalConfig(split, args.limit, args.timeout, tactic_timeout=2.0)
     summary = evaluate(out, PortfolioPolicy(), config, tqdm.write)
     model = {f"model, round {r['round']}": r for r in rows}
     print(f"\n| prover | proved / attempted ({split}) | pass@1 |\n|---|---|---|")

@@ -23,11 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from eval.coq_split import EvalConfig, LiveRate, summarize
-from prover.envs import BackendUnavailable, EnvError, ProofEnv
-from prover.policy import TacticPolicy
-from prover.prove import ProveResult, prove_theorem
-from prover.search import SearchConfig
+from eval.coq_split import EvalConfig, summarize
+from prover.data import Theorem
+from prover.envs import ProofEnv
+from prover.episodes import LiveRate, run_theorems
+from prover.policies import TacticPolicy
+from prover.replay import ReplayRecorder, ReplayStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO_ROOT.parent / "shared/data/minif2f/minif2f_lean4.24_yangky11.jsonl"
@@ -144,17 +145,16 @@ def evaluate(
     env: ProofEnv,
     log: Callable[[str], None] | None = None,
     work_dir: Path = WORK_DIR,
+    *,
+    store: ReplayStore | None = None,
 ) -> dict[str, Any]:
-    """pass@1 of `policy` on `rows` in `env` (a Lean REPL env); the JSON-ready summary."""
-    search = SearchConfig(time_limit_s=config.time_limit_s, batch_size=config.batch_size)
+    """pass@1 of `policy` on `rows` in `env` (a Lean REPL env); the JSON-ready summary. With
+    `store`, outcomes and verified proofs are recorded as for Coq."""
+    theorems = (Theorem(statement_file(row, work_dir), row["name"]) for row in rows)
+    recorder = ReplayRecorder(store, policy.version) if store is not None else None
     live = LiveRate(len(rows), f"{policy.name} minif2f {config.split}", log)
-    for row in rows:
-        file = statement_file(row, work_dir)
-        try:
-            r = prove_theorem(env, policy, file=file, theorem=row["name"], config=search)
-        except BackendUnavailable:
-            raise  # a missing toolchain is not a theorem's failure
-        except EnvError as e:
-            r = ProveResult(row["name"], False, [], 0.0, status="discarded", reason=str(e))
+    for row, r in zip(
+        rows, run_theorems(env, policy, theorems, config.search(), recorder), strict=True
+    ):
         live.add(row["name"], r)
     return summarize(config, policy.name, live.close(), live.wall_s)

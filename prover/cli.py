@@ -3,17 +3,17 @@
     springtail doctor
     springtail check FILE [--backend coq|lean] [--json] [--allow-axiom NAME ...]
                      [--allow-impredicative-set]
-    springtail prove --backend coq|lean --file F --theorem NAME
-                     [--policy portfolio|hammer|model [--model DIR]]
+    springtail prove --backend coq|lean|leandojo --file F --theorem NAME
+                     [--policy portfolio|hammer|model [--model DIR]] [--expand-batch B]
                      [--timeout S] [--tactic-timeout S] [--json OUT] [--allow-axiom NAME ...]
-                     [--allow-impredicative-set]
+                     [--allow-impredicative-set] [--debug-search]
     springtail trace --backend coq --out DIR [--files GLOB ...] [--workers N]
     springtail train [--preset tiny|small|base] [--data DIR] [--minutes M] --out DIR [k=v ...]
     springtail loop --backend coq --rounds R [--model DIR] [--out DIR] [--minutes M] ...
     springtail eval coq --split novel_files/test [--data DIR] [--policy portfolio|hammer|model]
-                     [--model DIR] [--limit K] [--timeout S] [--json OUT]
+                     [--model DIR] [--limit K] [--timeout S] [--json OUT] [--replay FILE]
     springtail eval minif2f --split valid|test [--data FILE] [--policy portfolio|model]
-                     [--model DIR] [--limit K] [--timeout S] [--json OUT]
+                     [--model DIR] [--limit K] [--timeout S] [--json OUT] [--replay FILE]
     springtail csp train --task sudoku|maze [--model link|plain|looped] [--data FILE]
                      [--minutes M] --out DIR [key=value ...]
     springtail csp eval --task sudoku|maze (--checkpoint DIR | --solver exact) --data FILE
@@ -26,6 +26,7 @@ never a traceback (set SPRINGTAIL_DEBUG=1 to see one).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -34,9 +35,14 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from prover.data import Theorem
 from prover.envs import EnvError, VerifyResult, get_env
 from prover.envs.base import short_names, valid_axiom_name
+from prover.episodes import run_theorems
 from prover.overrides import Parser
+from prover.policies import REGISTRY, TacticPolicy, get_policy
+from prover.policies.base import DECODINGS
+from prover.search import SearchConfig
 
 EXIT_OK, EXIT_NOT_PROVED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -82,45 +88,51 @@ def _output_path(value: str) -> str:
     return value
 
 
-def _make_policy(args: argparse.Namespace, backend: str, tactic_timeout: float):  # type: ignore[no-untyped-def]
-    from prover.policy import HammerPolicy, LeanPortfolioPolicy, ModelPolicy, PortfolioPolicy
-
-    name = args.policy
-    if args.expand_batch < 1 or args.num_candidates < 1:
-        raise UsageError("--expand-batch and --num-candidates must be at least 1")
-    if name != "model" and getattr(args, "model", None):
-        raise UsageError(f"--model is only used with --policy model (got --policy {name})")
-    if name == "model":
-        if not args.model:
-            raise UsageError("--policy model needs --model DIR (a `springtail train` output)")
-        return ModelPolicy(args.model, num_candidates=args.num_candidates, method=args.decoding)
-    if name == "portfolio":
-        return PortfolioPolicy() if backend == "coq" else LeanPortfolioPolicy()
-    if name == "hammer":
-        if backend != "coq":
-            raise UsageError("the hammer policy is CoqHammer: use it with --backend coq")
-        return HammerPolicy(atp_limit_s=max(1.0, 0.6 * tactic_timeout))
-    raise UsageError(f"unknown policy {name!r}: choose portfolio, hammer or model")
+def _count(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {n}")
+    return n
 
 
-def _add_policy_args(p: argparse.ArgumentParser, choices: list[str]) -> None:
-    p.add_argument("--policy", choices=choices, default="portfolio")
+def _policy(args: argparse.Namespace, backend: str, tactic_timeout: float) -> TacticPolicy:
+    return get_policy(
+        args.policy,
+        backend=backend,
+        tactic_timeout=tactic_timeout,
+        model=args.model,
+        num_candidates=args.num_candidates,
+        decoding=args.decoding,
+    )
+
+
+def _add_search_args(p: argparse.ArgumentParser) -> None:
+    """The policy (from the registry) and the search's batching and debugging."""
+    p.add_argument("--policy", choices=list(REGISTRY), default="portfolio")
     p.add_argument("--model", metavar="DIR", help="trained model (with --policy model)")
     p.add_argument(
-        "--num-candidates", type=int, default=8, metavar="K", help="model tactics per state"
+        "--num-candidates", type=_count, metavar="K", help="model tactics per state (default 8)"
     )
     p.add_argument(
         "--decoding",
-        choices=["beam", "sample"],
-        default="beam",
+        choices=list(DECODINGS),
         help="model candidates by beam search (default) or sampling",
     )
     p.add_argument(
         "--expand-batch",
-        type=int,
+        type=_count,
         default=1,
         metavar="B",
         help="open search nodes whose tactics are asked of the policy in one call (default 1)",
+    )
+    p.add_argument(
+        "--debug-search",
+        action="store_true",
+        help="check the search tree's invariants after every expansion (slower; a broken "
+        "one is an internal error)",
     )
 
 
@@ -202,12 +214,11 @@ def _notes(r: VerifyResult) -> str:
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
-    from prover.prove import prove_theorem
-    from prover.search import SearchConfig
-
     tactic_timeout = args.tactic_timeout or min(5.0, args.timeout)
-    policy = _make_policy(args, args.backend, tactic_timeout)
-    config = SearchConfig(time_limit_s=args.timeout, batch_size=args.expand_batch)
+    policy = _policy(args, args.backend, tactic_timeout)
+    search = SearchConfig(
+        time_limit_s=args.timeout, expand_batch=args.expand_batch, debug=args.debug_search
+    )
     env_kwargs: dict[str, object] = {"tactic_timeout": tactic_timeout}
     if args.allow_axiom:
         env_kwargs["allowed_axioms"] = args.allow_axiom
@@ -215,24 +226,18 @@ def cmd_prove(args: argparse.Namespace) -> int:
         if args.backend != "coq":
             raise UsageError("--allow-impredicative-set is a Coq option")
         env_kwargs["allow_impredicative_set"] = True
+    theorem = Theorem(Path(args.file), args.theorem)
     with get_env(args.backend, **env_kwargs) as env:
-        env.theorems(args.file)  # a bad file is a usage error, before any search
-        result = prove_theorem(env, policy, file=args.file, theorem=args.theorem, config=config)
+        # a theorem that cannot be opened is bad input here (exit 2), not a discarded one
+        (result,) = run_theorems(env, policy, [theorem], search, discard_unusable=False)
+        pasted = env.format_proof(result.proof)
     if args.json:
         _write_json(args.json, result.to_json())
     if result.proved:
         print(f"PROVED {result.theorem} in {result.time_s:.1f}s")
         for imp in result.imports:
             print(f"(needs, just before the theorem: {imp})")
-        if args.backend == "coq":
-            print("Proof.")
-            for tac in result.proof:
-                print(f"  {tac}")
-            print("Qed.")
-        else:
-            print(":= by")
-            for tac in result.proof:
-                print(f"  {tac}")
+        print(pasted)
         if result.axioms:
             print(f"axioms: {', '.join(result.axioms)}")
         return EXIT_OK
@@ -261,27 +266,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from eval.coq_split import EvalConfig, markdown_table
+    from prover.replay import ReplayStore
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1, got {args.limit}")
     tactic_timeout = args.tactic_timeout or min(5.0, args.timeout)
     backend = "coq" if args.benchmark == "coq" else "lean"
-    if args.benchmark == "coq":
-        from eval.coq_split import evaluate
-
-        split = args.split or "novel_files/test"
-        config = EvalConfig(split, args.limit, args.timeout, tactic_timeout, args.expand_batch)
-        policy = _make_policy(args, backend, tactic_timeout)
-        summary = evaluate(Path(args.data or "datasets/coq_trace"), policy, config, tqdm.write)
-    else:
+    split = args.split or ("novel_files/test" if backend == "coq" else "valid")
+    config = EvalConfig(
+        split, args.limit, args.timeout, tactic_timeout, args.expand_batch, args.debug_search
+    )
+    if args.benchmark == "minif2f":
         from eval import minif2f
 
-        split = args.split or "valid"
         rows = minif2f.load_statements(args.data, split)[: args.limit]
-        config = EvalConfig(split, args.limit, args.timeout, tactic_timeout, args.expand_batch)
-        policy = _make_policy(args, backend, tactic_timeout)
-        with get_env("lean", tactic_timeout=tactic_timeout) as env:
-            summary = minif2f.evaluate(rows, policy, config, env, tqdm.write)
+    policy = _policy(args, backend, tactic_timeout)
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(ReplayStore(args.replay)) if args.replay else None
+        if args.benchmark == "coq":
+            from eval.coq_split import evaluate
+
+            data = Path(args.data or "datasets/coq_trace")
+            summary = evaluate(data, policy, config, tqdm.write, store=store)
+        else:
+            env = stack.enter_context(get_env("lean", tactic_timeout=tactic_timeout))
+            summary = minif2f.evaluate(rows, policy, config, env, tqdm.write, store=store)
     print(markdown_table([summary]))
     if args.json:
         _write_json(args.json, summary)
@@ -298,8 +307,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_loop(args: argparse.Namespace) -> int:
     from prover.loop import LoopConfig, run_loop, table
 
-    if args.backend != "coq":
-        raise UsageError("loop supports --backend coq (the Lean loop needs a Lean toolchain)")
     tactic_timeout = args.tactic_timeout or min(2.0, args.timeout)
     cfg = LoopConfig(
         data=args.data,
@@ -308,7 +315,9 @@ def cmd_loop(args: argparse.Namespace) -> int:
         train_theorems=args.train_theorems,
         eval_theorems=args.eval_theorems,
         time_limit_s=args.timeout,
-        tactic_timeout_s=tactic_timeout,
+        tactic_timeout=tactic_timeout,
+        expand_batch=args.expand_batch,
+        num_candidates=args.num_candidates,
         minutes=args.minutes,
         initial_minutes=args.initial_minutes,
         preset=args.preset,
@@ -353,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--backend", choices=["coq", "lean", "leandojo"], default="coq")
     pr.add_argument("--file", required=True)
     pr.add_argument("--theorem", required=True)
-    _add_policy_args(pr, ["portfolio", "hammer", "model"])
+    _add_search_args(pr)
     pr.add_argument("--timeout", type=_positive, default=60.0, help="search seconds (default 60)")
     pr.add_argument("--tactic-timeout", type=_positive, default=None, help="seconds per tactic")
     pr.add_argument("--json", metavar="OUT", type=_output_path, help="write the result as JSON")
@@ -386,11 +395,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="coq: trace folder (default datasets/coq_trace); minif2f: "
         "statements JSONL (default ../shared/data/minif2f/...lean4.24...)",
     )
-    _add_policy_args(e, ["portfolio", "hammer", "model"])
+    _add_search_args(e)
     e.add_argument("--limit", type=int, default=None)
     e.add_argument("--timeout", type=_positive, default=60.0, help="search seconds per theorem")
     e.add_argument("--tactic-timeout", type=_positive, default=None)
     e.add_argument("--json", metavar="OUT", type=_output_path)
+    e.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="record every tactic outcome and verified proof in this replay SQLite file",
+    )
     e.set_defaults(fn=cmd_eval)
 
     tr = sub.add_parser("train", help="train the tactic model (see `springtail train --help`)")
@@ -398,7 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(fn=cmd_train)
 
     lp = sub.add_parser("loop", help="expert iteration: search, record, retrain, evaluate")
-    lp.add_argument("--backend", choices=["coq", "lean"], default="coq")
+    lp.add_argument(
+        "--backend", choices=["coq"], default="coq", help="coq (a Lean loop needs a Lean trace)"
+    )
     lp.add_argument("--rounds", type=int, default=2)
     lp.add_argument("--out", default="runs/loop", help="loop folder (resumed if it has rounds)")
     lp.add_argument("--model", metavar="DIR", help="starting model (default: train one)")
@@ -408,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--eval-theorems", type=int, default=32, metavar="K")
     lp.add_argument("--timeout", type=_positive, default=10.0, help="search seconds/theorem")
     lp.add_argument("--tactic-timeout", type=_positive, default=None)
+    lp.add_argument("--expand-batch", type=_count, default=1, metavar="B")
+    lp.add_argument("--num-candidates", type=_count, default=8, metavar="K")
     lp.add_argument("--minutes", type=_positive, default=2.0, help="retraining per round")
     lp.add_argument("--initial-minutes", type=_positive, default=5.0)
     lp.add_argument("--preset", choices=["tiny", "small", "base"], default="tiny")

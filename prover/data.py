@@ -6,15 +6,20 @@
 - `../shared/data/lean_states/steps.jsonl`: one step per line with `theorem`, `file_path`,
   `state_before`, `tactic`, `state_after`.
 
-Every loader yields the same frozen `TacticStep`.
+Every loader yields the same frozen `TacticStep`. `split_theorems` reads the theorems of a
+trace split as `Theorem`s to attempt, in a fixed order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from prover.envs.base import EnvError
+from prover.envs.coq_project import coqlib
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,44 @@ class TacticStep:
 
 class DataFormatError(ValueError):
     """A data file is not in a layout Springtail reads."""
+
+
+@dataclass(frozen=True)
+class Theorem:
+    """One theorem to attempt: its file, its name as the env finds it, and a label to show
+    (default: the name; a trace's full name, say)."""
+
+    file: Path
+    name: str
+    label: str = ""
+
+    @property
+    def shown(self) -> str:
+        return self.label or self.name
+
+
+def split_theorems(data_dir: Path, split: str) -> list[Theorem]:
+    """The theorems of a trace split (`STRATEGY/PART`, e.g. novel_files/test), ordered by a
+    hash of their full name (as ReProver does), so the first K are a fixed, unbiased sample.
+    Relative file paths are under the Coq standard library."""
+    path = data_dir / f"{split}.json"
+    if not path.is_file():
+        raise EnvError(
+            f"{path} not found: trace first (`springtail trace --backend coq --out {data_dir}`), "
+            "and name a split as STRATEGY/PART, e.g. novel_files/test or random/val"
+        )
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+        out = []
+        for rec in records:
+            file = Path(rec["file_path"])
+            if not file.is_absolute():
+                file = coqlib() / file
+            name = rec.get("theorem") or rec["full_name"].split(".")[-1]
+            out.append(Theorem(file, name, rec["full_name"]))
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise DataFormatError(f"{path}: not a trace split ({type(e).__name__}: {e})") from None
+    return sorted(out, key=lambda t: hashlib.sha256(t.label.encode()).hexdigest())
 
 
 def _from_benchmark(path: Path) -> Iterator[TacticStep]:

@@ -20,16 +20,25 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eval.coq_split import EvalConfig, evaluate, split_theorems
-from prover.policy import ModelPolicy
-from prover.replay import ReplayStore
+from prover.data import Theorem, split_theorems
+from prover.envs import get_env
+from prover.episodes import LiveRate, run_theorems, tally
+from prover.model.artifact import model_dir, model_info
+from prover.overrides import apply_overrides
+from prover.policies.model import ModelPolicy
+from prover.replay import ReplayRecorder, ReplayStore
+from prover.search import SearchConfig
+from prover.train import TacticTrainConfig, preset, train
 from prover.trainer import OptimConfig
+
+# Retraining continues a trained model: a short warm-up and a constant rate, unless the
+# user's `train_overrides` say otherwise (they are applied on top).
+RETRAIN_OPTIM = OptimConfig(lr=3e-4, warmup_steps=20, schedule="constant")
 
 
 @dataclass(frozen=True)
@@ -41,7 +50,8 @@ class LoopConfig:
     train_theorems: int = 32
     eval_theorems: int = 32
     time_limit_s: float = 10.0  # search seconds per theorem
-    tactic_timeout_s: float = 2.0
+    tactic_timeout: float = 2.0  # seconds per tactic
+    expand_batch: int = 1  # open nodes whose tactics the model proposes in one call
     num_candidates: int = 8
     minutes: float = 2.0  # retraining budget per round
     initial_minutes: float = 5.0  # training of the round-0 model when none is given
@@ -55,32 +65,38 @@ class LoopConfig:
     def __post_init__(self) -> None:
         if self.rounds < 1:
             raise ValueError(f"rounds must be at least 1, got {self.rounds}")
-        if min(self.train_theorems, self.eval_theorems) < 1:
-            raise ValueError("train_theorems and eval_theorems must be at least 1")
-        if min(self.time_limit_s, self.tactic_timeout_s, self.minutes) <= 0:
+        if min(self.train_theorems, self.eval_theorems, self.expand_batch) < 1:
+            raise ValueError("train_theorems, eval_theorems and expand_batch must be at least 1")
+        if not min(self.time_limit_s, self.tactic_timeout, self.minutes) > 0:
             raise ValueError("time budgets must be positive")
 
+    def search(self) -> SearchConfig:
+        return SearchConfig(time_limit_s=self.time_limit_s, expand_batch=self.expand_batch)
 
-def _train(
-    cfg: LoopConfig, out: Path, minutes: float, steps: int | None, **changes: Any
-) -> dict[str, Any]:
-    from prover.overrides import apply_overrides
-    from prover.train import preset, train
 
-    base = apply_overrides(preset(cfg.preset), list(cfg.train_overrides))
+def train_config(
+    cfg: LoopConfig, minutes: float, steps: int | None, init_from: Path | None = None
+) -> TacticTrainConfig:
+    """The training config of one round: the preset, then (when continuing `init_from`) the
+    retraining optimiser, then the user's `train_overrides`, then the loop's own settings.
+    A continued model keeps its own shape and state length, whatever the preset says."""
+    base = preset(cfg.preset)
+    if init_from is not None:
+        base = dataclasses.replace(base, optim=RETRAIN_OPTIM)
+    base = apply_overrides(base, list(cfg.train_overrides))
+    changes: dict[str, Any] = {}
     if steps is not None:
         changes["max_steps"] = steps
-    if "init_from" in changes:  # continue the given model as it is, whatever its preset
+    if init_from is not None:
         from prover.model.tactic import TacticConfig
-        from prover.model.artifact import model_dir
 
-        path = model_dir(changes["init_from"])
+        path = model_dir(init_from)
+        changes["init_from"] = str(init_from)
         changes["model"] = TacticConfig.from_pretrained(str(path)).model_config
-        info = path / "springtail.json"
-        if info.is_file():
-            meta = json.loads(info.read_text())
-            changes["max_state_tokens"] = meta.get("max_state_tokens", base.max_state_tokens)
-    tcfg = dataclasses.replace(
+        changes["max_state_tokens"] = model_info(path).get(
+            "max_state_tokens", base.max_state_tokens
+        )
+    return dataclasses.replace(
         base,
         data=cfg.data,
         split=cfg.train_split,
@@ -89,7 +105,6 @@ def _train(
         replay_repeat=cfg.replay_repeat,
         **changes,
     )
-    return train(tcfg, out)
 
 
 def run_loop(
@@ -108,10 +123,6 @@ def run_loop(
     data = Path(cfg.data)
     train_set = split_theorems(data, cfg.train_split)[: cfg.train_theorems]
     eval_set = split_theorems(data, cfg.eval_split)[: cfg.eval_theorems]
-    search_cfg = EvalConfig(
-        cfg.train_split, None, cfg.time_limit_s, cfg.tactic_timeout_s, batch_size=1
-    )
-    eval_cfg = dataclasses.replace(search_cfg, split=cfg.eval_split)
 
     if rows:
         current = Path(rows[-1]["model"])
@@ -121,14 +132,13 @@ def run_loop(
             log(
                 f"== round 0: training a {cfg.preset} model on {data} for {cfg.initial_minutes} min"
             )
-            _train(cfg, out / "round_0", cfg.initial_minutes, cfg.initial_steps)
+            tcfg = train_config(cfg, cfg.initial_minutes, cfg.initial_steps)
+            train(tcfg, out / "round_0")
             current = out / "round_0" / "model"
         else:
-            from prover.model.artifact import model_dir
-
             current = model_dir(model)
         log(f"== round 0: evaluating {current} on {len(eval_set)} held-out theorems")
-        held = evaluate(data, _policy(cfg, current), eval_cfg, theorems=eval_set)
+        held = _attempt(cfg, current, eval_set, cfg.eval_split)
         rows.append(_row(0, current, None, held, 0, 0))
         _save(out, rows)
         log(table(rows))
@@ -138,23 +148,17 @@ def run_loop(
             r = rows[-1]["round"] + 1
             before = store.proved_theorems()
             log(f"== round {r}: searching {len(train_set)} training theorems with {current}")
-            found = evaluate(
-                data, _policy(cfg, current), search_cfg, theorems=train_set, store=store, round=r
-            )
+            found = _attempt(cfg, current, train_set, cfg.train_split, store=store, round=r)
             after = store.proved_theorems()
             log(f"== round {r}: retraining for {cfg.minutes} min on the trace + replay proofs")
-            summary = _train(
-                cfg,
-                out / f"round_{r}",
-                cfg.minutes,
-                cfg.steps,
-                init_from=str(current),
+            tcfg = dataclasses.replace(
+                train_config(cfg, cfg.minutes, cfg.steps, init_from=current),
                 replay=str(store.path),
-                optim=OptimConfig(lr=3e-4, warmup_steps=20, schedule="constant"),
             )
+            summary = train(tcfg, out / f"round_{r}")
             current = out / f"round_{r}" / "model"
             log(f"== round {r}: evaluating on {len(eval_set)} held-out theorems")
-            held = evaluate(data, _policy(cfg, current), eval_cfg, theorems=eval_set)
+            held = _attempt(cfg, current, eval_set, cfg.eval_split)
             rows.append(
                 _row(r, current, found, held, len(after - before), store.counts()["proofs"])
                 | {"train_steps": summary["steps"]}
@@ -164,8 +168,29 @@ def run_loop(
     return rows
 
 
-def _policy(cfg: LoopConfig, model: Path) -> ModelPolicy:
-    return ModelPolicy(model, num_candidates=cfg.num_candidates)
+def _attempt(
+    cfg: LoopConfig,
+    model: Path,
+    theorems: list[Theorem],
+    split: str,
+    *,
+    store: ReplayStore | None = None,
+    round: int = 0,
+) -> dict[str, Any]:
+    """Search `theorems` with the model (recording into `store` when given); the tally, the
+    split and the time of each attempted theorem."""
+    policy = ModelPolicy(model, num_candidates=cfg.num_candidates)
+    recorder = ReplayRecorder(store, policy.version, round) if store is not None else None
+    live = LiveRate(len(theorems), f"model {split}")
+    with get_env("coq", tactic_timeout=cfg.tactic_timeout) as env:
+        runs = run_theorems(
+            env, policy, theorems, cfg.search(), recorder, allow_original_axioms=True
+        )
+        for theorem, result in zip(theorems, runs, strict=True):
+            live.add(theorem.shown, result)
+    results = live.close()
+    times = [x.time_s for x in results if x.attempted]
+    return {"split": split, **tally(results), "times": times}
 
 
 def _row(
@@ -178,7 +203,7 @@ def _row(
 ) -> dict[str, Any]:
     row: dict[str, Any] = {"round": r, "model": str(model)}
     if found is not None:
-        times = [x["time_s"] for x in found["results"] if x["status"] != "discarded"]
+        times = found["times"]
         row |= {
             "attempted": found["attempted"],
             "proved": found["proved"],
@@ -220,13 +245,3 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['eval_proved']} / {r['eval_attempted']} | {r['eval_pass_at_1']:.1%} |"
         )
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from prover.cli import main as cli_main
-
-    return cli_main(["loop", *(argv if argv is not None else sys.argv[1:])])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -28,13 +28,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from prover.data import TacticStep
+from prover.data import TacticStep, Theorem
 from prover.envs.base import Failed, Progress, ProofState, Proved, StepResult, TimedOut
-
-if TYPE_CHECKING:
-    from prover.prove import ProveResult
+from prover.episodes import EpisodeResult
 
 SCHEMA_VERSION = 1
 KINDS = ("progress", "proved", "failed", "timeout")
@@ -437,38 +435,39 @@ class ReplayStore:
         self.close()
 
 
-class TheoremRecorder:
-    """Collects one theorem's outcomes as search reports them (pass it as `on_outcome`);
-    `commit` then writes them, and the proof when it was verified, to the store."""
+class ReplayRecorder:
+    """The episode driver's recorder (`episodes.Recorder`) for one store: it collects each
+    theorem's outcomes as search reports them, then `finish` writes them (one transaction) and
+    then the proof, when it was verified (another). Rows are tagged with the policy's
+    `model_version` and the loop's `round`."""
 
-    def __init__(
-        self, store: ReplayStore, theorem: str, file: str, model_version: str, round: int
-    ) -> None:
-        self.store, self.theorem, self.file = store, theorem, file
-        self.model_version, self.round = model_version, round
+    def __init__(self, store: ReplayStore, model_version: str, round: int = 0) -> None:
+        self.store, self.model_version, self.round = store, model_version, round
         self.pending: list[Outcome] = []
 
-    def __call__(self, state: ProofState, tactic: str, result: StepResult, dt: float) -> None:
+    def outcome(
+        self, theorem: Theorem, state: ProofState, tactic: str, result: StepResult, seconds: float
+    ) -> None:
         self.pending.append(
             Outcome.from_step(
-                self.theorem,
-                self.file,
+                theorem.name,
+                str(theorem.file),
                 state.text,
                 tactic,
                 result,
-                dt,
+                seconds,
                 self.model_version,
                 self.round,
             )
         )
 
-    def commit(self, result: ProveResult) -> None:
-        self.store.record_outcomes(self.pending)
-        self.pending = []
+    def finish(self, theorem: Theorem, result: EpisodeResult) -> None:
+        pending, self.pending = self.pending, []
+        self.store.record_outcomes(pending)
         if result.proved:  # `proved` is only ever set after the whole-file recheck
             self.store.add_proof(
-                theorem=self.theorem,
-                file=self.file,
+                theorem=theorem.name,
+                file=str(theorem.file),
                 tactics=result.proof,
                 steps=result.steps,
                 axioms=result.axioms,

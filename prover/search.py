@@ -5,17 +5,19 @@ on its path (optionally divided by the path length). States with the same goal t
 de-duplicated (the first path to reach a state keeps it). Budgets: wall time, expansions and
 tactic calls. Time is split into policy, environment and search overhead.
 
-With `batch_size > 1` the best `batch_size` open nodes are taken from the frontier together and
-their candidates come from one `policy.propose_batch` call (a model policy then runs one
-batched `generate`); they are then expanded in priority order. Every tactic call's outcome is
+The best `expand_batch` open nodes are taken from the frontier together and their candidates
+come from one `policy.propose_batch` call (a model policy then runs one batched `generate`);
+they are then expanded in priority order. Every tactic call's outcome is
 passed to `on_outcome(state, tactic, result, seconds)` when given (the replay store records
 them there).
 
-Tree invariants (checked after every expansion with `SearchConfig.debug`):
-- every node except the root has a parent, and its depth is its parent's depth + 1;
+Tree invariants (checked after every expansion and on return with `SearchConfig.debug`,
+`--debug-search` on the command line; a broken one raises `SearchInvariantError`):
+- the root has no parent and depth 0; every other node has a parent, which is expanded, and
+  its depth is its parent's depth + 1;
 - a node's score is its parent's score + its tactic's log-probability;
-- goal texts of nodes are unique (de-duplication);
-- every node in the frontier is open (not yet expanded).
+- goal texts of nodes are unique (de-duplication), and each node is filed under its own text;
+- every node in the frontier is in the tree and open (not yet expanded).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prover.envs.base import (
@@ -32,10 +34,11 @@ from prover.envs.base import (
     ProofEnv,
     ProofState,
     Proved,
+    Status,
     StepResult,
     TimedOut,
 )
-from prover.policy import Candidate, TacticPolicy
+from prover.policies.base import TacticPolicy
 
 OutcomeHook = Callable[[ProofState, str, StepResult, float], None]
 
@@ -46,19 +49,23 @@ class SearchConfig:
     max_expansions: int = 200
     max_tactic_calls: int = 2000
     length_normalize: bool = False
-    batch_size: int = 1  # open nodes whose candidates are asked of the policy in one call
-    debug: bool = False
+    expand_batch: int = 1  # open nodes whose candidates are asked of the policy in one call
+    debug: bool = False  # check the tree's invariants after every expansion
 
     def __post_init__(self) -> None:
-        if min(self.time_limit_s, self.max_expansions, self.max_tactic_calls) <= 0:
+        if not min(self.time_limit_s, self.max_expansions, self.max_tactic_calls) > 0:
             raise ValueError("search budgets (time, expansions, tactic calls) must be positive")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.expand_batch < 1:
+            raise ValueError(f"expand_batch must be at least 1, got {self.expand_batch}")
+
+
+class SearchInvariantError(RuntimeError):
+    """The search tree broke one of its invariants (a bug in search, found by `debug`)."""
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    status: str  # "proved" | "failed" (tree exhausted) | "budget" (a budget ran out)
+    status: Status  # PROVED | FAILED (tree exhausted) | BUDGET (a budget ran out)
     proof: tuple[str, ...]
     expansions: int
     tactic_calls: int
@@ -69,17 +76,14 @@ class SearchResult:
     # (state text, tactic) along the proof, root first: the steps a proof teaches
     trajectory: tuple[tuple[str, str], ...] = ()
 
-    @property
-    def total_s(self) -> float:
-        return self.policy_s + self.env_s + self.overhead_s
-
 
 @dataclass(eq=False)
 class Node:
     state: ProofState
     parent: Node | None
     tactic: str
-    logprob: float  # cumulative
+    step_logprob: float  # the tactic's log-probability
+    logprob: float  # cumulative: the path's sum
     depth: int
     is_expanded: bool = False
 
@@ -106,7 +110,7 @@ class SearchTree:
 
     def __init__(self, root: ProofState, length_normalize: bool) -> None:
         self.length_normalize = length_normalize
-        self.root = Node(root, None, "", 0.0, 0)
+        self.root = Node(root, None, "", 0.0, 0.0, 0)
         self.nodes: dict[str, Node] = {root.text: self.root}
         self._frontier: list[tuple[float, int, Node]] = []
         self._counter = itertools.count()
@@ -128,25 +132,36 @@ class SearchTree:
         """Add a child unless its goal text was seen already; returns the new node."""
         if state.text in self.nodes:
             return None
-        node = Node(state, parent, tactic, parent.logprob + logprob, parent.depth + 1)
+        node = Node(state, parent, tactic, logprob, parent.logprob + logprob, parent.depth + 1)
         self.nodes[state.text] = node
         self._push(node)
         return node
 
     def check_invariants(self) -> None:
-        texts = [n.state.text for n in self.nodes.values()]
-        assert len(texts) == len(set(texts)), "duplicate goal texts in the tree"
+        """Raise `SearchInvariantError` unless every invariant of the module docstring holds."""
         for text, node in self.nodes.items():
-            assert node.state.text == text
+            _require(node.state.text == text, f"node for {text!r} filed under another text")
             if node is self.root:
-                assert node.parent is None and node.depth == 0
+                _require(node.parent is None and node.depth == 0, "the root has a parent")
                 continue
-            assert node.parent is not None, "non-root node without parent"
-            assert node.depth == node.parent.depth + 1
-            assert node.parent.is_expanded, "child of an unexpanded node"
-            assert node.logprob <= node.parent.logprob + 1e-9, "log-probs must not increase"
+            parent = node.parent
+            if parent is None:
+                raise SearchInvariantError(f"node {text!r} has no parent")
+            _require(self.nodes.get(parent.state.text) is parent, "parent not in the tree")
+            _require(parent.is_expanded, f"child {text!r} of an unexpanded node")
+            _require(node.depth == parent.depth + 1, f"depth of {text!r} is not parent's + 1")
+            _require(
+                abs(node.logprob - (parent.logprob + node.step_logprob)) <= 1e-9,
+                f"score of {text!r} is not its parent's + its tactic's log-probability",
+            )
         for _, _, node in self._frontier:
-            assert node.state.text in self.nodes
+            _require(self.nodes.get(node.state.text) is node, "frontier node not in the tree")
+            _require(not node.is_expanded, f"expanded node {node.state.text!r} in the frontier")
+
+
+def _require(ok: bool, what: str) -> None:
+    if not ok:
+        raise SearchInvariantError(what)
 
 
 def best_first_search(
@@ -164,8 +179,10 @@ def best_first_search(
     counts = {"progress": 0, "proved": 0, "failed": 0, "timeout": 0, "duplicate": 0}
 
     def result(
-        status: str, proof: tuple[str, ...] = (), trajectory: tuple[tuple[str, str], ...] = ()
+        status: Status, proof: tuple[str, ...] = (), trajectory: tuple[tuple[str, str], ...] = ()
     ) -> SearchResult:
+        if config.debug:
+            tree.check_invariants()  # the tree as search leaves it, too
         total = time.perf_counter() - t_start
         return SearchResult(
             status,
@@ -184,24 +201,24 @@ def best_first_search(
 
     while True:
         if out_of_time() or expansions >= config.max_expansions:
-            return result("budget")
+            return result(Status.BUDGET)
         batch: list[Node] = []
-        while len(batch) < min(config.batch_size, config.max_expansions - expansions):
+        while len(batch) < min(config.expand_batch, config.max_expansions - expansions):
             node = tree.pop()
             if node is None:
                 break
             node.is_expanded = True  # taken off the frontier
             batch.append(node)
         if not batch:
-            return result("failed")
+            return result(Status.FAILED)
         t0 = time.perf_counter()
-        proposals = _propose(policy, [n.state for n in batch])
+        proposals = policy.propose_batch([n.state for n in batch])
         policy_s += time.perf_counter() - t0
         for node, candidates in zip(batch, proposals, strict=True):
             expansions += 1
             for cand in candidates:
                 if calls >= config.max_tactic_calls or out_of_time():
-                    return result("budget")
+                    return result(Status.BUDGET)
                 t0 = time.perf_counter()
                 out = env.step(node.state, cand.tactic)
                 dt = time.perf_counter() - t0
@@ -212,7 +229,7 @@ def best_first_search(
                 if isinstance(out, Proved):
                     counts["proved"] += 1
                     steps = (*node.trajectory(), (node.state.text, cand.tactic))
-                    return result("proved", out.proof, steps)
+                    return result(Status.PROVED, out.proof, steps)
                 if isinstance(out, Progress):
                     added = tree.add(node, cand.tactic, cand.logprob, out.state)
                     counts["progress" if added else "duplicate"] += 1
@@ -222,11 +239,3 @@ def best_first_search(
                     counts["failed"] += 1
             if config.debug:
                 tree.check_invariants()
-
-
-def _propose(policy: TacticPolicy, states: Sequence[ProofState]) -> list[list[Candidate]]:
-    batched = getattr(policy, "propose_batch", None)
-    if batched is not None and len(states) > 1:
-        out: list[list[Candidate]] = batched(states)
-        return out
-    return [policy.propose(s) for s in states]

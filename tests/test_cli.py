@@ -289,3 +289,21 @@ def test_cli_prove_and_eval_with_the_model(trained, trace_dir, tmp_path, capsys)
     assert summary["search"]["tactic_calls"] >= 2 and summary["search"]["calls_per_s"] > 0
     shares = summary["search"]["share"]
     assert abs(sum(shares.values()) - 1) < 1e-3 and shares["policy"] > 0
+
+
+def test_debug_search_checks_the_tree_and_loop_offers_only_what_works(
+    capsys, user_file: Path, monkeypatch
+) -> None:
+    from prover.search import SearchTree
+
+    checks = []
+    real = SearchTree.check_invariants
+    monkeypatch.setattr(SearchTree, "check_invariants", lambda self: checks.append(real(self)))
+    argv = ["prove", "--file", str(user_file), "--theorem", "and_true", "--timeout", "30"]
+    assert main(argv) == 0 and checks == []
+    assert main([*argv, "--debug-search"]) == 0 and len(checks) >= 1
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["loop", "--help"])
+    usage = capsys.readouterr().out
+    assert "{coq}" in usage and "lean" not in usage.split("--backend")[1].split("\n")[0]

@@ -21,7 +21,7 @@ def test_one_loop_round_end_to_end(trained, trace_dir, tmp_path, coq_installed) 
         train_theorems=6,
         eval_theorems=2,
         time_limit_s=20,
-        tactic_timeout_s=2,
+        tactic_timeout=2,
         num_candidates=4,
         steps=10,
         train_overrides=("batch_size=8", "optim.warmup_steps=5"),
@@ -49,3 +49,41 @@ def test_one_loop_round_end_to_end(trained, trace_dir, tmp_path, coq_installed) 
     # running again with more rounds resumes after round 1 instead of starting over
     rows2 = run_loop(dataclasses.replace(cfg, rounds=1), tmp_path / "loop", log=lines.append)
     assert rows2 == rows
+
+
+def test_retraining_keeps_the_users_optimiser_overrides(
+    trained, trace_dir, tmp_path, monkeypatch, coq_installed
+) -> None:
+    import pytest
+
+    import prover.loop
+    import prover.train
+    from prover.loop import LoopConfig, run_loop
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def fake_train(cfg, out, stop_at=None):  # noqa: ANN001, ANN202
+        seen.append(cfg)
+        raise Stop
+
+    monkeypatch.setattr(prover.loop, "train", fake_train, raising=False)
+    monkeypatch.setattr(prover.train, "train", fake_train)
+    out, _ = trained
+    cfg = LoopConfig(
+        data=str(trace_dir),
+        eval_split="novel_files/val",
+        rounds=1,
+        train_theorems=1,
+        eval_theorems=1,
+        time_limit_s=5,
+        train_overrides=("optim.lr=0.01", "optim.schedule=cosine"),
+    )
+    with pytest.raises(Stop):
+        run_loop(cfg, tmp_path / "loop", model=out, log=lambda _: None)
+    (round_1,) = seen  # round 0 evaluated the given model; round 1 retrains it
+    assert (round_1.optim.lr, round_1.optim.schedule) == (0.01, "cosine")  # the user's
+    assert round_1.optim.warmup_steps == 20  # the retraining default where the user said nothing
+    assert round_1.init_from and round_1.replay

@@ -16,7 +16,7 @@ from eval import minif2f
 from eval.coq_split import EvalConfig
 from prover.cli import main
 from prover.envs import EnvError, Failed, ProofState, Proved, VerifyResult
-from prover.policy import LeanPortfolioPolicy
+from prover.policies.lean_portfolio import LeanPortfolioPolicy
 
 from .conftest import SHARED_DATA
 
@@ -66,7 +66,7 @@ def test_pass_at_1_counts_discarded_apart(tmp_path: Path) -> None:
     rows = minif2f.load_statements(write_rows(tmp_path / "m.jsonl"), "valid")
     assert [r["name"] for r in rows] == ["easy", "hard", "broken"]
     env = ScriptedLean()
-    config = EvalConfig("valid", None, time_limit_s=5, tactic_timeout_s=1)
+    config = EvalConfig("valid", None, time_limit_s=5, tactic_timeout=1)
     summary = minif2f.evaluate(rows, LeanPortfolioPolicy(), config, env, work_dir=tmp_path / "w")
     assert {"split", "attempted", "proved", "discarded", "pass_at_1", "budget", "results"} <= set(
         summary
@@ -79,6 +79,31 @@ def test_pass_at_1_counts_discarded_apart(tmp_path: Path) -> None:
     assert {"theorem", "proved", "proof", "time_s"} <= set(by_name["easy"])
     assert env.verified == [["norm_num"]]  # nothing counted without the whole-file recheck
     assert (tmp_path / "w" / "valid" / "easy.lean").is_file()
+
+
+def test_lean_runs_record_replay_as_coq_runs_do(tmp_path: Path) -> None:
+    from prover.replay import ReplayStore
+
+    rows = minif2f.load_statements(write_rows(tmp_path / "m.jsonl"), "valid")
+    config = EvalConfig("valid", None, time_limit_s=5, tactic_timeout=1)
+    with ReplayStore(tmp_path / "replay.sqlite") as store:
+        summary = minif2f.evaluate(
+            rows,
+            LeanPortfolioPolicy(),
+            config,
+            ScriptedLean(),
+            work_dir=tmp_path / "w",
+            store=store,
+        )
+        counts = store.counts()
+        proofs = store.proofs()
+    calls = summary["search"]["tactic_calls"]
+    assert (
+        calls > 1 and sum(counts[k] for k in ("progress", "proved", "failed", "timeout")) == calls
+    )
+    assert counts["proved"] == 1 and counts["proofs"] == 1  # the discarded one left no row
+    assert proofs[0]["theorem"] == "easy" and proofs[0]["tactics"] == ["norm_num"]
+    assert proofs[0]["model_version"] == "portfolio"
 
 
 def test_statement_errors_are_clear(tmp_path: Path) -> None:

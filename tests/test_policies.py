@@ -1,16 +1,65 @@
-"""Tactic policies: the model policy on real Coq (batched proposals, ranked log-probs, a
-verified proof through search).
+"""Tactic policies: the registry (names, backends, options, errors), the baselines' proposals,
+and the model policy on real Coq (batched proposals, ranked log-probs, a verified proof
+through search).
 
 Run: pytest tests/test_policies.py
 """
 
 from __future__ import annotations
 
+import pytest
+
+from prover.envs import ProofState
+from prover.policies import PolicyError, get_policy
+from prover.policies.hammer import HammerPolicy
+from prover.policies.lean_portfolio import LeanPortfolioPolicy
+from prover.policies.portfolio import PortfolioPolicy
+
+
+def test_registry_builds_each_policy_for_its_backends() -> None:
+    assert type(get_policy("portfolio", backend="coq")) is PortfolioPolicy
+    assert type(get_policy("portfolio", backend="lean")) is LeanPortfolioPolicy
+    assert type(get_policy("portfolio", backend="leandojo")) is LeanPortfolioPolicy
+    hammer = get_policy("hammer", backend="coq", tactic_timeout=5.0)
+    assert type(hammer) is HammerPolicy and "Set Hammer ATPLimit 3." in hammer.imports
+    # options given as None are options not given (the CLI passes every flag)
+    assert type(get_policy("portfolio", model=None, num_candidates=None)) is PortfolioPolicy
+
+
+@pytest.mark.parametrize(
+    ("name", "backend", "options", "match"),
+    [
+        ("oracle", "coq", {}, "unknown policy 'oracle'"),
+        ("hammer", "lean", {}, "hammer policy works with --backend coq"),
+        ("portfolio", "coq", {"model": "runs/x"}, "--model is only used with --policy model"),
+        ("model", "coq", {}, "--policy model needs --model"),
+        ("model", "coq", {"model": "m", "beam_width": 3}, "--beam-width is not an option"),
+    ],
+)
+def test_registry_refuses_what_a_policy_does_not_take(name, backend, options, match) -> None:
+    with pytest.raises(PolicyError, match=match):
+        get_policy(name, backend=backend, **options)
+
+
+def test_baselines_propose_closers_first_then_structure() -> None:
+    coq = ProofState("n : nat\n============================\nforall m : nat, n + m = m + n", 0, 1)
+    tactics = [c.tactic for c in PortfolioPolicy().propose(coq)]
+    assert tactics[0] == "solve [reflexivity]." and "solve [lia]." in tactics
+    assert tactics[-4:] == ["intros.", "induction n.", "simpl.", "split."]
+    lps = [c.logprob for c in PortfolioPolicy().propose(coq)]
+    assert lps == sorted(lps, reverse=True)
+    # the default propose_batch is propose per state, in order
+    lean = ProofState("x : ℕ\n⊢ ∀ y, x + y = y + x", 1, 1)
+    policy = LeanPortfolioPolicy()
+    assert policy.propose_batch([lean, lean]) == [policy.propose(lean)] * 2
+    assert "intro h" in [c.tactic for c in policy.propose(lean)]
+
 
 def test_model_policy_proves_on_real_coq(trained, trace_dir, coq_installed) -> None:
+    from prover.data import Theorem
     from prover.envs import get_env
-    from prover.policy import ModelPolicy
-    from prover.prove import prove_theorem
+    from prover.episodes import prove_theorem
+    from prover.policies.model import ModelPolicy
     from prover.search import SearchConfig
 
     out, _ = trained
@@ -27,9 +76,8 @@ def test_model_policy_proves_on_real_coq(trained, trace_dir, coq_installed) -> N
         result = prove_theorem(
             env,
             policy,
-            file=file,
-            theorem="t_and",
-            config=SearchConfig(time_limit_s=60, batch_size=2, debug=True),
+            Theorem(file, "t_and"),
+            SearchConfig(time_limit_s=60, expand_batch=2, debug=True),
             on_outcome=lambda s, t, r, dt: seen.append((s.text, t, type(r).__name__)),
         )
     assert result.proved and result.status == "proved", result

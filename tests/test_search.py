@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from prover.data import Theorem
 from prover.envs import Failed, Progress, ProofState, Proved, TimedOut
-from prover.policy import Candidate, PortfolioPolicy
-from prover.prove import prove_theorem
-from prover.search import SearchConfig, best_first_search
+from prover.envs.base import Status
+from prover.episodes import prove_theorem
+from prover.policies import Candidate, TacticPolicy
+from prover.policies.portfolio import PortfolioPolicy
+from prover.search import SearchConfig, SearchInvariantError, SearchTree, best_first_search
 
 
 class ScriptedEnv:
@@ -39,8 +44,9 @@ class ScriptedEnv:
         return Progress(self.state(out))
 
 
-class FixedPolicy:
-    name, imports = "fixed", ()
+class FixedPolicy(TacticPolicy):
+    name = version = "fixed"
+    imports = ()
 
     def __init__(self, table: dict[str, float]) -> None:
         self.table = table
@@ -50,14 +56,22 @@ class FixedPolicy:
 
 
 def test_finds_proof_in_best_first_order() -> None:
-    env = ScriptedEnv({"G": {"a": "A", "b": "B"}, "A": {"c": "QED"}, "B": {"c": "QED"}})
+    # G -a-> A (score -1.0) closes at once, but G -b-> B (-0.1) -c-> C (-0.6) scores better
+    # all the way: best-first expands G, B, C and proves by b, c, d; any other order (worst
+    # first, breadth first, candidate order) expands A and proves by a, d.
+    graph = {"G": {"a": "A", "b": "B"}, "A": {"d": "QED"}, "B": {"c": "C"}, "C": {"d": "QED"}}
+    env = ScriptedEnv(graph)
+    expanded: list[str] = []
     res = best_first_search(
         env,
-        FixedPolicy({"a": -1.0, "b": -0.1, "c": -0.5}),
+        FixedPolicy({"a": -1.0, "b": -0.1, "c": -0.5, "d": -0.2}),
         env.state("G"),
         SearchConfig(debug=True),
+        on_outcome=lambda s, t, r, dt: expanded.append(s.text),
     )
-    assert res.status == "proved" and res.expansions == 2
+    assert res.status is Status.PROVED and res.expansions == 3
+    assert [t for _, t in res.trajectory] == ["b", "c", "d"]
+    assert list(dict.fromkeys(expanded)) == ["G", "B", "C"]
     assert res.counts["proved"] == 1
 
 
@@ -120,24 +134,24 @@ def test_batched_expansion_reports_trajectory_and_every_outcome() -> None:
         env,
         policy,
         env.state("G"),
-        SearchConfig(batch_size=3, debug=True),
+        SearchConfig(expand_batch=3, debug=True),
         on_outcome=lambda s, t, r, dt: seen.append((s.text, t, type(r).__name__)),
     )
     assert res.status == "proved"
-    # the root alone (plain `propose`), then A, B, C in one call, then A2, B2, C2
-    assert policy.batches == [3, 3]
+    # the root alone, then A, B, C in one call, then A2, B2, C2
+    assert policy.batches == [1, 3, 3]
     assert res.trajectory == (("G", "b"), ("B", "x"), ("B2", "q"))
     assert len(seen) == res.tactic_calls == env.calls
     assert seen[-1] == ("B2", "q", "Proved")
 
 
 def test_search_config_rejects_bad_budgets() -> None:
-    import pytest
-
     with pytest.raises(ValueError, match="positive"):
         SearchConfig(time_limit_s=0)
-    with pytest.raises(ValueError, match="batch_size"):
-        SearchConfig(batch_size=0)
+    with pytest.raises(ValueError, match="expand_batch"):
+        SearchConfig(expand_batch=0)
+    with pytest.raises(ValueError, match="positive"):
+        SearchConfig(time_limit_s=float("nan"))
 
 
 def test_length_normalisation_changes_the_order() -> None:
@@ -151,13 +165,45 @@ def test_length_normalisation_changes_the_order() -> None:
     assert plain.expansions != normed.expansions or plain.tactic_calls != normed.tactic_calls
 
 
+def _tree() -> SearchTree:
+    """G expanded into A and B; A expanded into C."""
+    tree = SearchTree(ProofState("G", 0, 1), length_normalize=False)
+    root = tree.pop()
+    assert root is not None
+    root.is_expanded = True
+    a = tree.add(root, "a", -1.0, ProofState("A", 1, 1))
+    tree.add(root, "b", -2.0, ProofState("B", 2, 1))
+    assert a is not None and tree.pop() is a
+    a.is_expanded = True
+    tree.add(a, "c", -0.5, ProofState("C", 3, 1))
+    return tree
+
+
+def test_tree_invariants_hold_and_each_broken_one_is_caught() -> None:
+    _tree().check_invariants()  # a tree built through the API is sound
+
+    def broken(change) -> str:  # noqa: ANN001 (a function of the tree)
+        tree = _tree()
+        change(tree)
+        with pytest.raises(SearchInvariantError) as err:
+            tree.check_invariants()
+        return str(err.value)
+
+    assert "score" in broken(lambda t: setattr(t.nodes["C"], "logprob", -1.0))
+    assert "depth" in broken(lambda t: setattr(t.nodes["C"], "depth", 5))
+    assert "no parent" in broken(lambda t: setattr(t.nodes["B"], "parent", None))
+    assert "unexpanded" in broken(lambda t: setattr(t.nodes["A"], "is_expanded", False))
+    assert "frontier" in broken(lambda t: setattr(t.nodes["B"], "is_expanded", True))
+    assert "another text" in broken(lambda t: t.nodes.__setitem__("D", t.nodes["C"]))
+    assert "root" in broken(lambda t: setattr(t.root, "depth", 1))
+
+
 def test_portfolio_search_on_real_coq_is_verified(coq_env, user_file: Path) -> None:
     res = prove_theorem(
         coq_env,
         PortfolioPolicy(),
-        file=user_file,
-        theorem="and_true",
-        config=SearchConfig(time_limit_s=30, debug=True),
+        Theorem(user_file, "and_true"),
+        SearchConfig(time_limit_s=30, debug=True),
     )
     assert res.proved and res.status == "proved" and res.proof and res.imports == []
     assert res.search["tactic_calls"] >= 1
@@ -171,9 +217,8 @@ def test_policy_import_that_would_load_the_file_itself_is_dropped(coq_env) -> No
     res = prove_theorem(
         coq_env,
         PortfolioPolicy(),
-        file=bool_v,
-        theorem="negb_involutive",
-        config=SearchConfig(time_limit_s=30),
+        Theorem(bool_v, "negb_involutive"),
+        SearchConfig(time_limit_s=30),
     )
     assert res.status != "discarded", res.reason
     assert res.imports_dropped and res.imports == []  # it never relied on the leaky import
@@ -181,16 +226,15 @@ def test_policy_import_that_would_load_the_file_itself_is_dropped(coq_env) -> No
 
 def test_hammer_policy_proves_through_the_same_path(coq_env, user_file: Path) -> None:
     from prover.doctor import check_hammer
-    from prover.policy import HammerPolicy
+    from prover.policies.hammer import HammerPolicy
 
     ok, why = check_hammer()
     assert ok, f"CoqHammer is part of `make setup` (as root): {why}"
     res = prove_theorem(
         coq_env,
         HammerPolicy(atp_limit_s=2),
-        file=user_file,
-        theorem="add_comm'",
-        config=SearchConfig(time_limit_s=60),
+        Theorem(user_file, "add_comm'"),
+        SearchConfig(time_limit_s=60),
     )
     assert res.proved, res
     assert res.imports and res.imports[0].startswith("From Hammer")

@@ -1,0 +1,287 @@
+"""The episode driver: the one place that opens a theorem, searches, verifies, decides whether
+it was `discarded`, and hands every outcome to a recorder.
+
+    for result in run_theorems(env, policy, theorems, SearchConfig(), recorder=recorder):
+        print(result.theorem, result.status)
+
+A theorem counts as proved only when `env.verify` accepts the whole proof (whole-file
+recheck, axioms audited). The policy's imports are tried last: the proof is verified first
+without them, so a reported proof pastes between the statement and its end (`env.format_proof`)
+whenever it can; `imports` in the result says what else it needs. With
+`allow_original_axioms`, a proof refused only for axioms is checked again with the axioms the
+theorem's own proof uses allowed (library evaluations: a stdlib lemma proved classically may
+be re-proved classically, with nothing more).
+
+`springtail prove`, `springtail eval coq`, `springtail eval minif2f` and the training loop all
+run their theorems through `run_theorems`, so a Lean run records replay rows exactly as a Coq
+run does.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+from prover.data import Theorem
+from prover.envs.base import (
+    BackendUnavailable,
+    DependencyNotBuilt,
+    EnvError,
+    ImportRejected,
+    ProofEnv,
+    ProofState,
+    Status,
+    StepResult,
+    TheoremNotFound,
+    VerifyResult,
+)
+from prover.policies.base import TacticPolicy
+from prover.search import OutcomeHook, SearchConfig, best_first_search
+
+# Errors about the whole run, not one theorem: they stop it instead of discarding a theorem.
+RUN_ERRORS = (BackendUnavailable, DependencyNotBuilt)
+
+
+class TheoremUnusable(EnvError):
+    """The theorem cannot be opened for proving (its statement or file does not load)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EpisodeResult:
+    theorem: str
+    status: Status
+    time_s: float
+    proof: list[str] = field(default_factory=list)
+    axioms: list[str] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)
+    reason: str = ""
+    search: dict[str, Any] = field(default_factory=dict)
+    imports_dropped: bool = False  # the policy's imports would load this very file
+    steps: list[tuple[str, str]] = field(default_factory=list)  # (state, tactic) of the proof
+
+    @property
+    def proved(self) -> bool:
+        return self.status is Status.PROVED
+
+    @property
+    def attempted(self) -> bool:
+        return self.status is not Status.DISCARDED
+
+    def to_json(self) -> dict[str, Any]:
+        return {"proved": self.proved, **asdict(self), "status": str(self.status)}
+
+
+class Recorder(Protocol):
+    """Where outcomes go (the replay store's `ReplayRecorder` is one)."""
+
+    def outcome(
+        self, theorem: Theorem, state: ProofState, tactic: str, result: StepResult, seconds: float
+    ) -> None:
+        """One tactic call's outcome, as search makes it."""
+
+    def finish(self, theorem: Theorem, result: EpisodeResult) -> None:
+        """The theorem is done (proved only if verified): store what it gave."""
+
+
+def run_theorems(
+    env: ProofEnv,
+    policy: TacticPolicy,
+    theorems: Iterable[Theorem],
+    search_config: SearchConfig,
+    recorder: Recorder | None = None,
+    *,
+    allow_original_axioms: bool = False,
+    discard_unusable: bool = True,
+) -> Iterator[EpisodeResult]:
+    """Attempt each theorem in turn; yields one result per theorem, in order.
+
+    A theorem that cannot be opened is `DISCARDED` (not attempted) when `discard_unusable`,
+    and raises its `EnvError` otherwise (a single `prove` reports it as bad input). A missing
+    toolchain or unbuilt dependency always raises: it is no theorem's failure."""
+    for theorem in theorems:
+        hook = functools.partial(recorder.outcome, theorem) if recorder is not None else None
+        t0 = time.perf_counter()
+        try:
+            result = prove_theorem(
+                env,
+                policy,
+                theorem,
+                search_config,
+                allow_original_axioms=allow_original_axioms,
+                on_outcome=hook,
+            )
+        except RUN_ERRORS:
+            raise
+        except EnvError as e:
+            if not discard_unusable:
+                raise
+            result = EpisodeResult(
+                theorem=theorem.name,
+                status=Status.DISCARDED,
+                time_s=time.perf_counter() - t0,
+                reason=str(e),
+            )
+        if recorder is not None:
+            recorder.finish(theorem, result)
+        yield result
+
+
+def prove_theorem(
+    env: ProofEnv,
+    policy: TacticPolicy,
+    theorem: Theorem,
+    config: SearchConfig,
+    *,
+    allow_original_axioms: bool = False,
+    on_outcome: OutcomeHook | None = None,
+) -> EpisodeResult:
+    """Open, search and verify one theorem. Raises `TheoremNotFound` or `TheoremUnusable`
+    when it cannot be opened (and `BackendUnavailable` / `DependencyNotBuilt` for the run);
+    `run_theorems` decides what that means."""
+    t0 = time.perf_counter()
+    root, imports = _open(env, theorem, policy.imports)
+    dropped = imports != policy.imports
+    res = best_first_search(env, policy, root, config, on_outcome)
+    stats = {
+        "expansions": res.expansions,
+        "tactic_calls": res.tactic_calls,
+        "policy_s": round(res.policy_s, 3),
+        "env_s": round(res.env_s, 3),
+        "overhead_s": round(res.overhead_s, 3),
+        "outcomes": res.counts,
+    }
+    if res.status is not Status.PROVED:
+        return EpisodeResult(
+            theorem=theorem.name,
+            status=res.status,
+            time_s=time.perf_counter() - t0,
+            search=stats,
+            imports_dropped=dropped,
+        )
+    proof = list(res.proof)
+    verdict, used = _verify(env, theorem, proof, imports, ())
+    if verdict.status is Status.USES_AXIOM and allow_original_axioms:
+        original = env.original_axioms(theorem.file, theorem.name)
+        if original:
+            verdict, used = _verify(env, theorem, proof, imports, original)
+    return EpisodeResult(
+        theorem=theorem.name,
+        status=Status.PROVED if verdict else Status.REJECTED,
+        time_s=time.perf_counter() - t0,
+        proof=proof,
+        axioms=list(verdict.axioms),
+        imports=list(used),
+        reason=verdict.reason,
+        search=stats,
+        imports_dropped=dropped,
+        steps=list(res.trajectory),
+    )
+
+
+def _open(
+    env: ProofEnv, theorem: Theorem, imports: tuple[str, ...]
+) -> tuple[ProofState, tuple[str, ...]]:
+    """The theorem's root state, and the policy imports it was opened with."""
+    try:
+        try:
+            return env.open(file=theorem.file, theorem=theorem.name, imports=imports), imports
+        except ImportRejected:
+            # The import would load this very file's compiled copy (or is unusable here):
+            # search without it; the tactics that need it then simply fail.
+            return env.open(file=theorem.file, theorem=theorem.name), ()
+    except (*RUN_ERRORS, TheoremNotFound):
+        raise
+    except EnvError as e:
+        raise TheoremUnusable(str(e)) from e
+
+
+def _verify(
+    env: ProofEnv,
+    theorem: Theorem,
+    proof: list[str],
+    imports: Sequence[str],
+    allowed: Sequence[str],
+) -> tuple[VerifyResult, tuple[str, ...]]:
+    """The verdict without the policy's imports, else with them (and the imports used)."""
+    plain = env.verify(file=theorem.file, theorem=theorem.name, proof=proof, allowed_axioms=allowed)
+    if plain or not imports:
+        return plain, ()
+    with_imports = env.verify(
+        file=theorem.file,
+        theorem=theorem.name,
+        proof=proof,
+        imports=imports,
+        allowed_axioms=allowed,
+    )
+    # Refused either way: report the reason that involves the policy's imports, the more
+    # specific one.
+    return with_imports, tuple(imports)
+
+
+# --- tallies ---------------------------------------------------------------------------------
+
+
+def tally(results: Sequence[EpisodeResult]) -> dict[str, Any]:
+    """Counts over episodes: attempted (not discarded), proved, pass@1, imports dropped, and
+    the search totals (`search_totals`)."""
+    attempted = [r for r in results if r.attempted]
+    proved = sum(r.proved for r in attempted)
+    return {
+        "attempted": len(attempted),
+        "proved": proved,
+        "discarded": len(results) - len(attempted),
+        # attempted without the policy's imports: they would load the file being proved
+        "imports_dropped": sum(r.imports_dropped for r in attempted),
+        "pass_at_1": proved / len(attempted) if attempted else 0.0,
+        "search": search_totals(results),
+    }
+
+
+def search_totals(results: Sequence[EpisodeResult]) -> dict[str, Any]:
+    """Tactic calls per second and the share of search time in policy / env / overhead."""
+    keys = ("tactic_calls", "policy_s", "env_s", "overhead_s")
+    tot = {k: sum(r.search.get(k, 0) for r in results) for k in keys}
+    wall = tot["policy_s"] + tot["env_s"] + tot["overhead_s"]
+    return {
+        **{k: round(v, 3) for k, v in tot.items()},
+        "calls_per_s": round(tot["tactic_calls"] / wall, 2) if wall else 0.0,
+        "share": {
+            k[:-2]: round(tot[k] / wall, 4) if wall else 0.0
+            for k in ("policy_s", "env_s", "overhead_s")
+        },
+    }
+
+
+class LiveRate:
+    """Collects episode results with a progress bar showing the live prove rate, and an
+    optional line per theorem."""
+
+    def __init__(self, total: int, desc: str, log: Callable[[str], None] | None = None) -> None:
+        self.bar = tqdm(total=total, desc=desc, file=sys.stderr)
+        self.log = log
+        self.results: list[EpisodeResult] = []
+        self.t0 = time.perf_counter()
+        self.wall_s = 0.0
+
+    def add(self, label: str, r: EpisodeResult) -> None:
+        self.results.append(r)
+        proved = sum(x.proved for x in self.results)
+        attempted = sum(x.attempted for x in self.results)
+        rate = f"{proved / max(attempted, 1):.1%}"
+        self.bar.update(1)
+        self.bar.set_postfix(proved=f"{proved}/{attempted}", rate=rate)
+        if self.log is not None:
+            self.log(
+                f"{label}: {r.status} ({r.time_s:.1f}s) | proved {proved}/{attempted} = {rate}"
+            )
+
+    def close(self) -> list[EpisodeResult]:
+        self.bar.close()
+        self.wall_s = time.perf_counter() - self.t0
+        return self.results

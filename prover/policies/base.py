@@ -1,0 +1,46 @@
+"""The `TacticPolicy` seam between search and whatever proposes tactics.
+
+A policy maps a proof state to a list of `Candidate(tactic, logprob)`, best first. It may
+also name `imports`: commands its tactics need (e.g. `From Coq Require Import Lia.`), which
+the env places just before the theorem (never at the top of the file: that would change the
+hints earlier proofs in the file see). `version` tags what it records in the replay store (a
+model's weights hash; a baseline's name).
+
+Policies subclass `TacticPolicy` to inherit `propose_batch`, which search always calls: the
+default asks `propose` state by state; a model policy overrides it to run one batched
+`generate` for all the states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from prover.envs.base import ProofState
+
+DECODINGS = ("beam", "sample")  # how a model policy draws its candidates
+
+
+@dataclass(frozen=True)
+class Candidate:
+    tactic: str
+    logprob: float
+
+
+class TacticPolicy(Protocol):
+    name: str
+    version: str
+    imports: tuple[str, ...]
+
+    def propose(self, state: ProofState) -> list[Candidate]:
+        """Candidate tactics for `state`, best first."""
+        ...
+
+    def propose_batch(self, states: Sequence[ProofState]) -> list[list[Candidate]]:
+        """`propose` for each state, in order (override to batch the work)."""
+        return [self.propose(s) for s in states]
+
+
+class PolicyError(ValueError):
+    """A policy cannot be built from these options (unknown name, option or backend)."""

@@ -1,0 +1,69 @@
+"""The Coq portfolio baseline: closing automation tactics, each wrapped in `solve [...]` so it
+fails unless it closes the goal, then a few structural steps (`intros`, `simpl`, induction on
+the first `nat`/`list` variable, `split`) after which search tries the closers again."""
+
+from __future__ import annotations
+
+import re
+
+from prover.envs.base import ProofState
+from prover.policies.base import Candidate, TacticPolicy
+
+CLOSERS = (
+    "reflexivity",
+    "assumption",
+    "auto",
+    "trivial",
+    "discriminate",
+    "congruence",
+    "lia",
+    "tauto",
+    "intuition",
+    "simpl; auto",
+    "eauto",
+    "firstorder",
+)
+# A variable of a data type: `nat`, `bool`, `list A`, `option (A * B)`, `positive`, ...
+_VAR_RE = re.compile(r"^([\w', ]+) : ([A-Za-z_][\w.]*(?: [\w.]+| \(.+\))?)$", re.M)
+_NOT_DATA = {"Prop", "Set", "Type"}
+
+
+def _first_inductive_var(state: ProofState) -> str | None:
+    """The first variable of the (first) goal whose type is data (nat, bool, list _, ...),
+    not a proposition or a type: induction on it is the classic first step."""
+    first_goal = state.text.split("\n\n")[0]
+    hyps = first_goal.split("============================")[0]
+    for m in _VAR_RE.finditer(hyps):
+        head = m.group(2).split()[0]
+        if head not in _NOT_DATA and head[0].islower() or head in ("N", "Z", "Q", "R"):
+            return m.group(1).split(",")[0].strip()
+    return None
+
+
+def _goal_is_quantified(state: ProofState) -> bool:
+    first_goal = state.text.split("\n\n")[0]
+    concl = first_goal.split("============================")[-1].strip()
+    return concl.startswith("forall") or "->" in concl or concl.startswith("~")
+
+
+class PortfolioPolicy(TacticPolicy):
+    """Fixed automation portfolio (see module docstring)."""
+
+    name = "portfolio"
+    version = "portfolio"
+    imports: tuple[str, ...] = ("From Coq Require Import Lia.",)
+
+    def __init__(self, closers: tuple[str, ...] = CLOSERS) -> None:
+        self.closers = closers
+
+    def propose(self, state: ProofState) -> list[Candidate]:
+        out = [Candidate(f"solve [{t}].", -0.1 * (i + 1)) for i, t in enumerate(self.closers)]
+        structural = []
+        if _goal_is_quantified(state):
+            structural.append("intros.")
+        var = _first_inductive_var(state)
+        if var is not None:
+            structural.append(f"induction {var}.")
+        structural += ["simpl.", "split."]
+        out += [Candidate(t, -2.0 - 0.5 * i) for i, t in enumerate(structural)]
+        return out
