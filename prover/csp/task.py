@@ -64,12 +64,16 @@ class TaskSpec:
         return inputs == 0 if self.name == "sudoku" else inputs == maze.OPEN
 
 
-def _sudoku_augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+def _sudoku_augment(
+    x: np.ndarray, y: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     p, s = sudoku.augment(x.astype(np.int8), (y + 1).astype(np.int8), rng)
     return p.astype(np.int64), s.astype(np.int64) - 1
 
 
-def _maze_augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+def _maze_augment(
+    x: np.ndarray, y: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     return maze.augment(x, y, rng)
 
 

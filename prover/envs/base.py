@@ -27,13 +27,16 @@ import dataclasses
 import itertools
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-C = TypeVar("C")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+C = TypeVar("C", bound="DataclassInstance")
 _HANDLES = itertools.count()
 
 
@@ -234,12 +237,12 @@ class ProofEnv(abc.ABC):
 def config_from_options(cls: type[C], options: dict[str, object], backend: str) -> C:
     """Build a frozen config dataclass from `get_env` keyword options: unknown names are an
     `EnvError`, and lists given for tuple-typed fields become tuples."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(options) - set(fields))
     if unknown:
         raise EnvError(f"unknown {backend} option(s): {', '.join(unknown)}")
     values = {
-        k: tuple(v) if str(fields[k].type).startswith("tuple") else v  # type: ignore[call-overload,arg-type]
+        k: tuple(cast(Iterable[object], v)) if str(fields[k].type).startswith("tuple") else v
         for k, v in options.items()
     }
     return cls(**values)

@@ -42,7 +42,7 @@ def spawn(
     )
 
 
-def kill_group(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+def kill_group(proc: subprocess.Popen[Any]) -> None:
     """SIGKILL the child's process group (children started with `start_new_session=True`),
     so helpers it spawned (ATPs, worker processes) go too; then reap it."""
     try:
