@@ -158,3 +158,18 @@ def test_real_dojo_on_minif2f() -> None:
             theorem="mathd_algebra_10",
             proof=["exact no_such_lemma_anywhere"],
         )
+
+
+def test_allowed_axioms_reach_the_verifier_and_imports_are_refused_as_imports() -> None:
+    from prover.envs import ImportRejected
+    from prover.envs.base import config_from_options
+
+    config = config_from_options(LeanDojoConfig, {"allowed_axioms": ["Classical.em"]}, "LeanDojo")
+    with LeanDojoEnv(config, dojo_factory=lambda f, n, t: ScriptedDojo(TABLE)) as env:
+        assert env.config.allowed_axioms == ("Classical.em",)
+        assert env._verifier.config.allowed_axioms == ("Classical.em",)
+        with pytest.raises(ImportRejected):  # the episode driver then searches without them
+            env.open(file="MiniF2F/Test.lean", theorem="t", imports=["import Foo"])
+        with pytest.raises(ImportRejected):
+            env.verify(file="MiniF2F/Test.lean", theorem="t", proof=["rfl"], imports=["import X"])
+        assert env.format_proof(["intro h", "exact h"]) == ":= by\n  intro h\n  exact h"

@@ -27,6 +27,7 @@ from typing import Any
 from prover.envs.base import (
     EnvError,
     Failed,
+    ImportRejected,
     Progress,
     ProofEnv,
     ProofState,
@@ -48,6 +49,7 @@ class LeanDojoConfig:
     tactic_timeout: float = 60.0
     verify_timeout: float = 900.0
     allow_native_decide: bool = False
+    allowed_axioms: tuple[str, ...] = ()  # accepted by `verify`, on top of Lean's standard three
     source_dir: str = ""  # a local checkout of the repository; "": LeanDojo's traced copy
 
 
@@ -103,6 +105,7 @@ class LeanDojoEnv(ProofEnv):
         # `verify` delegates to the REPL backend (tests pass one that talks to a stand-in REPL)
         self._verifier = verifier or LeanReplEnv(
             LeanConfig(
+                allowed_axioms=self.config.allowed_axioms,
                 allow_native_decide=self.config.allow_native_decide,
                 command_timeout=self.config.verify_timeout,
             )
@@ -125,7 +128,7 @@ class LeanDojoEnv(ProofEnv):
 
     def open(self, *, file: str | Path, theorem: str, imports: Sequence[str] = ()) -> ProofState:
         if imports:
-            raise EnvError("the LeanDojo backend takes no extra imports")
+            raise ImportRejected("the LeanDojo backend takes no extra imports")
         key = (str(file), theorem)
         session = self._enter(key)
         handle = len(self._handles)
@@ -200,6 +203,8 @@ class LeanDojoEnv(ProofEnv):
         allowed_axioms: Sequence[str] = (),
     ) -> VerifyResult:
         """The REPL backend's verify on the repository's copy of `file` (module docstring)."""
+        if imports:
+            raise ImportRejected("the LeanDojo backend takes no extra imports")
         return self._verifier.verify(
             file=self._source(file), theorem=theorem, proof=proof, allowed_axioms=allowed_axioms
         )
