@@ -102,8 +102,10 @@ def run_theorems(
     """Attempt each theorem in turn; yields one result per theorem, in order.
 
     A theorem that cannot be opened is `DISCARDED` (not attempted) when `discard_unusable`,
-    and raises its `EnvError` otherwise (a single `prove` reports it as bad input). A missing
-    toolchain or unbuilt dependency always raises: it is no theorem's failure."""
+    and raises its `TheoremNotFound` / `TheoremUnusable` otherwise (a single `prove` reports
+    it as bad input). An env error once the theorem is open (the assistant failing during
+    search or verification) makes it `FAILED`: attempted, not proved. A missing toolchain or
+    an unbuilt dependency always raises: it is no theorem's failure."""
     for theorem in theorems:
         hook = functools.partial(recorder.outcome, theorem) if recorder is not None else None
         t0 = time.perf_counter()
@@ -118,18 +120,21 @@ def run_theorems(
             )
         except RUN_ERRORS:
             raise
-        except EnvError as e:
+        except (TheoremNotFound, TheoremUnusable) as e:
             if not discard_unusable:
                 raise
-            result = EpisodeResult(
-                theorem=theorem.name,
-                status=Status.DISCARDED,
-                time_s=time.perf_counter() - t0,
-                reason=str(e),
-            )
+            result = _unfinished(theorem, Status.DISCARDED, t0, str(e))
+        except EnvError as e:
+            result = _unfinished(theorem, Status.FAILED, t0, f"the proof assistant failed: {e}")
         if recorder is not None:
             recorder.finish(theorem, result)
         yield result
+
+
+def _unfinished(theorem: Theorem, status: Status, t0: float, reason: str) -> EpisodeResult:
+    return EpisodeResult(
+        theorem=theorem.name, status=status, time_s=time.perf_counter() - t0, reason=reason
+    )
 
 
 def prove_theorem(
@@ -142,8 +147,9 @@ def prove_theorem(
     on_outcome: OutcomeHook | None = None,
 ) -> EpisodeResult:
     """Open, search and verify one theorem. Raises `TheoremNotFound` or `TheoremUnusable`
-    when it cannot be opened (and `BackendUnavailable` / `DependencyNotBuilt` for the run);
-    `run_theorems` decides what that means."""
+    when it cannot be opened, `BackendUnavailable` / `DependencyNotBuilt` for the whole run,
+    and the env's `EnvError` when the assistant fails later; `run_theorems` decides what each
+    means."""
     t0 = time.perf_counter()
     root, imports = _open(env, theorem, policy.imports)
     dropped = imports != policy.imports
@@ -256,6 +262,28 @@ def search_totals(results: Sequence[EpisodeResult]) -> dict[str, Any]:
             for k in ("policy_s", "env_s", "overhead_s")
         },
     }
+
+
+def run_all(
+    env: ProofEnv,
+    policy: TacticPolicy,
+    theorems: Sequence[Theorem],
+    search_config: SearchConfig,
+    recorder: Recorder | None = None,
+    *,
+    desc: str,
+    log: Callable[[str], None] | None = None,
+    allow_original_axioms: bool = False,
+) -> tuple[list[EpisodeResult], float]:
+    """`run_theorems` over all of `theorems` with a progress bar of the live prove rate (and a
+    line per theorem to `log`); the results and the wall time in seconds."""
+    live = LiveRate(len(theorems), desc, log)
+    runs = run_theorems(
+        env, policy, theorems, search_config, recorder, allow_original_axioms=allow_original_axioms
+    )
+    for theorem, result in zip(theorems, runs, strict=True):
+        live.add(theorem.shown, result)
+    return live.close(), live.wall_s
 
 
 class LiveRate:

@@ -51,7 +51,9 @@ class Env:
         return ProofState(theorem, len(self.opened), 1)
 
     def step(self, state, tactic):
-        if (state.text, tactic) in (("good", "auto."), ("leaky", "auto."), ("axiom", "classic.")):
+        if tactic == "auto." and state.text in ("good", "leaky", "admitted", "crash"):
+            return Proved((tactic,))
+        if (state.text, tactic) == ("axiom", "classic."):
             return Proved((tactic,))
         return Failed("no")
 
@@ -61,10 +63,14 @@ class Env:
             if "classic" in allowed_axioms:
                 return VerifyResult(True, axioms=("classic",))
             return VerifyResult(False, "uses axiom(s) classic", only_axioms=True)
+        if theorem == "admitted":  # refused for more than axioms, whatever is allowed
+            return VerifyResult(False, "uses axiom(s) lemma: an admitted lemma, never allowed")
+        if theorem == "crash":
+            raise EnvError("coqidetop failed twice in a row")
         return VerifyResult(True)
 
     def original_axioms(self, file, theorem):
-        return ("classic",) if theorem == "axiom" else None
+        return ("classic",) if theorem in ("axiom", "admitted") else None
 
 
 class Policy(TacticPolicy):
@@ -131,6 +137,18 @@ def test_original_axioms_are_allowed_only_when_asked_and_only_for_axiom_refusals
     (lenient,) = run(env, ["axiom"], allow_original_axioms=True)
     assert lenient.proved and lenient.axioms == ["classic"]
     assert env.verified[-1] == ("axiom", (), ("classic",))
+    # a refusal for anything but axioms gets no second check with the original's axioms
+    env.verified.clear()
+    (admitted,) = run(env, ["admitted"], allow_original_axioms=True)
+    assert admitted.status is Status.REJECTED and "admitted lemma" in admitted.reason
+    assert env.verified == [("admitted", (), ()), ("admitted", Policy.imports, ())]
+
+
+def test_an_assistant_failing_after_open_is_a_failed_attempt_not_a_discard() -> None:
+    env, rec = Env(), Recorder()
+    (crash,) = run(env, ["crash"], recorder=rec, discard_unusable=False)
+    assert crash.status is Status.FAILED and crash.attempted
+    assert "failed twice" in crash.reason and rec.finished == [("crash", Status.FAILED)]
 
 
 @pytest.mark.parametrize("error", [BackendUnavailable("no coq"), DependencyNotBuilt("make")])
