@@ -7,24 +7,26 @@ the same budget.
 Run: python -m eval.demo [--out datasets/demo_trace] [--run runs/demo] [--limit 12]
 
 The run folder starts from scratch every time: a folder the demo made before (it leaves a
-`.springtail-demo` mark in it) is replaced; any other non-empty folder is refused (exit 2),
-never deleted.
+`.springtail-demo` mark in it; older runs are known by holding only what a run writes) is
+replaced; any other non-empty folder is refused (exit 2), never deleted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
-from eval.coq_split import EvalConfig, evaluate
+from eval.coq_split import evaluate
+from eval.summary import EvalConfig
+from prover.envs.coq_trace import TraceConfig, resolve_files, trace
 from prover.loop import LoopConfig, run_loop, table
 from prover.policies.portfolio import PortfolioPolicy
-from prover.trace import TraceConfig, resolve_files, trace
 
 # A slice whose held-out files (novel_files/test, by hash of the path) mix easy Bool lemmas
 # with harder QArith and Logic ones.
@@ -39,6 +41,13 @@ DEMO_FILES = [
 
 
 MARK = ".springtail-demo"
+# What a demo run leaves in its folder (runs made before the mark existed have no mark).
+DEMO_LAYOUT = re.compile(
+    r"(rounds\.jsonl|rounds\.md|portfolio_eval\.json|replay\.sqlite(-wal|-shm)?|round_\d+"
+    + "|"
+    + re.escape(MARK)
+    + ")"
+)
 
 
 def fresh_run_dir(run: Path) -> str | None:
@@ -47,7 +56,10 @@ def fresh_run_dir(run: Path) -> str | None:
     if run.exists() and not run.is_dir():
         return f"--run {run} is a file: give a folder"
     if run.is_dir() and any(run.iterdir()):
-        if not (run / MARK).is_file():
+        made_by_demo = (run / MARK).is_file() or all(
+            DEMO_LAYOUT.fullmatch(p.name) for p in run.iterdir()
+        )
+        if not made_by_demo:
             return (
                 f"--run {run} is not empty and was not made by the demo; the demo starts from "
                 "scratch and would delete what is there: give a new or empty folder"

@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from eval.coq_split import EvalConfig, summarize
+from eval.summary import EvalConfig, summarize
 from prover.data import Theorem
 from prover.envs import ProofEnv
-from prover.episodes import LiveRate, run_theorems
+from prover.episodes import run_all
 from prover.policies import TacticPolicy
 from prover.replay import ReplayRecorder, ReplayStore
 
@@ -150,11 +150,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """pass@1 of `policy` on `rows` in `env` (a Lean REPL env); the JSON-ready summary. With
     `store`, outcomes and verified proofs are recorded as for Coq."""
-    theorems = (Theorem(statement_file(row, work_dir), row["name"]) for row in rows)
+    theorems = [Theorem(statement_file(row, work_dir), row["name"]) for row in rows]
     recorder = ReplayRecorder(store, policy.version) if store is not None else None
-    live = LiveRate(len(rows), f"{policy.name} minif2f {config.split}", log)
-    for row, r in zip(
-        rows, run_theorems(env, policy, theorems, config.search(), recorder), strict=True
-    ):
-        live.add(row["name"], r)
-    return summarize(config, policy.name, live.close(), live.wall_s)
+    desc = f"{policy.name} minif2f {config.split}"
+    results, wall_s = run_all(env, policy, theorems, config.search(), recorder, desc=desc, log=log)
+    return summarize(config, policy.name, results, wall_s)

@@ -4,16 +4,18 @@
     springtail check FILE [--backend coq|lean] [--json] [--allow-axiom NAME ...]
                      [--allow-impredicative-set]
     springtail prove --backend coq|lean|leandojo --file F --theorem NAME
-                     [--policy portfolio|hammer|model [--model DIR]] [--expand-batch B]
+                     [--policy portfolio|hammer|model [--model DIR] [--num-candidates K]
+                     [--decoding beam|sample]] [--expand-batch B] [--debug-search]
                      [--timeout S] [--tactic-timeout S] [--json OUT] [--allow-axiom NAME ...]
-                     [--allow-impredicative-set] [--debug-search]
+                     [--allow-impredicative-set]
     springtail trace --backend coq --out DIR [--files GLOB ...] [--workers N]
     springtail train [--preset tiny|small|base] [--data DIR] [--minutes M] --out DIR [k=v ...]
-    springtail loop --backend coq --rounds R [--model DIR] [--out DIR] [--minutes M] ...
-    springtail eval coq --split novel_files/test [--data DIR] [--policy portfolio|hammer|model]
-                     [--model DIR] [--limit K] [--timeout S] [--json OUT] [--replay FILE]
-    springtail eval minif2f --split valid|test [--data FILE] [--policy portfolio|model]
-                     [--model DIR] [--limit K] [--timeout S] [--json OUT] [--replay FILE]
+    springtail loop --backend coq --rounds R [--model DIR] [--out DIR] [--minutes M]
+                     [--expand-batch B] [--num-candidates K] ...
+    springtail eval coq|minif2f [--split S] [--data PATH] [--policy ...] [--model DIR]
+                     [--num-candidates K] [--decoding beam|sample] [--expand-batch B]
+                     [--limit K] [--timeout S] [--tactic-timeout S] [--json OUT]
+                     [--replay FILE] [--debug-search]
     springtail csp train --task sudoku|maze [--model link|plain|looped] [--data FILE]
                      [--minutes M] --out DIR [key=value ...]
     springtail csp eval --task sudoku|maze (--checkpoint DIR | --solver exact) --data FILE
@@ -247,7 +249,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from prover.trace import TraceConfig, resolve_files, trace
+    from prover.envs.coq_trace import TraceConfig, resolve_files, trace
 
     if args.backend != "coq":
         raise UsageError("trace supports --backend coq (Lean data: use LeanDojo's own tracer)")
@@ -265,7 +267,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from eval.coq_split import EvalConfig, markdown_table
+    from eval.summary import EvalConfig, markdown_table
     from prover.replay import ReplayStore
 
     if args.limit is not None and args.limit < 1:
@@ -274,7 +276,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     backend = "coq" if args.benchmark == "coq" else "lean"
     split = args.split or ("novel_files/test" if backend == "coq" else "valid")
     config = EvalConfig(
-        split, args.limit, args.timeout, tactic_timeout, args.expand_batch, args.debug_search
+        split=split,
+        limit=args.limit,
+        time_limit_s=args.timeout,
+        tactic_timeout=tactic_timeout,
+        expand_batch=args.expand_batch,
+        debug_search=args.debug_search,
     )
     if args.benchmark == "minif2f":
         from eval import minif2f
@@ -334,10 +341,23 @@ def cmd_loop(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="springtail", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
+    _doctor_parser(sub)
+    _check_parser(sub)
+    _prove_parser(sub)
+    _trace_parser(sub)
+    _eval_parser(sub)
+    _train_parser(sub)
+    _loop_parser(sub)
+    _csp_parser(sub)
+    return p
 
+
+def _doctor_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     d = sub.add_parser("doctor", help="which proof backends are usable here, and why not")
     d.set_defaults(fn=cmd_doctor)
 
+
+def _check_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     c = sub.add_parser(
         "check",
         help="re-check every theorem of a file with its own proof",
@@ -358,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_allow_args(c)
     c.set_defaults(fn=cmd_check)
 
+
+def _prove_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     pr = sub.add_parser("prove", help="search for a proof of one theorem and re-check it")
     pr.add_argument("--backend", choices=["coq", "lean", "leandojo"], default="coq")
     pr.add_argument("--file", required=True)
@@ -369,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_allow_args(pr)
     pr.set_defaults(fn=cmd_prove)
 
+
+def _trace_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     t = sub.add_parser("trace", help="replay source files into tactic-step training data")
     t.add_argument("--backend", choices=["coq"], default="coq")
     t.add_argument("--out", required=True, help="output folder")
@@ -383,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--workers", type=int, default=2)
     t.set_defaults(fn=cmd_trace)
 
+
+def _eval_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     e = sub.add_parser("eval", help="pass@1 of a policy on a held-out split")
     e.add_argument("benchmark", choices=["coq", "minif2f"])
     e.add_argument(
@@ -407,10 +433,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.set_defaults(fn=cmd_eval)
 
+
+def _train_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     tr = sub.add_parser("train", help="train the tactic model (see `springtail train --help`)")
     tr.add_argument("rest", nargs=argparse.REMAINDER)
     tr.set_defaults(fn=cmd_train)
 
+
+def _loop_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     lp = sub.add_parser("loop", help="expert iteration: search, record, retrain, evaluate")
     lp.add_argument(
         "--backend", choices=["coq"], default="coq", help="coq (a Lean loop needs a Lean trace)"
@@ -431,11 +461,12 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--preset", choices=["tiny", "small", "base"], default="tiny")
     lp.set_defaults(fn=cmd_loop)
 
+
+def _csp_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     cs = sub.add_parser("csp", help="Sudoku / 30x30 maze benchmark: train a model or evaluate")
     cs.add_argument("action", choices=["train", "eval"], help="see `springtail csp ACTION --help`")
     cs.add_argument("rest", nargs=argparse.REMAINDER)
     cs.set_defaults(fn=cmd_csp)
-    return p
 
 
 def cmd_csp(args: argparse.Namespace) -> int:

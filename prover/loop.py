@@ -27,7 +27,7 @@ from typing import Any
 
 from prover.data import Theorem, split_theorems
 from prover.envs import get_env
-from prover.episodes import LiveRate, run_theorems, tally
+from prover.episodes import run_all, tally
 from prover.model.artifact import model_dir, model_info
 from prover.overrides import apply_overrides
 from prover.policies.model import ModelPolicy
@@ -181,14 +181,16 @@ def _attempt(
     split and the time of each attempted theorem."""
     policy = ModelPolicy(model, num_candidates=cfg.num_candidates)
     recorder = ReplayRecorder(store, policy.version, round) if store is not None else None
-    live = LiveRate(len(theorems), f"model {split}")
     with get_env("coq", tactic_timeout=cfg.tactic_timeout) as env:
-        runs = run_theorems(
-            env, policy, theorems, cfg.search(), recorder, allow_original_axioms=True
+        results, _ = run_all(
+            env,
+            policy,
+            theorems,
+            cfg.search(),
+            recorder,
+            desc=f"model {split}",
+            allow_original_axioms=True,
         )
-        for theorem, result in zip(theorems, runs, strict=True):
-            live.add(theorem.shown, result)
-    results = live.close()
     times = [x.time_s for x in results if x.attempted]
     return {"split": split, **tally(results), "times": times}
 

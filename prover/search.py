@@ -15,7 +15,7 @@ Tree invariants (checked after every expansion and on return with `SearchConfig.
 `--debug-search` on the command line; a broken one raises `SearchInvariantError`):
 - the root has no parent and depth 0; every other node has a parent, which is expanded, and
   its depth is its parent's depth + 1;
-- a node's score is its parent's score + its tactic's log-probability;
+- a node's score is its parent's score + its tactic's log-probability, which is at most 0;
 - goal texts of nodes are unique (de-duplication), and each node is filed under its own text;
 - every node in the frontier is in the tree and open (not yet expanded).
 """
@@ -142,7 +142,8 @@ class SearchTree:
         for text, node in self.nodes.items():
             _require(node.state.text == text, f"node for {text!r} filed under another text")
             if node is self.root:
-                _require(node.parent is None and node.depth == 0, "the root has a parent")
+                _require(node.parent is None, "the root has a parent")
+                _require(node.depth == 0 and node.logprob == 0.0, "the root's depth or score")
                 continue
             parent = node.parent
             if parent is None:
@@ -150,6 +151,7 @@ class SearchTree:
             _require(self.nodes.get(parent.state.text) is parent, "parent not in the tree")
             _require(parent.is_expanded, f"child {text!r} of an unexpanded node")
             _require(node.depth == parent.depth + 1, f"depth of {text!r} is not parent's + 1")
+            _require(node.step_logprob <= 0.0, f"tactic to {text!r} has a positive log-prob")
             _require(
                 abs(node.logprob - (parent.logprob + node.step_logprob)) <= 1e-9,
                 f"score of {text!r} is not its parent's + its tactic's log-probability",

@@ -359,8 +359,8 @@ def prepare(cfg: TacticTrainConfig, log: Callable[[str], None] = _stderr) -> Tac
 
 def ensure_stdlib_trace(path: Path, log: Callable[[str], None] = _stderr) -> None:
     """Trace the whole Coq standard library into `path` (about 6 minutes on 2 cores)."""
-    from prover.trace import TraceConfig, resolve_files
-    from prover.trace import trace as run_trace
+    from prover.envs.coq_trace import TraceConfig, resolve_files
+    from prover.envs.coq_trace import trace as run_trace
 
     num_processes = int(os.environ.get("WORLD_SIZE", "1"))
     if num_processes > 1:  # every process would trace into the same folder at once

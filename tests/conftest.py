@@ -120,7 +120,7 @@ def trace_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("trace")
     src = root / "Lemmas.v"
     src.write_text(LEMMAS)
-    from prover.trace import trace_file
+    from prover.envs.coq_trace import trace_file
 
     ft = trace_file(src)
     assert not ft.error, ft.error

@@ -42,3 +42,14 @@ def test_the_demos_own_folder_is_replaced_and_an_empty_one_used(tmp_path: Path) 
     empty = tmp_path / "empty"
     empty.mkdir()
     assert demo.fresh_run_dir(empty) is None and (empty / demo.MARK).is_file()
+    # a run made before the mark existed is known by its layout, and replaced
+    old = tmp_path / "old_demo"
+    (old / "round_0" / "model").mkdir(parents=True)
+    (old / "rounds.jsonl").write_text("{}\n")
+    (old / "replay.sqlite").write_text("")
+    assert demo.fresh_run_dir(old) is None and sorted(p.name for p in old.iterdir()) == [demo.MARK]
+    (tmp_path / "mixed").mkdir()
+    (tmp_path / "mixed" / "rounds.jsonl").write_text("{}\n")
+    (tmp_path / "mixed" / "paper.pdf").write_text("%PDF")
+    assert "not made by the demo" in (demo.fresh_run_dir(tmp_path / "mixed") or "")
+    assert (tmp_path / "mixed" / "paper.pdf").is_file()

@@ -2,7 +2,10 @@
 and no modules import each other in a cycle (imports inside functions count too).
 
 `LAYERS` is the one list of the layers, bottom first (docs/ARCHITECTURE.md draws it). A module
-belongs to the layer of the longest prefix that names it. `tests/` may import anything.
+belongs to the layer of the longest prefix that names it; a prefix ending in `=` names only
+that module (the bare `prover` package, not everything under it). `tests/` may import
+anything. Relative imports are refused (they would hide a module's layer), and
+`importlib.import_module("...")` / `__import__("...")` with a literal name count as imports.
 
 Run: pytest tests/test_layers.py
 """
@@ -13,14 +16,16 @@ import ast
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("kernels", "prover", "eval", "bench")
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("kernels", ("kernels",)),
-    ("utilities", ("prover", "prover.overrides")),  # the package marker, dotted overrides
+    ("utilities", ("prover=", "prover.overrides")),  # the package marker, dotted overrides
     ("proof environments", ("prover.envs",)),  # the only place that knows a prover's syntax
-    ("data", ("prover.data", "prover.trace")),  # traced steps and splits, read and written
+    ("data", ("prover.data",)),  # traced steps and trace splits, read back
     ("model", ("prover.model", "prover.tokenizer")),
     ("policies", ("prover.policies",)),
     ("search", ("prover.search",)),
@@ -37,7 +42,10 @@ def layer_of(module: str, layers: list[tuple[str, tuple[str, ...]]] = LAYERS) ->
     best, best_len = -1, -1
     for i, (_, prefixes) in enumerate(layers):
         for p in prefixes:
-            if (module == p or module.startswith(p + ".")) and len(p) > best_len:
+            exact = p.endswith("=")
+            p = p.rstrip("=")
+            named = module == p or (not exact and module.startswith(p + "."))
+            if named and len(p) > best_len:
                 best, best_len = i, len(p)
     if best < 0:
         raise AssertionError(f"{module} is in no layer: add it to LAYERS in tests/test_layers.py")
@@ -68,9 +76,14 @@ def imports_of(path: Path, modules: Iterable[str]) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [f"{node.module}.{a.name}" for a in node.names]
-            names = [n if n in known else node.module for n in names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                raise AssertionError(f"{path}:{node.lineno}: a relative import; name the module")
+            module = node.module or ""
+            names = [f"{module}.{a.name}" for a in node.names]
+            names = [n if n in known else module for n in names]
+        elif isinstance(node, ast.Call) and _dynamic_import(node):
+            names = [str(getattr(node.args[0], "value", ""))]
         else:
             continue
         for name in names:
@@ -79,6 +92,14 @@ def imports_of(path: Path, modules: Iterable[str]) -> set[str]:
             if name:
                 found.add(name)
     return found
+
+
+def _dynamic_import(call: ast.Call) -> bool:
+    """`importlib.import_module("x")` or `__import__("x")` with a literal module name."""
+    f = call.func
+    name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+    literal = bool(call.args) and isinstance(call.args[0], ast.Constant)
+    return name in ("import_module", "__import__") and literal
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -168,7 +189,21 @@ def test_the_checks_catch_an_upward_import_and_a_cycle() -> None:
     assert cycles(same) == [["prover.model.encoder", "prover.model.recurrence"]]
 
 
-def test_imports_inside_functions_count(tmp_path: Path) -> None:
+def test_imports_inside_functions_and_dynamic_ones_count(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
-    src.write_text("def f():\n    from prover.cli import main\n    import prover.loop as loop\n")
-    assert imports_of(src, ["prover.cli", "prover.loop", "prover"]) == {"prover.cli", "prover.loop"}
+    src.write_text(
+        "import importlib\n"
+        "def f():\n    from prover.cli import main\n    import prover.loop as loop\n"
+        "    importlib.import_module('prover.train')\n    __import__('eval.demo')\n"
+    )
+    known = ["prover.cli", "prover.loop", "prover.train", "eval.demo", "prover"]
+    assert imports_of(src, known) == {"prover.cli", "prover.loop", "prover.train", "eval.demo"}
+    src.write_text("from .loop import run_loop\n")
+    with pytest.raises(AssertionError, match="relative import"):
+        imports_of(src, known)
+
+
+def test_a_module_outside_every_layer_is_reported() -> None:
+    assert layer_of("prover") == 1 and layer_of("prover.overrides") == 1
+    with pytest.raises(AssertionError, match="in no layer"):
+        layer_of("prover.brand_new")

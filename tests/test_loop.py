@@ -46,7 +46,7 @@ def test_one_loop_round_end_to_end(trained, trace_dir, tmp_path, coq_installed) 
     # the retrained model saw the replay proofs (the run's data card counts them)
     meta = json.loads((tmp_path / "loop" / "round_1" / "config.json").read_text())
     assert meta["data"]["replay_steps"] == cfg.replay_repeat * replay_steps
-    # running again with more rounds resumes after round 1 instead of starting over
+    # running it again resumes after its last finished round instead of starting over
     rows2 = run_loop(dataclasses.replace(cfg, rounds=1), tmp_path / "loop", log=lines.append)
     assert rows2 == rows
 
@@ -57,7 +57,6 @@ def test_retraining_keeps_the_users_optimiser_overrides(
     import pytest
 
     import prover.loop
-    import prover.train
     from prover.loop import LoopConfig, run_loop
 
     class Stop(Exception):
@@ -69,8 +68,7 @@ def test_retraining_keeps_the_users_optimiser_overrides(
         seen.append(cfg)
         raise Stop
 
-    monkeypatch.setattr(prover.loop, "train", fake_train, raising=False)
-    monkeypatch.setattr(prover.train, "train", fake_train)
+    monkeypatch.setattr(prover.loop, "train", fake_train)
     out, _ = trained
     cfg = LoopConfig(
         data=str(trace_dir),

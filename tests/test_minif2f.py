@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from eval import minif2f
-from eval.coq_split import EvalConfig
+from eval.summary import EvalConfig
 from prover.cli import main
 from prover.envs import EnvError, Failed, ProofState, Proved, VerifyResult
 from prover.policies.lean_portfolio import LeanPortfolioPolicy

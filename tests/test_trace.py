@@ -13,7 +13,7 @@ import pytest
 from prover.data import DataFormatError, load_steps
 from prover.envs import Progress, Proved
 from prover.envs.coq_project import coqlib
-from prover.trace import TraceConfig, resolve_files, split_of, trace, trace_file
+from prover.envs.coq_trace import TraceConfig, resolve_files, split_of, trace, trace_file
 
 from .conftest import SHARED_DATA
 

@@ -100,7 +100,7 @@ LEAN_STEP = {"theorem": "t", "state_before": "⊢ 1 + 1 = 2", "tactic": "norm_nu
 def no_trace_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """A cwd without datasets/coq_trace, two shared Lean states, and a stand-in for tracing
     the Coq standard library that records where it was asked to trace."""
-    import prover.trace
+    import prover.envs.coq_trace
     import prover.train
 
     monkeypatch.chdir(tmp_path)
@@ -110,8 +110,8 @@ def no_trace_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]
     lean.write_text((json.dumps(LEAN_STEP) + "\n") * 2)
     monkeypatch.setattr(prover.train, "SHARED_LEAN_STEPS", lean)
     traced: list[Path] = []
-    monkeypatch.setattr(prover.trace, "resolve_files", lambda files: [])
-    monkeypatch.setattr(prover.trace, "trace", lambda files, out, cfg: traced.append(out))
+    monkeypatch.setattr(prover.envs.coq_trace, "resolve_files", lambda files: [])
+    monkeypatch.setattr(prover.envs.coq_trace, "trace", lambda files, out, cfg: traced.append(out))
     return traced
 
 

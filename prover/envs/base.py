@@ -132,7 +132,7 @@ StepResult = Progress | Proved | Failed | TimedOut
 class Status(StrEnum):
     """What became of a theorem (an episode's outcome) or of a proof (a verify verdict).
 
-    Its values are the strings the JSON outputs and the replay store show."""
+    Its values are the strings the JSON outputs show."""
 
     PROVED = "proved"  # verify accepted the whole proof
     USES_AXIOM = "uses_axiom"  # verify refused it only for axioms that are not allowed
@@ -203,9 +203,10 @@ class ProofEnv(abc.ABC):
         an admitted lemma)."""
 
     def original_axioms(self, file: str | Path, theorem: str) -> tuple[str, ...] | None:
-        """The axioms the theorem's own proof in `file` rests on (kernel names), or None when
-        the backend cannot say (or that proof does not check). Evaluations on library
-        theorems allow exactly these for a found proof."""
+        """The axioms the theorem's own proof in `file` rests on (kernel names, as far as the
+        audit got when that proof does not check), or None when the backend cannot say or
+        the theorem has no proof. Evaluations on library theorems allow exactly these for a
+        found proof."""
         return None
 
     @abc.abstractmethod

@@ -169,8 +169,15 @@ class Audit:
         shown = tuple(self.show(a) for a in used)
         if problems:
             only_axioms = allowable == len(problems)
-            return VerifyResult(False, _reason(problems), shown, elapsed, details, only_axioms)
-        return VerifyResult(True, "", shown, elapsed, details)
+            return VerifyResult(
+                ok=False,
+                reason=_reason(problems),
+                axioms=shown,
+                time_s=elapsed,
+                details=details,
+                only_axioms=only_axioms,
+            )
+        return VerifyResult(ok=True, axioms=shown, time_s=elapsed, details=details)
 
     def _why_not(self, a: Assumption) -> str:
         if a.kind in (Kind.UNSAFE, Kind.THEORY):

@@ -55,7 +55,7 @@ def _model(
 ) -> TacticPolicy:
     from prover.policies.model import ModelPolicy
 
-    return ModelPolicy(model, num_candidates=num_candidates, method=decoding)
+    return ModelPolicy(model, num_candidates=num_candidates, decoding=decoding)
 
 
 LEAN = ("lean", "leandojo")

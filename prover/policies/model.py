@@ -27,13 +27,13 @@ class ModelPolicy(TacticPolicy):
         model: str | Path,
         *,
         num_candidates: int = 8,
-        method: str = "beam",
+        decoding: str = "beam",
         temperature: float = 1.0,
         imports: tuple[str, ...] = (),
         device: str | None = None,
     ) -> None:
-        if method not in DECODINGS:
-            raise ValueError(f"decoding must be beam or sample, got {method!r}")
+        if decoding not in DECODINGS:
+            raise ValueError(f"decoding must be beam or sample, got {decoding!r}")
         if num_candidates < 1:
             raise ValueError(f"num_candidates must be at least 1, got {num_candidates}")
         loaded = load_tactic_model(model, device)
@@ -44,7 +44,7 @@ class ModelPolicy(TacticPolicy):
         self.max_state_tokens = loaded.max_state_tokens
         self.version = loaded.version
         self.num_candidates = num_candidates
-        self.method = method
+        self.decoding = decoding
         self.temperature = temperature
         self.imports = imports
 
@@ -64,7 +64,7 @@ class ModelPolicy(TacticPolicy):
             mask[i, : len(e)] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         with torch.no_grad():
-            if self.method == "beam":
+            if self.decoding == "beam":
                 out = self.model.generate(
                     input_ids=ids,
                     attention_mask=mask,
