@@ -15,6 +15,7 @@ if it stays silent it is killed and restarted on the next call.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from prover.envs.base import (
     valid_axiom_name,
 )
 from prover.envs.coq_compile import CheckOptions, missing_dependency
+from prover.envs.coq_library import private_copy
 from prover.envs.coq_source import (
     CoqDocument,
     TacticSentence,
@@ -57,6 +59,7 @@ class CoqConfig:
     allowed_axioms: tuple[str, ...] = ()  # axioms `verify` accepts (never admitted lemmas)
     allow_impredicative_set: bool = False  # accept a project's -impredicative-set (reported)
     coq_args: tuple[str, ...] = ()  # extra flags for coqidetop and coqc
+    library: str = ""  # a folder with a generated SpringtailLib.v (`springtail introspect`)
 
     def __post_init__(self) -> None:
         for name in ("tactic_timeout", "prefix_timeout", "verify_timeout"):
@@ -116,6 +119,8 @@ class CoqEnv(ProofEnv):
         self._handles: dict[int, _Handle] = {}
         self._closed = False
         self.restarts = 0
+        # Springtail's own checked and compiled copy of the library, if one is given
+        self._library = private_copy(Path(self.config.library)) if self.config.library else None
 
     # --- public API ------------------------------------------------------------------------
 
@@ -133,6 +138,7 @@ class CoqEnv(ProofEnv):
                     p,
                     self.config.coq_args,
                     allow_impredicative_set=self.config.allow_impredicative_set,
+                    library=self._library,
                 ),
             )
             self._docs[p] = cached
@@ -215,6 +221,8 @@ class CoqEnv(ProofEnv):
 
     def close(self) -> None:
         self._closed = True
+        if self._library is not None:
+            shutil.rmtree(self._library, ignore_errors=True)
         if self._proc is not None:
             self._proc.close()
             self._proc = None

@@ -159,11 +159,23 @@ def _parse_coqproject(
     return tuple(args), tuple(mappings)
 
 
+LIBRARY_NAME = "Springtail"  # logical name of a generated tactic library's folder
+LIBRARY_FILE = "SpringtailLib.v"
+
+
 def file_context(
-    path: str | Path, extra_args: tuple[str, ...] = (), *, allow_impredicative_set: bool = False
+    path: str | Path,
+    extra_args: tuple[str, ...] = (),
+    *,
+    allow_impredicative_set: bool = False,
+    library: Path | None = None,
 ) -> CoqFileContext:
-    """Flags, folder and logical name for proving theorems of `path`."""
+    """Flags, folder and logical name for proving theorems of `path`; `library` is a folder
+    holding a compiled `SpringtailLib.v` (Springtail's own copy), bound to `Springtail`."""
     vet_coq_args(extra_args, "coq_args", allow_impredicative_set=allow_impredicative_set)
+    if library is not None:
+        extra_args = ("-Q", str(library), LIBRARY_NAME, *extra_args)
+    extra_maps: tuple[tuple[Path, str], ...] = ((library, LIBRARY_NAME),) if library else ()
     p = Path(path).resolve()
     theories = stdlib_theories().resolve()
     if p.is_relative_to(theories):
@@ -175,7 +187,7 @@ def file_context(
             args + extra_args + SAFETY_ARGS,
             p.parent,
             logical_name(p, mappings),
-            mappings,
+            mappings + extra_maps,
             is_prelude,
             None,
         )
@@ -188,7 +200,13 @@ def file_context(
     if not any(p.is_relative_to(folder) for folder, _ in mappings):
         args, mappings = (*args, "-Q", str(p.parent), ""), (*mappings, (p.parent, ""))
     return CoqFileContext(
-        p, args + extra_args + SAFETY_ARGS, cwd, logical_name(p, mappings), mappings, False, project
+        p,
+        args + extra_args + SAFETY_ARGS,
+        cwd,
+        logical_name(p, mappings),
+        mappings + extra_maps,
+        False,
+        project,
     )
 
 

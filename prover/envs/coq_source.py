@@ -39,7 +39,7 @@ from prover.envs.coq_lex import (
     source_text,
     strip_comments,
 )
-from prover.envs.coq_project import CoqFileContext, file_context
+from prover.envs.coq_project import LIBRARY_FILE, CoqFileContext, file_context
 from prover.envs.coq_vetting import vet_sources
 
 THEOREM_KEYWORDS = (
@@ -489,7 +489,11 @@ class CoqDocument:
 
 
 def load_document(
-    path: str | Path, extra_args: tuple[str, ...] = (), *, allow_impredicative_set: bool = False
+    path: str | Path,
+    extra_args: tuple[str, ...] = (),
+    *,
+    allow_impredicative_set: bool = False,
+    library: Path | None = None,
 ) -> CoqDocument:
     p = Path(path)
     if not p.is_file():
@@ -506,8 +510,12 @@ def load_document(
         sentences = split_sentences(text)
     except CoqSyntaxError as e:
         raise EnvError(f"{p}: cannot split into sentences: {e}") from e
-    ctx = file_context(p, extra_args, allow_impredicative_set=allow_impredicative_set)
+    ctx = file_context(
+        p, extra_args, allow_impredicative_set=allow_impredicative_set, library=library
+    )
     required = vet_sources(ctx.path, ctx.args, tuple(folder for folder, _ in ctx.mappings))
+    if library is not None:  # compiled again for each check, like the project's own libraries
+        required = [*required, library / LIBRARY_FILE]
     return CoqDocument(
         ctx, text, tuple(sentences), tuple(find_theorems(sentences)), tuple(required)
     )
