@@ -38,7 +38,8 @@ def evaluate(
     if theorems is None:
         theorems = split_theorems(data_dir, config.split)[: config.limit]
     recorder = ReplayRecorder(store, policy.version) if store is not None else None
-    with get_env("coq", tactic_timeout=config.tactic_timeout) as env:
+    options: dict[str, object] = {"library": config.library} if config.library else {}
+    with get_env("coq", tactic_timeout=config.tactic_timeout, **options) as env:
         results, wall_s = run_all(
             env,
             policy,

@@ -18,6 +18,7 @@ class EvalConfig:
     tactic_timeout: float = 5.0  # seconds per tactic
     expand_batch: int = 1  # open nodes per policy call (a model policy batches them)
     debug_search: bool = False  # check the search tree's invariants after every expansion
+    library: str = ""  # a tactic library folder the env loads (`springtail introspect`)
 
     def search(self) -> SearchConfig:
         return SearchConfig(

@@ -6,6 +6,7 @@
     springtail prove --backend coq|lean|leandojo --file F --theorem NAME
                      [--policy portfolio|hammer|model [--model DIR] [--num-candidates K]
                      [--decoding beam|sample]] [--expand-batch B] [--debug-search]
+                     [--library LIBDIR]
                      [--timeout S] [--tactic-timeout S] [--json OUT] [--allow-axiom NAME ...]
                      [--allow-impredicative-set]
     springtail trace --backend coq --out DIR [--files GLOB ...] [--workers N]
@@ -15,7 +16,10 @@
     springtail eval coq|minif2f [--split S] [--data PATH] [--policy ...] [--model DIR]
                      [--num-candidates K] [--decoding beam|sample] [--expand-batch B]
                      [--limit K] [--timeout S] [--tactic-timeout S] [--json OUT]
-                     [--replay FILE] [--debug-search]
+                     [--replay FILE] [--library LIBDIR] [--debug-search]
+    springtail introspect --trace DIR --out LIBDIR [--replay DB] [--iterations N]
+                     [--max-arity K] [--max-sentences N] [--verify-limit N]
+    springtail library show LIBDIR
     springtail csp train --task sudoku|maze [--model link|plain|looped] [--data FILE]
                      [--minutes M] --out DIR [key=value ...]
     springtail csp eval --task sudoku|maze (--checkpoint DIR | --solver exact) --data FILE
@@ -101,7 +105,7 @@ def _count(value: str) -> int:
 
 
 def _policy(args: argparse.Namespace, backend: str, tactic_timeout: float) -> TacticPolicy:
-    return get_policy(
+    policy = get_policy(
         args.policy,
         backend=backend,
         tactic_timeout=tactic_timeout,
@@ -109,6 +113,13 @@ def _policy(args: argparse.Namespace, backend: str, tactic_timeout: float) -> Ta
         num_candidates=args.num_candidates,
         decoding=args.decoding,
     )
+    if args.library:
+        from prover.policies.library import LibraryPolicy
+
+        if backend != "coq":
+            raise UsageError("--library is a Coq tactic library: use it with --backend coq")
+        policy = LibraryPolicy(policy, Path(args.library))
+    return policy
 
 
 def _add_search_args(p: argparse.ArgumentParser) -> None:
@@ -129,6 +140,11 @@ def _add_search_args(p: argparse.ArgumentParser) -> None:
         default=1,
         metavar="B",
         help="open search nodes whose tactics are asked of the policy in one call (default 1)",
+    )
+    p.add_argument(
+        "--library",
+        metavar="LIBDIR",
+        help="offer the programs of a tactic library made by `springtail introspect` (Coq)",
     )
     p.add_argument(
         "--debug-search",
@@ -222,6 +238,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
         time_limit_s=args.timeout, expand_batch=args.expand_batch, debug=args.debug_search
     )
     env_kwargs: dict[str, object] = {"tactic_timeout": tactic_timeout}
+    if args.library:
+        env_kwargs["library"] = args.library
     if args.allow_axiom:
         env_kwargs["allowed_axioms"] = args.allow_axiom
     if args.allow_impredicative_set:
@@ -282,6 +300,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         tactic_timeout=tactic_timeout,
         expand_batch=args.expand_batch,
         debug_search=args.debug_search,
+        library=args.library or "",
     )
     if args.benchmark == "minif2f":
         from eval import minif2f
@@ -348,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     _eval_parser(sub)
     _train_parser(sub)
     _loop_parser(sub)
+    _introspect_parser(sub)
+    _library_parser(sub)
     _csp_parser(sub)
     return p
 
@@ -462,11 +483,98 @@ def _loop_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     lp.set_defaults(fn=cmd_loop)
 
 
+def _introspect_parser(sub: argparse._SubParsersAction[Parser]) -> None:
+    it = sub.add_parser(
+        "introspect",
+        help="mine verified proofs into a library of named, verified tactic programs",
+        description="Parse the proofs of a trace's training split (and a replay store's "
+        "verified proofs), mine tactic programs with Stitch, and keep those Coq compiles and "
+        "whose rewritten proofs re-check. Writes LIBDIR/SpringtailLib.v, library.json and "
+        "report.md.",
+    )
+    it.add_argument("--trace", required=True, metavar="DIR", help="a `springtail trace` folder")
+    it.add_argument("--split", default="novel_files/train", help="a training split (default)")
+    it.add_argument("--replay", metavar="DB", help="also mine this replay store's proofs")
+    it.add_argument("--out", required=True, metavar="LIBDIR", help="library folder")
+    it.add_argument("--max-arity", type=_count, default=3, metavar="K")
+    it.add_argument("--iterations", type=_count, default=40, metavar="N", help="Stitch steps")
+    it.add_argument("--max-sentences", type=_count, default=4000, metavar="N")
+    it.add_argument(
+        "--verify-limit",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="re-check at most N rewritten proofs per program (default: every one)",
+    )
+    it.set_defaults(fn=cmd_introspect)
+
+
+def _library_parser(sub: argparse._SubParsersAction[Parser]) -> None:
+    lb = sub.add_parser("library", help="show a tactic library made by `springtail introspect`")
+    lb.add_argument("action", choices=["show"])
+    lb.add_argument("libdir", metavar="LIBDIR")
+    lb.set_defaults(fn=cmd_library)
+
+
 def _csp_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     cs = sub.add_parser("csp", help="Sudoku / 30x30 maze benchmark: train a model or evaluate")
     cs.add_argument("action", choices=["train", "eval"], help="see `springtail csp ACTION --help`")
     cs.add_argument("rest", nargs=argparse.REMAINDER)
     cs.set_defaults(fn=cmd_csp)
+
+
+def cmd_introspect(args: argparse.Namespace) -> int:
+    from prover.introspect.corpus import from_replay, from_trace
+    from prover.introspect.library import BuildConfig, build_library
+
+    config = BuildConfig(
+        iterations=args.iterations,
+        max_arity=args.max_arity,
+        max_sentences=args.max_sentences,
+        verify_limit=args.verify_limit,
+    )
+    corpus = from_trace(Path(args.trace), args.split)
+    if args.replay:
+        from_replay(Path(args.replay), corpus)
+    skipped = sum(corpus.skipped.values())
+    print(
+        f"corpus: {len(corpus.proofs)} proofs, {corpus.num_sentences} sentences ({skipped} skipped)"
+    )
+    payload = build_library(corpus, Path(args.out), config)
+    verified = sum(p["verified"] for p in payload["programs"])
+    print(f"library: {verified} verified programs in {Path(args.out) / 'SpringtailLib.v'}")
+    return EXIT_OK
+
+
+def cmd_library(args: argparse.Namespace) -> int:
+    from prover.envs.coq_library import library_problems
+    from prover.envs.coq_project import LIBRARY_FILE
+
+    folder = Path(args.libdir)
+    try:
+        payload = json.loads((folder / "library.json").read_text(encoding="utf-8"))
+        text = (folder / LIBRARY_FILE).read_text(encoding="utf-8")
+        programs = payload["programs"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise UsageError(
+            f"{folder} is not a library made by `springtail introspect` ({type(e).__name__}: {e})"
+        ) from None
+    problems = library_problems(text)
+    print(
+        f"{folder / LIBRARY_FILE}: "
+        + ("; ".join(problems) if problems else "tactic definitions only")
+    )
+    print("| program | uses | mined from | body |\n|---|---|---|---|")
+    for p in programs:
+        if p["verified"]:
+            params = "".join(f" {x}" for x in p["params"])
+            sources = f"{len(p['mined_from'])} proofs"
+            print(f"| {p['name']}{params} | {p['uses']} | {sources} | `{p['body']}` |")
+    refused = [p for p in programs if not p["verified"]]
+    print(
+        f"{len(programs) - len(refused)} verified, {len(refused)} refused (reasons: library.json)"
+    )
+    return EXIT_NOT_PROVED if problems else EXIT_OK
 
 
 def cmd_csp(args: argparse.Namespace) -> int:

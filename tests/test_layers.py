@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("search", ("prover.search",)),
     ("episodes", ("prover.episodes",)),
     ("replay", ("prover.replay",)),
+    ("introspection", ("prover.introspect",)),  # mines verified proofs into a library
     ("training", ("prover.trainer", "prover.train", "prover.csp")),
     ("loop", ("prover.loop",)),
     ("applications", ("prover.cli", "prover.doctor", "eval", "bench")),

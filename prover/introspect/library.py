@@ -1,0 +1,214 @@
+"""Build a verified tactic library: mine, render, compile, and keep only what Coq confirms.
+
+    build_library(corpus, Path("runs/lib"), iterations=40, max_arity=3)
+
+writes `LIBDIR/SpringtailLib.v` (+ `.vo`; `Ltac` definitions only), `LIBDIR/library.json` and
+`LIBDIR/report.md`. A mined program enters the library only if
+1. its text passes `coq_library.library_problems` and Coq compiles its definition (a
+   definition Coq refuses, e.g. naming a lemma outside Coq's prelude, is dropped with Coq's
+   message, and the file compiled again without it);
+2. every proof it was mined from (or the first `verify_limit` of them), rewritten to call it,
+   passes `env.verify` with the library loaded: whole-file recheck, axiom audit.
+Everything refused stays in `library.json` with its reason. The same corpus and settings
+give a byte-identical `SpringtailLib.v` (Stitch runs single-threaded; names hash the bodies).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prover.envs import EnvError, get_env
+from prover.envs.coq_library import LIBRARY_IMPORT, compile_library, failing_line
+from prover.envs.coq_project import LIBRARY_FILE
+from prover.introspect.corpus import Corpus
+from prover.introspect.mine import Program, mine
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    iterations: int = 40  # Stitch abstraction steps
+    max_arity: int = 3
+    max_sentences: int = 4000  # distinct corpus sentences given to Stitch (most frequent first)
+    verify_limit: int | None = None  # proofs re-checked per program (None: all it came from)
+    tactic_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        if min(self.iterations, self.max_arity, self.max_sentences) < 1:
+            raise ValueError("iterations, max_arity and max_sentences must be at least 1")
+        if self.verify_limit is not None and self.verify_limit < 1:
+            raise ValueError("verify_limit must be at least 1 (or None for all)")
+
+
+def build_library(
+    corpus: Corpus,
+    out: Path,
+    config: BuildConfig = BuildConfig(),
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Mine, check and write the library into `out`; returns the `library.json` payload."""
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    programs = mine(
+        corpus,
+        iterations=config.iterations,
+        max_arity=config.max_arity,
+        max_sentences=config.max_sentences,
+    )
+    mined_s = time.perf_counter() - t0
+    for p in programs:
+        if not p.refused and not p.uses:
+            p.refused = "no corpus sentence matches it whole (it only compresses inside others)"
+    log(f"mined {len(programs)} programs in {mined_s:.0f}s; checking them with Coq")
+    t1 = time.perf_counter()
+    _compile_until_clean(programs, out, log)
+    _verify_uses(programs, corpus, out, config, log)
+    library = [p for p in programs if not p.refused]
+    _write_library(library, out)
+    problem = compile_library(out)
+    if problem:  # every definition compiled a moment ago: this is a bug, not a refusal
+        raise RuntimeError(f"the verified library does not compile: {problem}")
+    payload = _payload(programs, corpus, config, mined_s, time.perf_counter() - t1)
+    (out / "library.json").write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    (out / "report.md").write_text(report(payload, corpus, programs))
+    log(f"{len(library)} of {len(programs)} programs verified: {out / LIBRARY_FILE}")
+    return payload
+
+
+def _write_library(programs: list[Program], out: Path) -> None:
+    text = "".join(p.definition() + "\n" for p in programs)
+    (out / LIBRARY_FILE).write_text(text, encoding="utf-8")
+
+
+def _compile_until_clean(programs: list[Program], out: Path, log: Callable[[str], None]) -> None:
+    """Drop each definition Coq refuses (with Coq's message) until the rest compiles."""
+    while True:
+        candidates = [p for p in programs if not p.refused]
+        _write_library(candidates, out)
+        problem = compile_library(out)
+        if not problem:
+            return
+        line = failing_line(problem)
+        if line is None or not 1 <= line <= len(candidates):
+            raise RuntimeError(f"coqc refused the library without naming a line: {problem}")
+        candidates[line - 1].refused = f"Coq refuses the definition: {_coq_error(problem)}"
+
+
+def _coq_error(message: str) -> str:
+    return message.split("Error:", 1)[-1].strip()[:300]
+
+
+def _verify_uses(
+    programs: list[Program],
+    corpus: Corpus,
+    out: Path,
+    config: BuildConfig,
+    log: Callable[[str], None],
+) -> None:
+    """Refuse each program one of whose rewritten proofs does not verify."""
+    candidates = [p for p in programs if not p.refused]
+    with get_env("coq", tactic_timeout=config.tactic_timeout, library=str(out)) as env:
+        for k, program in enumerate(candidates, 1):
+            checked = program.uses[: config.verify_limit]
+            for use in checked:
+                proof = corpus.proofs[use.proof]
+                script = list(proof.sentences)
+                script[use.sentence] = use.rewritten
+                try:
+                    verdict = env.verify(
+                        file=proof.file,
+                        theorem=proof.theorem,
+                        proof=script,
+                        imports=[LIBRARY_IMPORT],
+                    )
+                    why = verdict.reason
+                except EnvError as e:
+                    verdict, why = None, str(e)
+                if not verdict:
+                    program.refused = f"{proof.full_name} rewritten to call it fails: {why[:300]}"
+                    break
+            program.verified_proofs = [corpus.proofs[u.proof].full_name for u in checked]
+            state = program.refused or "verified"
+            log(f"[{k}/{len(candidates)}] {program.name}: {state[:120]}")
+
+
+def _payload(
+    programs: list[Program],
+    corpus: Corpus,
+    config: BuildConfig,
+    mined_s: float,
+    checked_s: float,
+) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "config": {
+            "iterations": config.iterations,
+            "max_arity": config.max_arity,
+            "max_sentences": config.max_sentences,
+            "verify_limit": config.verify_limit,
+        },
+        "corpus": {
+            "proofs": len(corpus.proofs),
+            "sentences": corpus.num_sentences,
+            "skipped": dict(sorted(corpus.skipped.items())),
+        },
+        "mining_s": round(mined_s, 1),
+        "verification_s": round(checked_s, 1),
+        "programs": [
+            {
+                "name": p.name,
+                "body": p.body,
+                "params": list(p.params),
+                "param_kinds": list(p.param_kinds),
+                "arity": p.arity,
+                "verified": not p.refused,
+                "reason": p.refused,
+                "uses": len(p.uses),
+                "compression": round(p.compression, 4),
+                "mined_from": sorted({corpus.proofs[u.proof].full_name for u in p.uses}),
+                "verified_with": p.verified_proofs,
+                "examples": [
+                    {
+                        "theorem": corpus.proofs[u.proof].full_name,
+                        "sentence": u.sentence,
+                        "before": corpus.proofs[u.proof].sentences[u.sentence],
+                        "after": u.rewritten,
+                    }
+                    for u in p.uses[:3]
+                ],
+            }
+            for p in programs
+        ],
+    }
+
+
+def report(payload: dict[str, Any], corpus: Corpus, programs: list[Program]) -> str:
+    """`report.md`: the verified programs with bodies, uses and an example before/after."""
+    rows = [p for p in programs if not p.refused]
+    lines = [
+        "# Springtail tactic library",
+        "",
+        f"{len(rows)} verified programs of {len(programs)} mined from "
+        f"{payload['corpus']['proofs']} proofs ({payload['corpus']['sentences']} sentences); "
+        f"mining {payload['mining_s']} s, verification {payload['verification_s']} s.",
+        "",
+        "| program | uses | compression | example (before -> after) |",
+        "|---|---|---|---|",
+    ]
+    for p in sorted(rows, key=lambda p: -len(p.uses)):
+        use = p.uses[0]
+        before = corpus.proofs[use.proof].sentences[use.sentence]
+        lines.append(
+            f"| `{p.definition()}` | {len(p.uses)} | {p.compression:.3f} | "
+            f"`{before}` -> `{use.rewritten}` |"
+        )
+    refused = [p for p in programs if p.refused]
+    if refused:
+        lines += ["", f"Refused: {len(refused)} (reasons in library.json)."]
+    return "\n".join(lines) + "\n"

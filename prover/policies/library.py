@@ -1,0 +1,68 @@
+"""Library programs as candidates: any policy, plus calls of a verified tactic library's
+programs (`springtail introspect`), their name parameters filled from the state.
+
+A program whose parameters are all names is offered with each assignment of the goal's
+hypothesis and variable names to its parameters (at most `max_calls` per program, in the
+order the names appear), after the wrapped policy's own candidates. Programs that take a
+tactic are left to policies that can write one. The library is loaded by the policy's import
+(`From Springtail Require Import SpringtailLib.`, with the env's `library=` option); every
+proof that calls it is verified with it loaded, like any other.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from prover.envs.base import ProofState
+from prover.envs.coq_library import LIBRARY_IMPORT
+from prover.envs.coq_ltac import local_names
+from prover.policies.base import Candidate, PolicyError, TacticPolicy
+
+
+def library_programs(folder: Path) -> list[dict[str, Any]]:
+    """The verified programs of `folder/library.json`, in library order."""
+    path = folder / "library.json"
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        return [p for p in payload["programs"] if p["verified"]]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise PolicyError(f"{path}: not a library made by `springtail introspect` ({e})") from None
+
+
+class LibraryPolicy(TacticPolicy):
+    """`base`'s candidates, then calls of the library's programs (see module docstring)."""
+
+    def __init__(self, base: TacticPolicy, folder: Path, max_calls: int = 6) -> None:
+        self.base = base
+        self.name = base.name
+        self.version = f"{base.version}+library"
+        self.imports = (*base.imports, LIBRARY_IMPORT)
+        self.programs = [
+            p for p in library_programs(folder) if all(k == "name" for k in p["param_kinds"])
+        ]
+        self.max_calls = max_calls
+
+    def propose(self, state: ProofState) -> list[Candidate]:
+        return self.propose_batch([state])[0]
+
+    def propose_batch(self, states: Sequence[ProofState]) -> list[list[Candidate]]:
+        return [
+            [*own, *self._calls(s, min((c.logprob for c in own), default=0.0))]
+            for s, own in zip(states, self.base.propose_batch(states), strict=True)
+        ]
+
+    def _calls(self, state: ProofState, floor: float) -> list[Candidate]:
+        names = sorted(local_names(state.text), key=state.text.find)
+        out = []
+        for rank, program in enumerate(self.programs):
+            fills = itertools.islice(
+                itertools.permutations(names, program["arity"]), self.max_calls
+            )
+            for k, args in enumerate(fills):
+                tactic = " ".join((program["name"], *args)) + "."
+                out.append(Candidate(tactic, floor - 1.0 - 0.1 * rank - 0.01 * k))
+        return out

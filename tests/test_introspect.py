@@ -1,0 +1,313 @@
+"""Introspection: the tactic parser, the proof corpus, Stitch mining, the library's checks (on
+hostile libraries too), verification with real Coq, determinism, and the CLI.
+
+Run: pytest tests/test_introspect.py
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from prover.envs import EnvError, get_env
+from prover.envs.coq_library import LIBRARY_IMPORT, library_args, library_problems
+from prover.envs.coq_ltac import (
+    Alts,
+    Atom,
+    Branch,
+    LtacParseError,
+    Seq,
+    Wrap,
+    canonicalise,
+    local_names,
+    parse_tactic,
+    print_tactic,
+    tokenize,
+)
+from prover.envs.coq_project import LIBRARY_FILE
+from prover.introspect.corpus import Corpus, from_trace
+from prover.introspect.library import BuildConfig, build_library
+from prover.introspect.sexpr import from_sexp, parse, show, to_sexp
+
+SENTENCES = [
+    "intros x y l; induction l; [ simpl; auto | simpl; destruct 1 as [H1| ]; [ left; rewrite H1; "
+    "trivial | right; auto ] ].",
+    "intro l; induction l as [|? l IHl];simpl; auto.",
+    "intros (p,->).",
+    "now rewrite app_length, IHl, Nat.add_comm.",
+    "try (split; auto).",
+    "first [ lia | auto ].",
+    "destruct x as [?x|]; auto.",
+    'idtac "a (* not a comment *) ] string".',
+    "rewrite <- (Nat.add_0_r n) at 1.",
+    "do 2 intro.",
+    "unfold not; intros H%Nat.eqb_eq.",
+]
+
+
+@pytest.mark.parametrize("sentence", SENTENCES)
+def test_printing_a_parsed_tactic_gives_back_its_tokens(sentence: str) -> None:
+    tree = parse_tactic(sentence)
+    printed = print_tactic(tree)
+    assert [t.text for t in tokenize(printed)] == [t.text for t in tokenize(sentence[:-1])]
+    assert print_tactic(parse_tactic(printed)) == printed  # a fixed point
+    assert print_tactic(from_sexp(parse(show(to_sexp(tree))))) == printed  # via Stitch syntax
+
+
+def test_the_tree_has_the_structure_ltac_gives_it() -> None:
+    tree = parse_tactic("try (a; b); [c | ]; first [d | e].")
+    assert isinstance(tree, Seq) and isinstance(tree.rest, Alts) and tree.rest.word == "first"
+    branch = tree.first
+    assert isinstance(branch, Branch) and len(branch.alts) == 2
+    assert branch.alts[1] == Atom((tokenize("idtac")[0],))  # an empty alternative
+    assert isinstance(branch.first, Wrap) and isinstance(branch.first.body, Seq)
+    # intro patterns are arguments, not branches
+    assert isinstance(parse_tactic("destruct x as [a | b]."), Atom)
+
+
+@pytest.mark.parametrize(
+    "sentence", ["- auto.", "2: lia.", "all: auto.", "apply (f x.", "intros; ; auto.", "{"]
+)
+def test_what_is_not_one_tactic_is_refused(sentence: str) -> None:
+    with pytest.raises(LtacParseError):
+        parse_tactic(sentence)
+
+
+def test_local_names_are_canonical_by_first_appearance() -> None:
+    state = "n, m : nat\nIHn : n + 0 = n\n============================\nS n + 0 = S n"
+    assert local_names(state) == {"n", "m", "IHn"}
+    a, _ = canonicalise([parse_tactic("intros n m; rewrite IHn.")], {"n", "m", "IHn"})
+    b, names = canonicalise([parse_tactic("intros a b; rewrite IHa.")], {"a", "b", "IHa"})
+    assert a == b and names == {"h0": "a", "h1": "b", "h2": "IHa"}
+
+
+def test_corpus_skips_and_counts_what_it_cannot_read() -> None:
+    corpus = Corpus()
+    s0, s1 = "x : nat\n============================\nx = x", "no goals"
+    corpus.add("ok", "M.ok", Path("M.v"), [(s0, "reflexivity.", s1)])
+    corpus.add("sel", "M.sel", Path("M.v"), [(s0, "1: reflexivity.", s1)])
+    corpus.add("gap", "M.gap", Path("M.v"), [(s0, "idtac.", s0), ("other", "auto.", s1)])
+    assert [p.theorem for p in corpus.proofs] == ["ok"]
+    assert sum(corpus.skipped.values()) == 2
+
+
+def test_a_program_takes_the_proofs_own_names_as_arguments() -> None:
+    from prover.introspect.mine import _program, find_uses
+
+    corpus = Corpus()
+    for hyp in ("H", "Heq"):
+        before = f"a, b : nat\n{hyp} : a = b\n============================\nb = a"
+        corpus.add("t", f"M.t_{hyp}", Path("M.v"), [(before, f"rewrite {hyp}; reflexivity.", None)])
+    pattern = ["seq", ["atom1/s:rewrite", "#0"], "atom0/s:reflexivity"]
+    program = _program(pattern, 1.0, max_arity=3)
+    assert not program.refused and program.params == ("x0",)
+    assert program.definition() == f"Ltac {program.name} x0 := rewrite x0; reflexivity."
+    uses = find_uses(program, corpus)
+    assert [(u.args, u.rewritten) for u in uses] == [
+        (("H",), f"{program.name} H."),
+        (("Heq",), f"{program.name} Heq."),
+    ]
+    # a local name left in a body becomes a parameter too; a tactic hole is passed quoted
+    local = _program(["seq", "#0", ["atom1/s:rewrite", "s:h0"]], 1.0, max_arity=3)
+    assert local.params == ("x0", "x1") and local.param_kinds == ("tactic", "name")
+    assert local.body == "x0; rewrite x1"
+    too_many = _program(["atom4/s:intros", "s:h0", "s:h1", "s:h2", "s:h3"], 1.0, max_arity=3)
+    assert "4 parameters" in too_many.refused or "renames" in too_many.refused
+
+
+def test_held_out_splits_are_never_mined(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="training proofs only"):
+        from_trace(tmp_path, "novel_files/test")
+
+
+# --- hostile libraries ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("Ltac st_0000abcd := admit.\n", "admit"),
+        ("Ltac st_0000abcd := intros; give_up.\n", "give_up"),
+        ("Axiom st_0000abcd : False.\n", "not an `Ltac"),
+        ("Ltac st_0000abcd := idtac.\nRequire Import Classical.\n", "not an `Ltac"),
+        ('Ltac st_0000abcd := idtac.\nRedirect "x" Print All.\n', "not an `Ltac"),
+        ("Ltac st_0000abcd := exact ltac:(admit).\n", "admit"),
+        ("Ltac evil := auto.\n", "not an `Ltac"),
+        ("Ltac st_0000abcd := (auto.\n", "not one tactic"),
+        ("Ltac st_0000abcd := auto. (* open\n", "cannot be read"),
+    ],
+)
+def test_a_hostile_library_is_refused_with_the_reason(text: str, why: str, tmp_path: Path) -> None:
+    assert any(why in p for p in library_problems(text)), library_problems(text)
+    (tmp_path / LIBRARY_FILE).write_text(text)
+    with pytest.raises(EnvError, match="not a library Springtail accepts"):
+        get_env("coq", library=str(tmp_path))
+
+
+def test_a_swapped_compiled_library_is_never_loaded(tmp_path: Path, coq_installed) -> None:
+    """A `.vo` built from an axiom sits beside a harmless source: Springtail compiles its own
+    copy of the source, so the axiom never reaches a proof."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / LIBRARY_FILE).write_text("Axiom st_cheat : 1 = 2.\n")
+    subprocess.run(["coqc", *library_args(lib), str(lib / LIBRARY_FILE)], check=True)
+    (lib / LIBRARY_FILE).write_text("Ltac st_0000abcd := intros; simpl; auto.\n")
+    goal = tmp_path / "Goal.v"
+    goal.write_text("Lemma bad : 1 = 2.\nProof.\nAdmitted.\n")
+    with get_env("coq", library=str(lib)) as env:
+        cheat = env.verify(
+            file=goal, theorem="bad", proof=["exact st_cheat."], imports=[LIBRARY_IMPORT]
+        )
+    assert not cheat and "st_cheat" in cheat.reason
+
+
+# --- building a library on real Coq --------------------------------------------------------
+
+LEMMAS = "\n".join(
+    f"Lemma l{k} : forall n : nat, n + {k} = {k} + n.\n"
+    f"Proof. intros n; induction n as [|n IHn]; simpl; auto. Qed.\n"
+    f"Lemma m{k} : forall {'c ' * (k % 2)}a b : nat, a = b -> b + {k} = a + {k}.\n"
+    f"Proof. intros {'c ' * (k % 2)}a b H. rewrite H; reflexivity. Qed.\n"
+    for k in range(4)
+)
+
+
+@pytest.fixture(scope="module")
+def small_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from prover.envs.coq_trace import trace_file
+
+    root = tmp_path_factory.mktemp("introspect")
+    src = root / "Small.v"
+    src.write_text("Require Import Arith.\n" + LEMMAS)
+    ft = trace_file(src)
+    assert not ft.error and len(ft.theorems) == 8
+    (root / "novel_files").mkdir()
+    (root / "novel_files" / "train.json").write_text(json.dumps(ft.theorems))
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(small_trace: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("lib") / "lib"
+    corpus = from_trace(small_trace)
+    return out, build_library(corpus, out, BuildConfig(iterations=8), log=lambda _: None)
+
+
+def test_a_built_library_holds_verified_programs_with_their_evidence(built) -> None:
+    out, payload = built
+    verified = [p for p in payload["programs"] if p["verified"]]
+    assert verified, payload["programs"]
+    for p in verified:
+        assert p["mined_from"] and set(p["verified_with"]) <= set(p["mined_from"])
+        assert p["verified_with"] == p["mined_from"]  # no limit: every source proof re-checked
+        assert p["body"] and p["arity"] == len(p["params"]) <= 3
+    text = (out / LIBRARY_FILE).read_text()
+    assert library_problems(text) == [] and (out / "SpringtailLib.vo").is_file()
+    assert text.count("Ltac ") == len(verified)
+    assert "| program |" in (out / "report.md").read_text()
+
+
+def test_a_proof_calling_the_library_compiles_with_coqc(small_trace, built, tmp_path) -> None:
+    out, payload = built
+    program = next(p for p in payload["programs"] if p["verified"])
+    example = program["examples"][0]
+    proof = next(p for p in from_trace(small_trace).proofs if p.full_name == example["theorem"])
+    script = list(proof.sentences)
+    assert script[example["sentence"]] == example["before"]
+    script[example["sentence"]] = example["after"]
+    assert program["name"] in example["after"]
+    lemma = next(b for b in LEMMAS.split("Lemma ")[1:] if b.startswith(proof.theorem + " "))
+    statement = "Lemma " + lemma.split("Proof.")[0]
+    src = tmp_path / "Use.v"
+    src.write_text(f"Require Import Arith.\n{LIBRARY_IMPORT}\n{statement}Proof.\n")
+    with src.open("a") as fh:
+        fh.write("\n".join(script) + "\nQed.\n")
+    run = subprocess.run(["coqc", *library_args(out), str(src)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def test_the_same_corpus_gives_a_byte_identical_library(small_trace, built, tmp_path) -> None:
+    out, _ = built
+    again = tmp_path / "again"
+    build_library(from_trace(small_trace), again, BuildConfig(iterations=8), log=lambda _: None)
+    assert (again / LIBRARY_FILE).read_bytes() == (out / LIBRARY_FILE).read_bytes()
+    first = json.loads((out / "library.json").read_text())
+    second = json.loads((again / "library.json").read_text())
+    for payload in (first, second):
+        payload.pop("mining_s"), payload.pop("verification_s")
+    assert first == second
+
+
+def test_cli_introspect_and_library_show(small_trace, tmp_path, capsys) -> None:
+    from prover.cli import main
+
+    lib = tmp_path / "lib"
+    argv = ["introspect", "--trace", str(small_trace), "--out", str(lib), "--iterations", "8"]
+    assert main(argv) == 0
+    assert "verified programs" in capsys.readouterr().out
+    assert main(["library", "show", str(lib)]) == 0
+    shown = capsys.readouterr().out
+    assert "tactic definitions only" in shown and "| st_" in shown
+    (lib / LIBRARY_FILE).write_text((lib / LIBRARY_FILE).read_text() + "Axiom cheat : False.\n")
+    assert main(["library", "show", str(lib)]) == 1
+    assert "not an `Ltac" in capsys.readouterr().out
+    assert main(["prove", "--file", "x.v", "--theorem", "t", "--library", str(lib)]) == 2
+    assert "not a library Springtail accepts" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["introspect", "--trace", "{tmp}/missing", "--out", "{tmp}/lib"],
+        ["introspect", "--trace", "{tmp}", "--split", "novel_files/test", "--out", "{tmp}/lib"],
+        ["introspect", "--trace", "{tmp}", "--out", "{tmp}/lib", "--max-arity", "0"],
+        ["library", "show", "{tmp}/nothing"],
+    ],
+)
+def test_bad_introspection_input_exits_2(argv, tmp_path, capsys) -> None:
+    from prover.cli import main
+
+    try:
+        code = main([a.format(tmp=tmp_path) for a in argv])
+    except SystemExit as e:  # argparse's own refusals
+        code = e.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_prove_with_a_library_uses_its_programs_and_the_proof_compiles(
+    built, tmp_path, coq_installed
+) -> None:
+    from prover.data import Theorem
+    from prover.episodes import prove_theorem
+    from prover.policies import TacticPolicy
+    from prover.policies.library import LibraryPolicy
+    from prover.search import SearchConfig
+
+    class Nothing(TacticPolicy):
+        name = version = "nothing"
+        imports = ()
+
+        def propose(self, state):  # noqa: ANN001, ANN202
+            return []
+
+    out, payload = built
+    src = tmp_path / "New.v"
+    src.write_text(
+        "Require Import Arith.\nLemma fresh : forall n : nat, n + 7 = 7 + n.\nProof.\nAdmitted.\n"
+    )
+    policy = LibraryPolicy(Nothing(), out)
+    with get_env("coq", tactic_timeout=5.0, library=str(out)) as env:
+        result = prove_theorem(env, policy, Theorem(src, "fresh"), SearchConfig(time_limit_s=60))
+    assert result.proved, result
+    assert result.proof[0].startswith("st_") and LIBRARY_IMPORT in result.imports
+    # what `prove` prints, pasted back with its imports, compiles with coqc and the library
+    body = "\n".join(result.proof)
+    text = src.read_text().replace("Proof.\nAdmitted.", f"Proof.\n{body}\nQed.")
+    src.write_text(text.replace("Lemma", f"{LIBRARY_IMPORT}\nLemma", 1))
+    run = subprocess.run(["coqc", *library_args(out), str(src)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
