@@ -311,3 +311,14 @@ def test_prove_with_a_library_uses_its_programs_and_the_proof_compiles(
     src.write_text(text.replace("Lemma", f"{LIBRARY_IMPORT}\nLemma", 1))
     run = subprocess.run(["coqc", *library_args(out), str(src)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def test_a_library_folder_given_relative_to_the_working_directory(built, tmp_path, monkeypatch):
+    import shutil
+
+    from prover.envs.coq_library import compile_library
+
+    out, _ = built
+    shutil.copytree(out, tmp_path / "rel")
+    monkeypatch.chdir(tmp_path)
+    assert compile_library(Path("rel")) == ""

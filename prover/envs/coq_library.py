@@ -70,6 +70,7 @@ def library_args(folder: Path) -> tuple[str, ...]:
 def compile_library(folder: Path, timeout_s: float = 300.0) -> str:
     """Compile `folder/SpringtailLib.v` with coqc after checking its text; "" on success,
     else the reason (the text's problems, or Coq's message with its line)."""
+    folder = folder.resolve()  # coqc runs inside it
     source = folder / LIBRARY_FILE
     try:
         text = source.read_text(encoding="utf-8")

@@ -54,6 +54,7 @@ def build_library(
 ) -> dict[str, Any]:
     """Mine, check and write the library into `out`; returns the `library.json` payload."""
     out.mkdir(parents=True, exist_ok=True)
+    out = out.resolve()
     t0 = time.perf_counter()
     programs = mine(
         corpus,
