@@ -549,16 +549,14 @@ def cmd_introspect(args: argparse.Namespace) -> int:
 def cmd_library(args: argparse.Namespace) -> int:
     from prover.envs.coq_library import library_problems
     from prover.envs.coq_project import LIBRARY_FILE
+    from prover.policies.library import library_programs
 
     folder = Path(args.libdir)
     try:
-        payload = json.loads((folder / "library.json").read_text(encoding="utf-8"))
         text = (folder / LIBRARY_FILE).read_text(encoding="utf-8")
-        programs = payload["programs"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
-        raise UsageError(
-            f"{folder} is not a library made by `springtail introspect` ({type(e).__name__}: {e})"
-        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{folder}: no readable {LIBRARY_FILE} ({e})") from None
+    programs = library_programs(folder)  # PolicyError (exit 2) for a malformed library.json
     problems = library_problems(text)
     print(
         f"{folder / LIBRARY_FILE}: "
@@ -566,14 +564,10 @@ def cmd_library(args: argparse.Namespace) -> int:
     )
     print("| program | uses | mined from | body |\n|---|---|---|---|")
     for p in programs:
-        if p["verified"]:
-            params = "".join(f" {x}" for x in p["params"])
-            sources = f"{len(p['mined_from'])} proofs"
-            print(f"| {p['name']}{params} | {p['uses']} | {sources} | `{p['body']}` |")
-    refused = [p for p in programs if not p["verified"]]
-    print(
-        f"{len(programs) - len(refused)} verified, {len(refused)} refused (reasons: library.json)"
-    )
+        params = "".join(f" {x}" for x in p["params"])
+        sources = f"{len(p.get('mined_from', []))} proofs"
+        print(f"| {p['name']}{params} | {p.get('uses', '?')} | {sources} | `{p['body']}` |")
+    print(f"{len(programs)} verified programs (the refused ones and why: library.json)")
     return EXIT_NOT_PROVED if problems else EXIT_OK
 
 

@@ -136,6 +136,11 @@ def test_held_out_splits_are_never_mined(tmp_path: Path) -> None:
         ('Ltac st_0000abcd := idtac.\nRedirect "x" Print All.\n', "not an `Ltac"),
         ("Ltac st_0000abcd := exact ltac:(admit).\n", "admit"),
         ("Ltac evil := auto.\n", "not an `Ltac"),
+        ("Ltac st_0000abcd := idtac with easy ::= fail.\n", "defines more than itself"),
+        ("Ltac st_0000abcd := idtac with lia := idtac.\n", "defines more than itself"),
+        ("Ltac st_0000abcd := " + "(" * 3000 + "idtac" + ")" * 3000 + ".\n", "not one tactic"),
+        ("Ltac st_0000abcd := " + "try " * 3000 + "idtac.\n", "not one tactic"),
+        ("Ltac st_0000abcd := " + "; ".join(["idtac"] * 3000) + ".\n", "not one tactic"),
         ("Ltac st_0000abcd := (auto.\n", "not one tactic"),
         ("Ltac st_0000abcd := auto. (* open\n", "cannot be read"),
     ],
@@ -145,6 +150,65 @@ def test_a_hostile_library_is_refused_with_the_reason(text: str, why: str, tmp_p
     (tmp_path / LIBRARY_FILE).write_text(text)
     with pytest.raises(EnvError, match="not a library Springtail accepts"):
         get_env("coq", library=str(tmp_path))
+
+
+def test_a_library_with_a_byte_order_mark_is_read_as_coq_reads_it(tmp_path: Path) -> None:
+    text = "\ufeffLtac st_0000abcd := intros; auto.\n"
+    assert library_problems(text) == []
+    (tmp_path / LIBRARY_FILE).write_text(text)
+    get_env("coq", library=str(tmp_path)).close()
+
+
+@pytest.mark.parametrize(
+    "programs",
+    [
+        [{"verified": True}],
+        [
+            {
+                "verified": True,
+                "name": "st_0000abcd",
+                "body": "auto",
+                "params": ["x0"],
+                "param_kinds": 5,
+                "arity": 1,
+            }
+        ],
+        [
+            {
+                "verified": True,
+                "name": "st_0000abcd",
+                "body": "auto",
+                "params": ["x0"],
+                "param_kinds": ["name"],
+                "arity": -1,
+            }
+        ],
+        [
+            {
+                "verified": True,
+                "name": 5,
+                "body": "auto",
+                "params": [],
+                "param_kinds": [],
+                "arity": 0,
+            }
+        ],
+    ],
+)
+def test_a_malformed_library_json_is_bad_input(programs, built, tmp_path, capsys) -> None:
+    import shutil
+
+    from prover.cli import main
+
+    out, _ = built
+    lib = tmp_path / "lib"
+    shutil.copytree(out, lib)
+    (lib / "library.json").write_text(json.dumps({"programs": programs}))
+    argv = ["prove", "--file", str(tmp_path / "X.v"), "--theorem", "t", "--library", str(lib)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "not a library made by `springtail introspect`" in err and len(err.splitlines()) == 1
+    assert main(["library", "show", str(lib)]) == 2
 
 
 def test_a_swapped_compiled_library_is_never_loaded(tmp_path: Path, coq_installed) -> None:
@@ -322,3 +386,21 @@ def test_a_library_folder_given_relative_to_the_working_directory(built, tmp_pat
     shutil.copytree(out, tmp_path / "rel")
     monkeypatch.chdir(tmp_path)
     assert compile_library(Path("rel")) == ""
+
+
+def test_library_programs_rewrite_held_out_sentences_only_when_shorter() -> None:
+    from prover.introspect.mine import from_definition, rewrite_with
+
+    long = from_definition("st_0000aaaa", ["x0"], "intros x0; induction x0; simpl; auto")
+    same = from_definition("st_0000bbbb", ["x0"], "rewrite x0")  # saves nothing
+    assert long.pattern == [
+        "seq",
+        ["seq", ["seq", ["atom1/s:intros", "#0"], ["atom1/s:induction", "#0"]], "atom0/s:simpl"],
+        "atom0/s:auto",
+    ]
+    trees, names = canonicalise(
+        [parse_tactic("intros m; induction m; simpl; auto."), parse_tactic("rewrite H.")],
+        {"m", "H"},
+    )
+    out = [print_tactic(rewrite_with(t, [same, long], names)) for t in trees]
+    assert out == ["st_0000aaaa m", "rewrite H"]

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 from prover.envs.base import EnvError
-from prover.envs.coq_lex import CoqSyntaxError, strip_comments
-from prover.envs.coq_ltac import LtacParseError, parse_tactic
-from prover.envs.coq_project import LIBRARY_FILE, LIBRARY_NAME, SAFETY_ARGS, coq_subprocess_env
+from prover.envs.coq_compile import coqc_failure, run_coqc
+from prover.envs.coq_lex import CoqSyntaxError, source_text, strip_comments
+from prover.envs.coq_ltac import LtacParseError, parse_tactic, tokenize
+from prover.envs.coq_project import LIBRARY_FILE, LIBRARY_NAME, SAFETY_ARGS
 from prover.envs.coq_source import split_sentences
 
 LIBRARY_IMPORT = f"From {LIBRARY_NAME} Require Import SpringtailLib."
@@ -36,10 +36,15 @@ _FORBIDDEN_RE = re.compile(
 )
 
 
+MAX_LIBRARY_BYTES = 1 << 20
+
+
 def library_problems(text: str) -> list[str]:
     """Why `text` is not a library of tactic definitions only ([] when it is)."""
+    if len(text.encode("utf-8", errors="replace")) > MAX_LIBRARY_BYTES:
+        return [f"larger than {MAX_LIBRARY_BYTES} bytes"]
     try:
-        sentences = split_sentences(text)
+        sentences = split_sentences(source_text(text))
     except CoqSyntaxError as e:
         return [f"cannot be read: {e}"]
     problems = []
@@ -59,7 +64,21 @@ def library_problems(text: str) -> list[str]:
             parse_tactic(body)
         except LtacParseError as e:
             problems.append(f"{where}: {m['name']}'s body is not one tactic ({e})")
+            continue
+        if _defines_more(body):
+            problems.append(f"{where}: {m['name']} defines more than itself (`with ... :=`)")
     return problems
+
+
+def _defines_more(body: str) -> bool:
+    """Whether `:=` or `::=` stands outside brackets: `Ltac a := t with b := u` (or `::=`,
+    which redefines an existing tactic such as `easy` for everyone who loads the library)."""
+    depth = 0
+    for token in tokenize(body):
+        depth += (token.text in "([{") - (token.text in ")]}")
+        if depth == 0 and token.text in (":=", "::="):
+            return True
+    return False
 
 
 def library_args(folder: Path) -> tuple[str, ...]:
@@ -67,7 +86,7 @@ def library_args(folder: Path) -> tuple[str, ...]:
     return ("-Q", str(folder), LIBRARY_NAME)
 
 
-def compile_library(folder: Path, timeout_s: float = 300.0) -> str:
+def compile_library(folder: Path, timeout_s: float = 300.0, max_memory_mb: int = 8192) -> str:
     """Compile `folder/SpringtailLib.v` with coqc after checking its text; "" on success,
     else the reason (the text's problems, or Coq's message with its line)."""
     folder = folder.resolve()  # coqc runs inside it
@@ -79,24 +98,14 @@ def compile_library(folder: Path, timeout_s: float = 300.0) -> str:
     problems = library_problems(text)
     if problems:
         return "; ".join(problems)
-    cmd = ["coqc", *SAFETY_ARGS, *library_args(folder), str(source)]
+    args = [*SAFETY_ARGS, *library_args(folder), str(source)]
     try:
-        run = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout_s,
-            cwd=folder,
-            env=coq_subprocess_env(),
-        )
+        rc, log = run_coqc(args, folder, timeout_s, max_memory_mb)
     except FileNotFoundError as e:
         raise EnvError("coqc not found: install Coq 8.16 (`make setup`)") from e
-    except subprocess.TimeoutExpired:
+    if rc is None:
         return f"coqc ran past {timeout_s:.0f}s"
-    if run.returncode != 0:
-        return " ".join((run.stderr or run.stdout).split())[:2000]
-    return ""
+    return coqc_failure(log, source) if rc != 0 else ""
 
 
 def private_copy(folder: Path) -> Path:
@@ -114,8 +123,12 @@ def private_copy(folder: Path) -> Path:
     except (OSError, UnicodeDecodeError) as e:
         raise EnvError(f"{source}: cannot read the library ({e})") from e
     tmp = Path(tempfile.mkdtemp(prefix="springtail-lib-"))
-    (tmp / LIBRARY_FILE).write_text(text, encoding="utf-8")
-    problem = compile_library(tmp)
+    try:
+        (tmp / LIBRARY_FILE).write_text(source_text(text), encoding="utf-8")
+        problem = compile_library(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if problem:
         shutil.rmtree(tmp, ignore_errors=True)
         raise EnvError(f"{source} is not a library Springtail accepts: {problem}")
@@ -123,6 +136,6 @@ def private_copy(folder: Path) -> Path:
 
 
 def failing_line(message: str) -> int | None:
-    """The line of `SpringtailLib.v` a coqc error message points at."""
-    m = re.search(r'File "[^"]*SpringtailLib\.v", line (\d+)', message)
+    """The line of `SpringtailLib.v` a `compile_library` message points at."""
+    m = re.search(r"SpringtailLib\.v line (\d+)\)", message)
     return int(m.group(1)) if m else None

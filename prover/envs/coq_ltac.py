@@ -31,7 +31,10 @@ _TOKEN_RE = re.compile(
     r"|(?P<open>[(\[{])|(?P<close>[)\]}])|(?P<sep>[;|,])"
     r'|(?P<op>[^\sA-Za-z0-9_()\[\]{};|,"\u00C0-\uFFFF]+))'
 )
+_TRAILING_RE = re.compile(r"\s*\Z")
 _CLOSING = {"(": ")", "[": "]", "{": "}"}
+MAX_TOKENS = 5000
+MAX_DEPTH = 100  # nested tactics (parentheses, try/repeat/..., branches)
 WRAPPERS = ("try", "repeat", "progress", "now")
 ALTERNATIVES = ("first", "solve")
 IDENT_RE = re.compile(r"[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*")
@@ -85,7 +88,7 @@ def tokenize(text: str) -> list[Token]:
     text = strip_comments(text)
     out, i = [], 0
     while i < len(text):
-        if text[i:].strip() == "":
+        if _TRAILING_RE.match(text, i):
             break
         m = _TOKEN_RE.match(text, i)
         if m is None or m.end() == i:
@@ -103,12 +106,39 @@ def parse_tactic(sentence: str) -> Tactic:
     tokens = tokenize(body)
     if not tokens:
         raise LtacParseError("empty tactic")
+    if len(tokens) > MAX_TOKENS:
+        raise LtacParseError(f"longer than {MAX_TOKENS} tokens")
     first = tokens[0].text
     if first in ("-", "+", "*", "{", "}") or re.fullmatch(r"[-+*]+", first):
         raise LtacParseError("a bullet or brace, not a tactic")
     if len(tokens) > 1 and tokens[1].text == ":" and (first.isdigit() or first == "all"):
         raise LtacParseError("a goal selector")
-    return _seq(tokens)
+    tree = _seq(tokens)
+    if _depth(tree) > MAX_DEPTH:  # printing and mining recurse over the tree
+        raise LtacParseError(f"tactics nested deeper than {MAX_DEPTH}")
+    return tree
+
+
+def _children(tree: Tactic) -> tuple[Tactic, ...]:
+    if isinstance(tree, Seq):
+        return (tree.first, tree.rest)
+    if isinstance(tree, Branch):
+        return (tree.first, *tree.alts)
+    if isinstance(tree, Wrap):
+        return (tree.body,)
+    if isinstance(tree, Alts):
+        return tree.alts
+    return ()
+
+
+def _depth(tree: Tactic) -> int:
+    """The tree's depth, counted without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((child, d + 1) for child in _children(node))
+    return deepest
 
 
 def _split(tokens: Sequence[Token], sep: str) -> list[list[Token]]:
@@ -142,33 +172,37 @@ def _enclosed(tokens: Sequence[Token], opener: str) -> bool:
     return True
 
 
-def _seq(tokens: Sequence[Token]) -> Tactic:
+def _seq(tokens: Sequence[Token], depth: int = 0) -> Tactic:
+    if depth > MAX_DEPTH:
+        raise LtacParseError(f"tactics nested deeper than {MAX_DEPTH}")
     parts = _split(tokens, ";")
     if any(not p for p in parts):
         raise LtacParseError("an empty tactic around ';'")
-    tree = _unit(parts[0])
+    tree = _unit(parts[0], depth)
     for part in parts[1:]:
         if _enclosed(part, "["):
-            tree = Branch(tree, _alternatives(part[1:-1]))
+            tree = Branch(tree, _alternatives(part[1:-1], depth))
         else:
-            tree = Seq(tree, _unit(part))
+            tree = Seq(tree, _unit(part, depth))
     return tree
 
 
-def _alternatives(tokens: Sequence[Token]) -> tuple[Tactic, ...]:
-    return tuple(_seq(p) if p else IDTAC for p in _split(tokens, "|"))
+def _alternatives(tokens: Sequence[Token], depth: int) -> tuple[Tactic, ...]:
+    return tuple(_seq(p, depth + 1) if p else IDTAC for p in _split(tokens, "|"))
 
 
-def _unit(tokens: Sequence[Token]) -> Tactic:
+def _unit(tokens: Sequence[Token], depth: int) -> Tactic:
+    if depth > MAX_DEPTH:
+        raise LtacParseError(f"tactics nested deeper than {MAX_DEPTH}")
     head = tokens[0].text
     if _enclosed(tokens, "("):
-        return _seq(tokens[1:-1])
+        return _seq(tokens[1:-1], depth + 1)
     if head in WRAPPERS and len(tokens) > 1:
-        return Wrap(head, _unit(tokens[1:]))
+        return Wrap(head, _unit(tokens[1:], depth + 1))
     if head == "do" and len(tokens) > 2 and tokens[1].text.isdigit():
-        return Wrap(f"do {tokens[1].text}", _unit(tokens[2:]))
+        return Wrap(f"do {tokens[1].text}", _unit(tokens[2:], depth + 1))
     if head in ALTERNATIVES and _enclosed(tokens[1:], "["):
-        return Alts(head, _alternatives(tokens[2:-1]))
+        return Alts(head, _alternatives(tokens[2:-1], depth))
     _split(tokens, "|")  # brackets must balance inside an atom too
     return Atom(tuple(tokens))
 

@@ -75,9 +75,14 @@ def _kind(e: LtacParseError) -> str:
 def from_trace(
     data_dir: Path, split: str = "novel_files/train", corpus: Corpus | None = None
 ) -> Corpus:
-    """The proofs of a trace split (its `train` part: held-out files are refused)."""
+    """The proofs of a trace's training split, to mine (held-out splits are refused)."""
     if split.split("/")[-1] != "train":
         raise ValueError(f"introspection mines training proofs only, not {split!r}")
+    return read_split(data_dir, split, corpus)
+
+
+def read_split(data_dir: Path, split: str, corpus: Corpus | None = None) -> Corpus:
+    """The proofs of any trace split (held-out ones too: to measure, never to mine)."""
     path = data_dir / f"{split}.json"
     if not path.is_file():
         raise FileNotFoundError(

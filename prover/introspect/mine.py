@@ -18,11 +18,20 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import stitch_core
 
-from prover.envs.coq_ltac import IDENT_RE, Tactic, Token, print_tactic, rename_tokens
+from prover.envs.coq_ltac import (
+    IDENT_RE,
+    Tactic,
+    Token,
+    parse_tactic,
+    print_tactic,
+    rename_tokens,
+    tokenize,
+)
 from prover.introspect.corpus import Corpus
 from prover.introspect.sexpr import (
     Sexp,
@@ -311,3 +320,39 @@ def _match(p: Sexp, s: Sexp, binding: dict[str, Sexp]) -> bool:
         return False
     key = p if hole else symbol_token(p).text
     return binding.setdefault(key, s) == s
+
+
+def from_definition(name: str, params: Sequence[str], body: str) -> Program:
+    """A library program back from its definition (`library.json`'s name, params and body),
+    ready for `find_uses`: its parameters become holes again."""
+    holes = {p: f"#{i}" for i, p in enumerate(params)}
+
+    def unparam(s: Sexp) -> Sexp:
+        if isinstance(s, list):
+            return [s[0], *(unparam(x) for x in s[1:])]
+        if s.startswith("atom0/") and symbol_token(s[6:]).text in holes:
+            return holes[symbol_token(s[6:]).text]  # a tactic parameter
+        if s[:2] in ("s:", "n:") and symbol_token(s).text in holes:
+            return holes[symbol_token(s).text]
+        return s
+
+    pattern = unparam(to_sexp(parse_tactic(body)))
+    return Program(name, tuple(params), body, pattern, 0.0)
+
+
+def rewrite_with(tree: Tactic, programs: Sequence[Program], names: dict[str, str]) -> Tactic:
+    """`tree` (canonical) with matches of the programs replaced by calls, in library order,
+    as long as a call is shorter (in tokens) than what it replaces; in the proof's own names."""
+    s = to_sexp(tree)
+    size = _tokens(s, names)
+    for program in programs:
+        while (found := _rewrite(s, program, names)) is not None:
+            new_size = _tokens(found[0], names)
+            if new_size >= size:
+                break
+            s, size = found[0], new_size
+    return rename_tokens(from_sexp(s), names)
+
+
+def _tokens(s: Sexp, names: dict[str, str]) -> int:
+    return len(tokenize(print_tactic(rename_tokens(from_sexp(s), names))))

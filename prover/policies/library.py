@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,15 +23,41 @@ from prover.envs.coq_library import LIBRARY_IMPORT
 from prover.envs.coq_ltac import local_names
 from prover.policies.base import Candidate, PolicyError, TacticPolicy
 
+_NAME_RE = re.compile(r"st_[0-9a-f]{8}")
+_PARAM_RE = re.compile(r"x\d")
+
 
 def library_programs(folder: Path) -> list[dict[str, Any]]:
-    """The verified programs of `folder/library.json`, in library order."""
+    """The verified programs of `folder/library.json`, in library order, each checked to be
+    a program as `springtail introspect` writes it (a malformed file is a `PolicyError`)."""
     path = folder / "library.json"
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
-        return [p for p in payload["programs"] if p["verified"]]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
-        raise PolicyError(f"{path}: not a library made by `springtail introspect` ({e})") from None
+        programs = [p for p in payload["programs"] if p["verified"] is True]
+        for p in programs:
+            _check_program(p)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as e:
+        raise PolicyError(
+            f"{path}: not a library made by `springtail introspect` ({type(e).__name__}: {e})"
+        ) from None
+    return programs
+
+
+def _check_program(p: dict[str, Any]) -> None:
+    params, kinds = p["params"], p["param_kinds"]
+    ok = (
+        isinstance(p["name"], str)
+        and _NAME_RE.fullmatch(p["name"]) is not None
+        and isinstance(p["body"], str)
+        and isinstance(params, list)
+        and all(isinstance(x, str) and _PARAM_RE.fullmatch(x) for x in params)
+        and isinstance(kinds, list)
+        and len(kinds) == len(params)
+        and all(k in ("name", "tactic") for k in kinds)
+        and p["arity"] == len(params)
+    )
+    if not ok:
+        raise ValueError(f"program {str(p.get('name'))[:40]!r} is malformed")
 
 
 class LibraryPolicy(TacticPolicy):
