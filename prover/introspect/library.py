@@ -8,7 +8,9 @@ writes `LIBDIR/SpringtailLib.v` (+ `.vo`; `Ltac` definitions only), `LIBDIR/libr
    definition Coq refuses, e.g. naming a lemma outside Coq's prelude, is dropped with Coq's
    message, and the file compiled again without it);
 2. every proof it was mined from (or the first `verify_limit` of them), rewritten to call it,
-   passes `env.verify` with the library loaded: whole-file recheck, axiom audit.
+   passes `env.verify` with the library loaded: whole-file recheck, axiom audit. Only source
+   proofs that check as they stand with the library loaded count as evidence (see
+   `_verify_uses`); a program with none is refused.
 Everything refused stays in `library.json` with its reason. The same corpus and settings
 give a byte-identical `SpringtailLib.v` (Stitch runs single-threaded; names hash the bodies).
 """
@@ -17,12 +19,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prover.envs import EnvError, get_env
+from prover.envs import EnvError, ProofEnv, VerifyResult, get_env
+from prover.envs.base import Status
 from prover.envs.coq_library import LIBRARY_IMPORT, compile_library, failing_line
 from prover.envs.coq_project import LIBRARY_FILE
 from prover.introspect.corpus import Corpus
@@ -112,31 +115,73 @@ def _verify_uses(
     config: BuildConfig,
     log: Callable[[str], None],
 ) -> None:
-    """Refuse each program one of whose rewritten proofs does not verify."""
+    """Refuse each program one of whose rewritten proofs does not verify.
+
+    A source proof is evidence only if it checks as it stands with the library loaded (its
+    own axioms allowed, as evaluations allow them): a `Definition`, a theorem inside a functor
+    or one whose file cannot take the import says nothing about the program, so such proofs
+    are skipped and the next source proof is checked instead."""
     candidates = [p for p in programs if not p.refused]
     with get_env("coq", tactic_timeout=config.tactic_timeout, library=str(out)) as env:
+        baseline = _Baseline(env, corpus)
         for k, program in enumerate(candidates, 1):
-            checked = program.uses[: config.verify_limit]
-            for use in checked:
+            checked: list[str] = []
+            for use in program.uses:
+                if config.verify_limit is not None and len(checked) >= config.verify_limit:
+                    break
+                allowed = baseline.allowed(use.proof)
+                if allowed is None:
+                    continue
                 proof = corpus.proofs[use.proof]
                 script = list(proof.sentences)
                 script[use.sentence] = use.rewritten
-                try:
-                    verdict = env.verify(
-                        file=proof.file,
-                        theorem=proof.theorem,
-                        proof=script,
-                        imports=[LIBRARY_IMPORT],
-                    )
-                    why = verdict.reason
-                except EnvError as e:
-                    verdict, why = None, str(e)
+                verdict, why = baseline.verify(use.proof, script, allowed)
                 if not verdict:
                     program.refused = f"{proof.full_name} rewritten to call it fails: {why[:300]}"
                     break
-            program.verified_proofs = [corpus.proofs[u.proof].full_name for u in checked]
-            state = program.refused or "verified"
-            log(f"[{k}/{len(candidates)}] {program.name}: {state[:120]}")
+                checked.append(proof.full_name)
+            if not program.refused and not checked:
+                program.refused = "none of its source proofs checks with the library loaded"
+            program.verified_proofs = checked
+            log(f"[{k}/{len(candidates)}] {program.name}: {(program.refused or 'verified')[:120]}")
+
+
+class _Baseline:
+    """Which source proofs check as they stand with the library loaded, and with which
+    axioms allowed (their own), each found once."""
+
+    def __init__(self, env: ProofEnv, corpus: Corpus) -> None:
+        self.env, self.corpus = env, corpus
+        self.known: dict[int, tuple[str, ...] | None] = {}
+
+    def allowed(self, k: int) -> tuple[str, ...] | None:
+        """The axioms proof `k` needs allowed, or None if it does not check at all."""
+        if k not in self.known:
+            proof = self.corpus.proofs[k]
+            verdict, _ = self.verify(k, list(proof.sentences), ())
+            allowed: tuple[str, ...] | None = () if verdict else None
+            if verdict is not None and verdict.status is Status.USES_AXIOM:
+                original = self.env.original_axioms(proof.file, proof.theorem) or ()
+                again, _ = self.verify(k, list(proof.sentences), original)
+                allowed = tuple(original) if again else None
+            self.known[k] = allowed
+        return self.known[k]
+
+    def verify(
+        self, k: int, script: list[str], allowed: Sequence[str]
+    ) -> tuple[VerifyResult | None, str]:
+        proof = self.corpus.proofs[k]
+        try:
+            verdict = self.env.verify(
+                file=proof.file,
+                theorem=proof.theorem,
+                proof=script,
+                imports=[LIBRARY_IMPORT],
+                allowed_axioms=allowed,
+            )
+        except EnvError as e:
+            return None, str(e)
+        return verdict, verdict.reason
 
 
 def _payload(
