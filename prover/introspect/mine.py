@@ -1,13 +1,15 @@
 """Mine tactic programs from the proof corpus with Stitch, and find where each one applies.
 
 Every sentence of every corpus proof is one Stitch program (`sexpr.to_sexp` of its canonical
-tree). `stitch_core.compress` returns abstractions in the order it found them (each the most
+tree; a tactic's name is part of its node, so no hole can stand for it).
+`stitch_core.compress` returns abstractions in the order it found them (each the most
 compressive at its step; later ones may call earlier ones, which are inlined here). An
-abstraction becomes a candidate `Program` when its holes stand for tactic arguments only (a
-word of a tactic after its name, such as a hypothesis, term or lemma name): a hole in place of
-a tactic, a tactic's name, or punctuation is refused with the reason. Local names left in a
-body (`h0`, ...) become parameters too, since a library tactic cannot name a proof's own
-hypotheses; a program whose parameters then exceed `max_arity` is refused.
+abstraction becomes a candidate `Program` when it is a whole tactic whose holes stand for
+one argument word (a hypothesis, term or lemma name) or for a whole sub-tactic (passed as
+`ltac:(...)`), when it has a tactic of its own and is more than one tactic renamed. Local
+names left in a body (`h0`, ...) become parameters too, since a library tactic cannot name a
+proof's own hypotheses; a program whose parameters then exceed `max_arity` is refused. Each
+refusal keeps its reason.
 
 Each program's `uses` are the corpus sentences it matches (the whole sentence or one of its
 sub-tactics), with the arguments that instantiate it there, in the proof's own names.
