@@ -36,6 +36,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import sys
 import traceback
 from collections.abc import Sequence
@@ -533,6 +534,11 @@ def cmd_introspect(args: argparse.Namespace) -> int:
         max_sentences=args.max_sentences,
         verify_limit=args.verify_limit,
     )
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file: give a folder for the library")
+    if shutil.which("coqc") is None:  # checked now, not after minutes of mining
+        raise UsageError("coqc not found: install Coq 8.16 (`make setup`)")
     corpus = from_trace(Path(args.trace), args.split)
     if args.replay:
         from_replay(Path(args.replay), corpus)
@@ -540,9 +546,9 @@ def cmd_introspect(args: argparse.Namespace) -> int:
     print(
         f"corpus: {len(corpus.proofs)} proofs, {corpus.num_sentences} sentences ({skipped} skipped)"
     )
-    payload = build_library(corpus, Path(args.out), config)
+    payload = build_library(corpus, out, config)
     verified = sum(p["verified"] for p in payload["programs"])
-    print(f"library: {verified} verified programs in {Path(args.out) / 'SpringtailLib.v'}")
+    print(f"library: {verified} verified programs in {out / 'SpringtailLib.v'}")
     return EXIT_OK
 
 

@@ -329,11 +329,13 @@ def test_cli_introspect_and_library_show(small_trace, tmp_path, capsys) -> None:
         ["introspect", "--trace", "{tmp}", "--split", "novel_files/test", "--out", "{tmp}/lib"],
         ["introspect", "--trace", "{tmp}", "--out", "{tmp}/lib", "--max-arity", "0"],
         ["library", "show", "{tmp}/nothing"],
+        ["introspect", "--trace", "{tmp}", "--out", "{tmp}/a_file"],
     ],
 )
 def test_bad_introspection_input_exits_2(argv, tmp_path, capsys) -> None:
     from prover.cli import main
 
+    (tmp_path / "a_file").write_text("not a folder")
     try:
         code = main([a.format(tmp=tmp_path) for a in argv])
     except SystemExit as e:  # argparse's own refusals
