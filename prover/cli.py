@@ -546,6 +546,10 @@ def cmd_introspect(args: argparse.Namespace) -> int:
     print(
         f"corpus: {len(corpus.proofs)} proofs, {corpus.num_sentences} sentences ({skipped} skipped)"
     )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot create the folder ({e.strerror or e})") from None
     payload = build_library(corpus, out, config)
     verified = sum(p["verified"] for p in payload["programs"])
     print(f"library: {verified} verified programs in {out / 'SpringtailLib.v'}")

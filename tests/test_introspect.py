@@ -45,6 +45,7 @@ SENTENCES = [
     "rewrite <- (Nat.add_0_r n) at 1.",
     "do 2 intro.",
     "unfold not; intros H%Nat.eqb_eq.",
+    "split; [left || right | auto].",
 ]
 
 
@@ -66,10 +67,26 @@ def test_the_tree_has_the_structure_ltac_gives_it() -> None:
     assert isinstance(branch.first, Wrap) and isinstance(branch.first.body, Seq)
     # intro patterns are arguments, not branches
     assert isinstance(parse_tactic("destruct x as [a | b]."), Atom)
+    # `now` takes the rest of the sequence, as Coq reads it; `||` is one token
+    assert (
+        print_tactic(parse_tactic("intros; now rewrite H; auto."))
+        == "intros; now (rewrite H; auto)"
+    )
+    branch = parse_tactic("split; [left || right | auto].")
+    assert isinstance(branch, Branch) and len(branch.alts) == 2
 
 
 @pytest.mark.parametrize(
-    "sentence", ["- auto.", "2: lia.", "all: auto.", "apply (f x.", "intros; ; auto.", "{"]
+    "sentence",
+    [
+        "- auto.",
+        "2: lia.",
+        "all: auto.",
+        "apply (f x.",
+        "intros; ; auto.",
+        "{",
+        "first [match goal with |- _ => auto end | idtac].",
+    ],
 )
 def test_what_is_not_one_tactic_is_refused(sentence: str) -> None:
     with pytest.raises(LtacParseError):
@@ -82,6 +99,11 @@ def test_local_names_are_canonical_by_first_appearance() -> None:
     a, _ = canonicalise([parse_tactic("intros n m; rewrite IHn.")], {"n", "m", "IHn"})
     b, names = canonicalise([parse_tactic("intros a b; rewrite IHa.")], {"a", "b", "IHa"})
     assert a == b and names == {"h0": "a", "h1": "b", "h2": "IHa"}
+    # a literal h0 in the proof is renamed too, so it never meets a canonical name
+    from prover.envs.coq_ltac import rename_tokens
+
+    trees, names = canonicalise([parse_tactic("intros h0; exact (h0, n).")], {"n"})
+    assert print_tactic(rename_tokens(trees[0], names)) == "intros h0; exact (h0, n)"
 
 
 def test_corpus_skips_and_counts_what_it_cannot_read() -> None:
@@ -114,8 +136,20 @@ def test_a_program_takes_the_proofs_own_names_as_arguments() -> None:
     local = _program(["seq", "#0", ["atom1/s:rewrite", "s:h0"]], 1.0, max_arity=3)
     assert local.params == ("x0", "x1") and local.param_kinds == ("tactic", "name")
     assert local.body == "x0; rewrite x1"
-    too_many = _program(["atom4/s:intros", "s:h0", "s:h1", "s:h2", "s:h3"], 1.0, max_arity=3)
-    assert "4 parameters" in too_many.refused or "renames" in too_many.refused
+    too_many = _program(
+        ["seq", ["atom4/s:intros", "s:h0", "s:h1", "s:h2", "s:h3"], "atom0/s:auto"],
+        1.0,
+        max_arity=3,
+    )
+    assert too_many.refused == "4 parameters once its local names are (at most 3)"
+    captured = _program(["atom2/s:apply", "s:x0", "#0"], 1.0, max_arity=3)
+    assert "x0, x1, ... itself" in captured.refused
+    # a tactic hole binds a bare tactic, passed quoted; a qualified name fills an argument
+    corpus.add("u", "M.u", Path("M.v"), [("n : nat\n====\nn = n", "simpl; rewrite H.", None)])
+    corpus.add("v", "M.v", Path("M.v"), [("", "rewrite Nat.add_comm; reflexivity.", None)])
+    tactic = _program(["seq", "#0", ["atom1/s:rewrite", "#1"]], 1.0, max_arity=3)
+    assert [u.args for u in find_uses(tactic, corpus)][-1] == ("ltac:(simpl)", "H")
+    assert find_uses(program, corpus)[-1].args == ("Nat.add_comm",)
 
 
 def test_held_out_splits_are_never_mined(tmp_path: Path) -> None:
@@ -305,6 +339,38 @@ def test_the_same_corpus_gives_a_byte_identical_library(small_trace, built, tmp_
     assert first == second
 
 
+def test_a_mined_body_the_library_check_refuses_is_dropped_not_fatal(tmp_path, monkeypatch):
+    import prover.introspect.library as library
+    from prover.introspect.mine import _program, find_uses
+
+    corpus = Corpus()
+    corpus.add("t", "M.t", Path("M.v"), [("", "exact (Set, nat).", None)])
+    program = _program(["atom5/s:exact", "s:(", "n:Set", "n:,", "s:nat", "n:)"], 1.0, 3)
+    program.uses = find_uses(program, corpus)
+    monkeypatch.setattr(library, "mine", lambda *a, **k: [program])
+    payload = build_library(corpus, tmp_path / "lib", log=lambda _: None)
+    assert payload["programs"][0]["reason"].startswith("its text fails the library check")
+    assert (tmp_path / "lib" / LIBRARY_FILE).read_text() == ""
+
+
+def test_the_library_does_not_depend_on_the_hash_seed(small_trace, built, tmp_path) -> None:
+    import os
+    import sys
+
+    out, _ = built
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from prover.introspect.corpus import from_trace\n"
+        "from prover.introspect.library import BuildConfig, build_library\n"
+        "build_library(from_trace(Path(sys.argv[1])), Path(sys.argv[2]), BuildConfig("
+        "iterations=8), log=lambda _: None)\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    other = tmp_path / "other"
+    subprocess.run([sys.executable, "-c", code, str(small_trace), str(other)], env=env, check=True)
+    assert (other / LIBRARY_FILE).read_bytes() == (out / LIBRARY_FILE).read_bytes()
+
+
 def test_cli_introspect_and_library_show(small_trace, tmp_path, capsys) -> None:
     from prover.cli import main
 
@@ -330,6 +396,7 @@ def test_cli_introspect_and_library_show(small_trace, tmp_path, capsys) -> None:
         ["introspect", "--trace", "{tmp}", "--out", "{tmp}/lib", "--max-arity", "0"],
         ["library", "show", "{tmp}/nothing"],
         ["introspect", "--trace", "{tmp}", "--out", "{tmp}/a_file"],
+        ["introspect", "--trace", "{tmp}", "--out", "{tmp}/lib", "--max-arity", "10"],
     ],
 )
 def test_bad_introspection_input_exits_2(argv, tmp_path, capsys) -> None:

@@ -31,7 +31,7 @@ _FORBIDDEN_RE = re.compile(
     r"(?<![\w'])(admit|give_up|Admitted|Abort|Axiom|Axioms|Parameter|Conjecture|Hypothesis"
     r"|Variable|Unset|Set|Declare|Redirect|Load|Require|Import|Export|Cd|Drop|Quit|Qed"
     r"|Defined|Save|Proof|Extraction|Module|Section|End|Local|Global|Time|Timeout|Fail"
-    r"|Succeed|Drop|Back|BackTo|Reset|Undo|Restart|Ltac|Tactic|Notation|Add|Remove"
+    r"|Succeed|Back|BackTo|Reset|Undo|Restart|Ltac|Tactic|Notation|Add|Remove"
     r"|Instance|Existing|Hint|Obligation|Solve|native_compute)(?![\w'])"
 )
 

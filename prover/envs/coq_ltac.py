@@ -28,16 +28,19 @@ from prover.envs.coq_lex import strip_comments
 
 _TOKEN_RE = re.compile(
     r'\s*(?:(?P<str>"(?:[^"]|"")*")|(?P<word>[A-Za-z_\u00C0-\uFFFF0-9][\w\'.\u00C0-\uFFFF]*)'
-    r"|(?P<open>[(\[{])|(?P<close>[)\]}])|(?P<sep>[;|,])"
+    r"|(?P<bar>\|\||\|-)|(?P<open>[(\[{])|(?P<close>[)\]}])|(?P<sep>[;|,])"
     r'|(?P<op>[^\sA-Za-z0-9_()\[\]{};|,"\u00C0-\uFFFF]+))'
 )
 _TRAILING_RE = re.compile(r"\s*\Z")
 _CLOSING = {"(": ")", "[": "]", "{": "}"}
 MAX_TOKENS = 5000
 MAX_DEPTH = 100  # nested tactics (parentheses, try/repeat/..., branches)
-WRAPPERS = ("try", "repeat", "progress", "now")
+WRAPPERS = ("try", "repeat", "progress")  # `now` takes the whole rest: see `_seq`
+MATCHES = ("match", "lazymatch", "multimatch")
 ALTERNATIVES = ("first", "solve")
 IDENT_RE = re.compile(r"[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*")
+QUALID_RE = re.compile(rf"{IDENT_RE.pattern}(?:\.{IDENT_RE.pattern})*")
+CANONICAL_RE = re.compile(r"h\d+")
 
 
 class LtacParseError(ValueError):
@@ -113,6 +116,8 @@ def parse_tactic(sentence: str) -> Tactic:
         raise LtacParseError("a bullet or brace, not a tactic")
     if len(tokens) > 1 and tokens[1].text == ":" and (first.isdigit() or first == "all"):
         raise LtacParseError("a goal selector")
+    if any(t.text in MATCHES for t in tokens):  # its `|` and `;` are not the tactic's
+        raise LtacParseError("a match ... with, not split")
     tree = _seq(tokens)
     if _depth(tree) > MAX_DEPTH:  # printing and mining recurse over the tree
         raise LtacParseError(f"tactics nested deeper than {MAX_DEPTH}")
@@ -178,6 +183,11 @@ def _seq(tokens: Sequence[Token], depth: int = 0) -> Tactic:
     parts = _split(tokens, ";")
     if any(not p for p in parts):
         raise LtacParseError("an empty tactic around ';'")
+    now = next((k for k, p in enumerate(parts) if p[0].text == "now" and len(p) > 1), None)
+    if now is not None:  # `now a; b` is `now (a; b)`: it takes the rest of the sequence
+        start = sum(len(p) + 1 for p in parts[:now]) + 1
+        rest = Wrap("now", _seq(tokens[start:], depth + 1))
+        return rest if now == 0 else Seq(_seq(tokens[: start - 2], depth), rest)
     tree = _unit(parts[0], depth)
     for part in parts[1:]:
         if _enclosed(part, "["):
@@ -270,6 +280,9 @@ def canonicalise(trees: Sequence[Tactic], local: set[str]) -> tuple[list[Tactic]
     """The trees of one proof with its local names renamed `h0`, `h1`, ... in order of first
     appearance, and the map canonical -> original."""
     canon: dict[str, str] = {}
+    # a literal h0 in a proof is renamed like a local name, so it cannot meet a canonical one
+    words = {t.text for tree in trees for t in _tokens_of(tree)}
+    local = set(local) | {w for w in words if CANONICAL_RE.fullmatch(w)}
 
     def rename(t: Token) -> Token:
         if t.text in local:
@@ -282,5 +295,12 @@ def canonicalise(trees: Sequence[Tactic], local: set[str]) -> tuple[list[Tactic]
     return out, {v: k for k, v in canon.items()}
 
 
+def _tokens_of(tree: Tactic) -> list[Token]:
+    if isinstance(tree, Atom):
+        return list(tree.tokens)
+    return [t for child in _children(tree) for t in _tokens_of(child)]
+
+
 def rename_tokens(tree: Tactic, names: dict[str, str]) -> Tactic:
+    """`tree` with each token named in `names` replaced (blanks kept)."""
     return map_tokens(tree, lambda t: Token(names.get(t.text, t.text), t.spaced))

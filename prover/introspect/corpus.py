@@ -98,7 +98,7 @@ def read_split(data_dir: Path, split: str, corpus: Corpus | None = None) -> Corp
                 (s["state_before"], s["tactic"], s["state_after"]) for s in rec["traced_tactics"]
             ]
             corpus.add(rec["theorem"], rec["full_name"], file, steps)
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
         raise DataFormatError(f"{path}: not a trace split ({type(e).__name__}: {e})") from None
     return corpus
 

@@ -26,7 +26,12 @@ from typing import Any
 
 from prover.envs import EnvError, ProofEnv, VerifyResult, get_env
 from prover.envs.base import Status
-from prover.envs.coq_library import LIBRARY_IMPORT, compile_library, failing_line
+from prover.envs.coq_library import (
+    LIBRARY_IMPORT,
+    compile_library,
+    failing_line,
+    library_problems,
+)
 from prover.envs.coq_project import LIBRARY_FILE
 from prover.introspect.corpus import Corpus
 from prover.introspect.mine import Program, mine
@@ -45,6 +50,8 @@ class BuildConfig:
     def __post_init__(self) -> None:
         if min(self.iterations, self.max_arity, self.max_sentences) < 1:
             raise ValueError("iterations, max_arity and max_sentences must be at least 1")
+        if self.max_arity > 9:  # parameters are x0 ... x9
+            raise ValueError(f"max_arity is at most 9, got {self.max_arity}")
         if self.verify_limit is not None and self.verify_limit < 1:
             raise ValueError("verify_limit must be at least 1 (or None for all)")
 
@@ -69,6 +76,9 @@ def build_library(
     for p in programs:
         if not p.refused and not p.uses:
             p.refused = "no corpus sentence matches it whole (it only compresses inside others)"
+        problems = [] if p.refused else library_problems(p.definition() + "\n")
+        if problems:  # e.g. its body names `Set`: never shown to Coq
+            p.refused = "its text fails the library check: " + problems[0].split(": ", 1)[-1]
     log(f"mined {len(programs)} programs in {mined_s:.0f}s; checking them with Coq")
     t1 = time.perf_counter()
     _compile_until_clean(programs, out, log)
@@ -129,6 +139,8 @@ def _verify_uses(
             for use in program.uses:
                 if config.verify_limit is not None and len(checked) >= config.verify_limit:
                     break
+                if corpus.proofs[use.proof].full_name in checked:
+                    continue  # one re-check per source proof
                 allowed = baseline.allowed(use.proof)
                 if allowed is None:
                     continue

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import stitch_core
 
 from prover.envs.coq_ltac import (
-    IDENT_RE,
+    QUALID_RE,
     Tactic,
     Token,
     parse_tactic,
@@ -48,6 +48,7 @@ from prover.introspect.sexpr import (
 
 _HOLE_RE = re.compile(r"#(\d+)")
 _CANON_RE = re.compile(r"h\d+")
+_PARAM_NAME_RE = re.compile(r"x\d+")
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,8 @@ def _inline(s: Sexp, bodies: dict[str, Sexp]) -> Sexp:
     """`s` with calls of earlier abstractions (`(fn_3 a b)`, or `fn_3` alone) expanded; a call
     given more arguments than the abstraction's holes applies its body to the rest."""
     if isinstance(s, str):
-        return bodies[s] if s in bodies else s
+        # an abstraction named without its arguments inlines only when it takes none
+        return bodies[s] if s in bodies and not _HOLE_RE.search(show(bodies[s])) else s
     head, args = s[0], [_inline(a, bodies) for a in s[1:]]
     if isinstance(head, str) and head in bodies:
         body = bodies[head]
@@ -167,6 +169,8 @@ def _program(pattern: Sexp, compression: float, max_arity: int) -> Program:
         refused = f"{len(params)} parameters once its local names are (at most {max_arity})"
     if not refused and not any(not _is_parameter(leaf) for leaf in _tactic_names(pattern)):
         refused = "no tactic of its own (only its parameters, combined)"
+    if not refused and any(_PARAM_NAME_RE.fullmatch(symbol_token(w).text) for w in _words(pattern)):
+        refused = "it names x0, x1, ... itself, which its parameters would capture"
     body = "" if refused else print_tactic(_render(pattern, renamed))
     # the name hashes the tactic, blanks between tokens aside: the same program always has
     # the same name, however Stitch numbered its holes
@@ -250,7 +254,7 @@ def _rewrite(
 
 def _argument(bound: Sexp, names: dict[str, str]) -> str:
     """A call's argument: a word (renamed), or a tactic quoted as `ltac:(...)`."""
-    if isinstance(bound, str):
+    if isinstance(bound, str) and not bound.startswith("atom0/"):
         word = symbol_token(bound).text
         return names.get(word, word)
     return f"ltac:({print_tactic(rename_tokens(from_sexp(bound), names))})"
@@ -296,6 +300,14 @@ def _tactic_names(s: Sexp) -> list[Sexp]:
     return [t for x in s[1:] for t in _tactic_names(x)]
 
 
+def _words(s: Sexp) -> list[str]:
+    """The token symbols of a pattern (its atoms' names and arguments)."""
+    if isinstance(s, str):
+        name = s.split("/", 1)[1] if s.startswith("atom") else s
+        return [name] if name[:2] in ("s:", "n:") else []
+    return [w for x in s for w in _words(x)]
+
+
 def _leaves(s: Sexp) -> list[str]:
     return [s] if isinstance(s, str) else [leaf for x in s[1:] for leaf in _leaves(x)]
 
@@ -314,9 +326,11 @@ def _match(p: Sexp, s: Sexp, binding: dict[str, Sexp]) -> bool:
         if p[:2] in ("s:", "n:") and isinstance(s, str) and s[:2] in ("s:", "n:"):
             return symbol_token(p).text == symbol_token(s).text  # blanks do not matter
         return p == s
-    if isinstance(s, str):
-        if s[:2] not in ("s:", "n:") or not IDENT_RE.fullmatch(symbol_token(s).text):
-            return False  # an argument is one name-like word, never punctuation
+    if isinstance(s, str) and hole and s.startswith("atom0/"):
+        pass  # a hole in a tactic's place binds a bare tactic
+    elif isinstance(s, str):
+        if s[:2] not in ("s:", "n:") or not QUALID_RE.fullmatch(symbol_token(s).text):
+            return False  # an argument is one (qualified) name, never punctuation
         s = word_symbol(Token(symbol_token(s).text, True))  # blanks around it do not matter
     elif local:
         return False

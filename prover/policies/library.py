@@ -60,6 +60,16 @@ def _check_program(p: dict[str, Any]) -> None:
         raise ValueError(f"program {str(p.get('name'))[:40]!r} is malformed")
 
 
+def _in_order(names: set[str], text: str) -> list[str]:
+    """`names` by where each first appears as a whole word in `text`, then by name."""
+
+    def first(name: str) -> int:
+        m = re.search(rf"(?<![\w']){re.escape(name)}(?![\w'])", text)
+        return m.start() if m else len(text)
+
+    return sorted(names, key=lambda n: (first(n), n))
+
+
 class LibraryPolicy(TacticPolicy):
     """`base`'s candidates, then calls of the library's programs (see module docstring)."""
 
@@ -83,7 +93,7 @@ class LibraryPolicy(TacticPolicy):
         ]
 
     def _calls(self, state: ProofState, floor: float) -> list[Candidate]:
-        names = sorted(local_names(state.text), key=state.text.find)
+        names = _in_order(local_names(state.text), state.text)
         out = []
         for rank, program in enumerate(self.programs):
             fills = itertools.islice(
