@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from prover.envs import EnvError, get_env
+from prover.envs import get_env
 from prover.envs.coq_library import LIBRARY_IMPORT, library_args, library_problems
 from prover.envs.coq_ltac import (
     Alts,
@@ -155,111 +155,6 @@ def test_a_program_takes_the_proofs_own_names_as_arguments() -> None:
 def test_held_out_splits_are_never_mined(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="training proofs only"):
         from_trace(tmp_path, "novel_files/test")
-
-
-# --- hostile libraries ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "why"),
-    [
-        ("Ltac st_0000abcd := admit.\n", "admit"),
-        ("Ltac st_0000abcd := intros; give_up.\n", "give_up"),
-        ("Axiom st_0000abcd : False.\n", "not an `Ltac"),
-        ("Ltac st_0000abcd := idtac.\nRequire Import Classical.\n", "not an `Ltac"),
-        ('Ltac st_0000abcd := idtac.\nRedirect "x" Print All.\n', "not an `Ltac"),
-        ("Ltac st_0000abcd := exact ltac:(admit).\n", "admit"),
-        ("Ltac evil := auto.\n", "not an `Ltac"),
-        ("Ltac st_0000abcd := idtac with easy ::= fail.\n", "defines more than itself"),
-        ("Ltac st_0000abcd := idtac with lia := idtac.\n", "defines more than itself"),
-        ("Ltac st_0000abcd := " + "(" * 3000 + "idtac" + ")" * 3000 + ".\n", "not one tactic"),
-        ("Ltac st_0000abcd := " + "try " * 3000 + "idtac.\n", "not one tactic"),
-        ("Ltac st_0000abcd := " + "; ".join(["idtac"] * 3000) + ".\n", "not one tactic"),
-        ("Ltac st_0000abcd := (auto.\n", "not one tactic"),
-        ("Ltac st_0000abcd := auto. (* open\n", "cannot be read"),
-    ],
-)
-def test_a_hostile_library_is_refused_with_the_reason(text: str, why: str, tmp_path: Path) -> None:
-    assert any(why in p for p in library_problems(text)), library_problems(text)
-    (tmp_path / LIBRARY_FILE).write_text(text)
-    with pytest.raises(EnvError, match="not a library Springtail accepts"):
-        get_env("coq", library=str(tmp_path))
-
-
-def test_a_library_with_a_byte_order_mark_is_read_as_coq_reads_it(tmp_path: Path) -> None:
-    text = "\ufeffLtac st_0000abcd := intros; auto.\n"
-    assert library_problems(text) == []
-    (tmp_path / LIBRARY_FILE).write_text(text)
-    get_env("coq", library=str(tmp_path)).close()
-
-
-@pytest.mark.parametrize(
-    "programs",
-    [
-        [{"verified": True}],
-        [
-            {
-                "verified": True,
-                "name": "st_0000abcd",
-                "body": "auto",
-                "params": ["x0"],
-                "param_kinds": 5,
-                "arity": 1,
-            }
-        ],
-        [
-            {
-                "verified": True,
-                "name": "st_0000abcd",
-                "body": "auto",
-                "params": ["x0"],
-                "param_kinds": ["name"],
-                "arity": -1,
-            }
-        ],
-        [
-            {
-                "verified": True,
-                "name": 5,
-                "body": "auto",
-                "params": [],
-                "param_kinds": [],
-                "arity": 0,
-            }
-        ],
-    ],
-)
-def test_a_malformed_library_json_is_bad_input(programs, built, tmp_path, capsys) -> None:
-    import shutil
-
-    from prover.cli import main
-
-    out, _ = built
-    lib = tmp_path / "lib"
-    shutil.copytree(out, lib)
-    (lib / "library.json").write_text(json.dumps({"programs": programs}))
-    argv = ["prove", "--file", str(tmp_path / "X.v"), "--theorem", "t", "--library", str(lib)]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "not a library made by `springtail introspect`" in err and len(err.splitlines()) == 1
-    assert main(["library", "show", str(lib)]) == 2
-
-
-def test_a_swapped_compiled_library_is_never_loaded(tmp_path: Path, coq_installed) -> None:
-    """A `.vo` built from an axiom sits beside a harmless source: Springtail compiles its own
-    copy of the source, so the axiom never reaches a proof."""
-    lib = tmp_path / "lib"
-    lib.mkdir()
-    (lib / LIBRARY_FILE).write_text("Axiom st_cheat : 1 = 2.\n")
-    subprocess.run(["coqc", *library_args(lib), str(lib / LIBRARY_FILE)], check=True)
-    (lib / LIBRARY_FILE).write_text("Ltac st_0000abcd := intros; simpl; auto.\n")
-    goal = tmp_path / "Goal.v"
-    goal.write_text("Lemma bad : 1 = 2.\nProof.\nAdmitted.\n")
-    with get_env("coq", library=str(lib)) as env:
-        cheat = env.verify(
-            file=goal, theorem="bad", proof=["exact st_cheat."], imports=[LIBRARY_IMPORT]
-        )
-    assert not cheat and "st_cheat" in cheat.reason
 
 
 # --- building a library on real Coq --------------------------------------------------------
@@ -473,3 +368,55 @@ def test_library_programs_rewrite_held_out_sentences_only_when_shorter() -> None
     )
     out = [print_tactic(rewrite_with(t, [same, long], names)) for t in trees]
     assert out == ["st_0000aaaa m", "rewrite H"]
+
+
+@pytest.mark.parametrize(
+    "programs",
+    [
+        [{"verified": True}],
+        [
+            {
+                "verified": True,
+                "name": "st_0000abcd",
+                "body": "auto",
+                "params": ["x0"],
+                "param_kinds": 5,
+                "arity": 1,
+            }
+        ],
+        [
+            {
+                "verified": True,
+                "name": "st_0000abcd",
+                "body": "auto",
+                "params": ["x0"],
+                "param_kinds": ["name"],
+                "arity": -1,
+            }
+        ],
+        [
+            {
+                "verified": True,
+                "name": 5,
+                "body": "auto",
+                "params": [],
+                "param_kinds": [],
+                "arity": 0,
+            }
+        ],
+    ],
+)
+def test_a_malformed_library_json_is_bad_input(programs, built, tmp_path, capsys) -> None:
+    import shutil
+
+    from prover.cli import main
+
+    out, _ = built
+    lib = tmp_path / "lib"
+    shutil.copytree(out, lib)
+    (lib / "library.json").write_text(json.dumps({"programs": programs}))
+    argv = ["prove", "--file", str(tmp_path / "X.v"), "--theorem", "t", "--library", str(lib)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "not a library made by `springtail introspect`" in err and len(err.splitlines()) == 1
+    assert main(["library", "show", str(lib)]) == 2

@@ -199,6 +199,12 @@ def file_context(
         args, mappings, cwd = ("-Q", str(p.parent), ""), ((p.parent, ""),), p.parent
     if not any(p.is_relative_to(folder) for folder, _ in mappings):
         args, mappings = (*args, "-Q", str(p.parent), ""), (*mappings, (p.parent, ""))
+    taken = [name for _, name in mappings if name.split(".")[0] == LIBRARY_NAME]
+    if library is not None and taken:  # `From Springtail ...` must mean our copy, only
+        raise EnvError(
+            f"{project} binds the logical name {taken[0]!r}, which a tactic library loaded "
+            "with --library uses: rename it in the project, or prove without --library"
+        )
     return CoqFileContext(
         p,
         args + extra_args + SAFETY_ARGS,
