@@ -39,7 +39,6 @@ WRAPPERS = ("try", "repeat", "progress")  # `now` takes the whole rest: see `_se
 MATCHES = ("match", "lazymatch", "multimatch")
 ALTERNATIVES = ("first", "solve")
 IDENT_RE = re.compile(r"[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*")
-QUALID_RE = re.compile(rf"{IDENT_RE.pattern}(?:\.{IDENT_RE.pattern})*")
 CANONICAL_RE = re.compile(r"h\d+")
 
 

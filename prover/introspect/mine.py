@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 
 import stitch_core
 
+from prover.envs.base import QUALID_RE
 from prover.envs.coq_ltac import (
-    QUALID_RE,
+    CANONICAL_RE,
     Tactic,
     Token,
     parse_tactic,
@@ -47,7 +48,6 @@ from prover.introspect.sexpr import (
 )
 
 _HOLE_RE = re.compile(r"#(\d+)")
-_CANON_RE = re.compile(r"h\d+")
 _PARAM_NAME_RE = re.compile(r"x\d+")
 
 
@@ -267,7 +267,7 @@ def _param_keys(pattern: Sexp) -> list[str]:
     keys: list[str] = []
     for leaf in _leaves(pattern):
         key = leaf if _HOLE_RE.fullmatch(leaf) else ""
-        if leaf[:2] in ("s:", "n:") and _CANON_RE.fullmatch(symbol_token(leaf).text):
+        if leaf[:2] in ("s:", "n:") and CANONICAL_RE.fullmatch(symbol_token(leaf).text):
             key = symbol_token(leaf).text
         if key and key not in keys:
             keys.append(key)
@@ -286,7 +286,7 @@ def _is_parameter(s: Sexp) -> bool:
     if not isinstance(s, str):
         return False
     return bool(_HOLE_RE.fullmatch(s)) or (
-        s[:2] in ("s:", "n:") and _CANON_RE.fullmatch(symbol_token(s).text) is not None
+        s[:2] in ("s:", "n:") and CANONICAL_RE.fullmatch(symbol_token(s).text) is not None
     )
 
 
@@ -321,7 +321,7 @@ def _match(p: Sexp, s: Sexp, binding: dict[str, Sexp]) -> bool:
             return False
         return all(_match(a, b, binding) for a, b in zip(p, s, strict=True))
     hole = _HOLE_RE.fullmatch(p) is not None
-    local = p[:2] in ("s:", "n:") and _CANON_RE.fullmatch(symbol_token(p).text) is not None
+    local = p[:2] in ("s:", "n:") and CANONICAL_RE.fullmatch(symbol_token(p).text) is not None
     if not hole and not local:
         if p[:2] in ("s:", "n:") and isinstance(s, str) and s[:2] in ("s:", "n:"):
             return symbol_token(p).text == symbol_token(s).text  # blanks do not matter
