@@ -17,7 +17,7 @@
                      [--num-candidates K] [--decoding beam|sample] [--expand-batch B]
                      [--limit K] [--timeout S] [--tactic-timeout S] [--json OUT]
                      [--replay FILE] [--library LIBDIR] [--debug-search]
-    springtail introspect --trace DIR --out LIBDIR [--replay DB] [--iterations N]
+    springtail introspect --trace DIR --out LIBDIR [--replay DB] [--iterations N] [--minimise]
                      [--max-arity K] [--max-sentences N] [--verify-limit N]
     springtail library show LIBDIR
     springtail csp train --task sudoku|maze [--model link|plain|looped] [--data FILE]
@@ -507,6 +507,20 @@ def _introspect_parser(sub: argparse._SubParsersAction[Parser]) -> None:
         metavar="N",
         help="re-check at most N rewritten proofs per program (default: every one)",
     )
+    it.add_argument(
+        "--minimise",
+        action="store_true",
+        help="first minimise proofs on Coq (drop steps, replace runs by one closer; each "
+        "shorter proof re-verified); mining sees the minimised proofs, LIBDIR/minimised.jsonl "
+        "says which steps were needed, and --replay's store gains the shorter proofs",
+    )
+    it.add_argument(
+        "--minimise-limit",
+        type=_count,
+        default=300,
+        metavar="N",
+        help="minimise the first N proofs (replay proofs first, then the trace's; default 300)",
+    )
     it.set_defaults(fn=cmd_introspect)
 
 
@@ -525,23 +539,28 @@ def _csp_parser(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def cmd_introspect(args: argparse.Namespace) -> int:
-    from prover.introspect.corpus import from_replay, from_trace
+    from prover.introspect.corpus import Corpus, from_replay, from_trace
     from prover.introspect.library import BuildConfig, build_library
+    from prover.replay import ReplayStore
 
     config = BuildConfig(
         iterations=args.iterations,
         max_arity=args.max_arity,
         max_sentences=args.max_sentences,
         verify_limit=args.verify_limit,
+        minimise=args.minimise_limit if args.minimise else 0,
     )
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file: give a folder for the library")
     if shutil.which("coqc") is None:  # checked now, not after minutes of mining
         raise UsageError("coqc not found: install Coq 8.16 (`make setup`)")
-    corpus = from_trace(Path(args.trace), args.split)
-    if args.replay:
+    corpus = Corpus()
+    if args.replay:  # first, so --minimise reaches the replay proofs first
+        if not Path(args.replay).is_file():
+            raise UsageError(f"--replay {args.replay}: no such replay store")
         from_replay(Path(args.replay), corpus)
+    from_trace(Path(args.trace), args.split, corpus)
     skipped = sum(corpus.skipped.values())
     print(
         f"corpus: {len(corpus.proofs)} proofs, {corpus.num_sentences} sentences ({skipped} skipped)"
@@ -550,9 +569,19 @@ def cmd_introspect(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"--out {out}: cannot create the folder ({e.strerror or e})") from None
-    payload = build_library(corpus, out, config)
+    if args.replay and args.minimise:
+        with ReplayStore(Path(args.replay)) as store:
+            payload = build_library(corpus, out, config, replay=store)
+    else:
+        payload = build_library(corpus, out, config)
     verified = sum(p["verified"] for p in payload["programs"])
     print(f"library: {verified} verified programs in {out / 'SpringtailLib.v'}")
+    if "minimisation" in payload:
+        m = payload["minimisation"]
+        print(
+            f"minimised {m['proofs']} proofs: {m['shortened']} shortened, "
+            f"{m['steps_before']} -> {m['steps_after']} steps ({out / 'minimised.jsonl'})"
+        )
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,25 +47,47 @@ class Corpus:
         steps: list[tuple[str, str, str | None]],
     ) -> None:
         """Add one proof from its (state before, tactic, state after or None) steps."""
-        if not steps:
-            self.skipped["no tactics"] += 1
-            return
-        chained = all(a == b for (_, _, a), (b, _, _) in zip(steps, steps[1:], strict=False))
-        last = steps[-1][2]
-        if not chained or last not in (None, "no goals"):
-            self.skipped["steps do not chain into a whole proof"] += 1
-            return
-        try:
-            trees = [parse_tactic(tactic) for _, tactic, _ in steps]
-        except LtacParseError as e:
-            self.skipped[f"unreadable tactic ({_kind(e)})"] += 1
-            return
-        local: set[str] = set()
-        for before, _, after in steps:
-            local |= local_names(before) | local_names(after or "")
-        canon, names = canonicalise(trees, local)
-        sentences = tuple(t if t.rstrip().endswith(".") else t + "." for _, t, _ in steps)
-        self.proofs.append(Proof(theorem, full_name, file, sentences, tuple(canon), names))
+        made = _proof(theorem, full_name, file, steps)
+        if isinstance(made, str):
+            self.skipped[made] += 1
+        else:
+            self.proofs.append(made)
+
+    def replace(self, k: int, sentences: Sequence[str], states: Sequence[str]) -> None:
+        """Put a verified shorter proof of the same theorem (each sentence with the state
+        before it) in place of proof `k`; kept as it was if it does not parse."""
+        old = self.proofs[k]
+        steps: list[tuple[str, str, str | None]] = [
+            (before, tactic, after)
+            for before, tactic, after in zip(
+                states, sentences, [*states[1:], "no goals"], strict=True
+            )
+        ]
+        made = _proof(old.theorem, old.full_name, old.file, steps)
+        if not isinstance(made, str):
+            self.proofs[k] = made
+
+
+def _proof(
+    theorem: str, full_name: str, file: Path, steps: list[tuple[str, str, str | None]]
+) -> Proof | str:
+    """The proof of these steps, or why it cannot be one."""
+    if not steps:
+        return "no tactics"
+    chained = all(a == b for (_, _, a), (b, _, _) in zip(steps, steps[1:], strict=False))
+    last = steps[-1][2]
+    if not chained or last not in (None, "no goals"):
+        return "steps do not chain into a whole proof"
+    try:
+        trees = [parse_tactic(tactic) for _, tactic, _ in steps]
+    except LtacParseError as e:
+        return f"unreadable tactic ({_kind(e)})"
+    local: set[str] = set()
+    for before, _, after in steps:
+        local |= local_names(before) | local_names(after or "")
+    canon, names = canonicalise(trees, local)
+    sentences = tuple(t if t.rstrip().endswith(".") else t + "." for _, t, _ in steps)
+    return Proof(theorem, full_name, file, sentences, tuple(canon), names)
 
 
 def _kind(e: LtacParseError) -> str:

@@ -11,7 +11,10 @@ writes `LIBDIR/SpringtailLib.v` (+ `.vo`; `Ltac` definitions only), `LIBDIR/libr
    passes `env.verify` with the library loaded: whole-file recheck, axiom audit. Only source
    proofs that check as they stand with the library loaded count as evidence (see
    `_verify_uses`); a program with none is refused.
-Everything refused stays in `library.json` with its reason. The same corpus and settings
+With `minimise=N`, the first N corpus proofs are minimised first (`minimise.py`: Coq finds
+the shorter proof, `env.verify` confirms it) and mining sees the minimised ones;
+`LIBDIR/minimised.jsonl` keeps each result. Everything refused stays in `library.json` with
+its reason. The same corpus and settings
 give a byte-identical `SpringtailLib.v` (Stitch runs single-threaded; names hash the bodies).
 """
 
@@ -35,8 +38,11 @@ from prover.envs.coq_library import (
 from prover.envs.coq_project import LIBRARY_FILE
 from prover.introspect.corpus import Corpus
 from prover.introspect.mine import Program, mine
+from prover.introspect.minimise import add_to_replay, minimise_corpus
+from prover.replay import ReplayStore
 
 FORMAT_VERSION = 1
+MINIMISED_FILE = "minimised.jsonl"  # one record per proof minimised (`Minimised.record`)
 
 
 @dataclass(frozen=True)
@@ -46,10 +52,16 @@ class BuildConfig:
     max_sentences: int = 4000  # distinct corpus sentences given to Stitch (most frequent first)
     verify_limit: int | None = None  # proofs re-checked per program (None: all it came from)
     tactic_timeout: float = 5.0
+    minimise: int = 0  # proofs minimised before mining, first in corpus order (0: none)
+    minimise_steps: int = 400  # tactic runs per proof minimised
 
     def __post_init__(self) -> None:
-        if min(self.iterations, self.max_arity, self.max_sentences) < 1:
-            raise ValueError("iterations, max_arity and max_sentences must be at least 1")
+        if min(self.iterations, self.max_arity, self.max_sentences, self.minimise_steps) < 1:
+            raise ValueError(
+                "iterations, max_arity, max_sentences and minimise_steps must be at least 1"
+            )
+        if self.minimise < 0:
+            raise ValueError(f"minimise is a number of proofs, got {self.minimise}")
         if self.max_arity > 9:  # parameters are x0 ... x9
             raise ValueError(f"max_arity is at most 9, got {self.max_arity}")
         if self.verify_limit is not None and self.verify_limit < 1:
@@ -61,10 +73,23 @@ def build_library(
     out: Path,
     config: BuildConfig = BuildConfig(),
     log: Callable[[str], None] = print,
+    replay: ReplayStore | None = None,
 ) -> dict[str, Any]:
-    """Mine, check and write the library into `out`; returns the `library.json` payload."""
+    """Mine, check and write the library into `out`; returns the `library.json` payload.
+    Minimised proofs (`config.minimise`) are also stored in `replay` when given."""
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()
+    minimised: dict[str, Any] | None = None
+    if config.minimise:
+        log(f"minimising the first {config.minimise} proofs before mining")
+        with get_env("coq", tactic_timeout=config.tactic_timeout) as env:
+            results, minimised = minimise_corpus(
+                env, corpus, limit=config.minimise, max_steps=config.minimise_steps, log=log
+            )
+        with (out / MINIMISED_FILE).open("w", encoding="utf-8") as f:
+            f.writelines(json.dumps(m.record()) + "\n" for m in results)
+        if replay is not None:
+            minimised["added_to_replay"] = add_to_replay(replay, results)
     t0 = time.perf_counter()
     programs = mine(
         corpus,
@@ -89,6 +114,8 @@ def build_library(
     if problem:  # every definition compiled a moment ago: this is a bug, not a refusal
         raise RuntimeError(f"the verified library does not compile: {problem}")
     payload = _payload(programs, corpus, config, mined_s, time.perf_counter() - t1)
+    if minimised is not None:
+        payload["minimisation"] = minimised
     (out / "library.json").write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
     (out / "report.md").write_text(report(payload, corpus, programs))
     log(f"{len(library)} of {len(programs)} programs verified: {out / LIBRARY_FILE}")
@@ -210,6 +237,7 @@ def _payload(
             "max_arity": config.max_arity,
             "max_sentences": config.max_sentences,
             "verify_limit": config.verify_limit,
+            "minimise": config.minimise,
         },
         "corpus": {
             "proofs": len(corpus.proofs),
