@@ -25,6 +25,7 @@ from _common import print_table, write_json
 
 from eval.coq_split import evaluate
 from eval.summary import EvalConfig
+from prover.envs.coq_library import program_calls
 from prover.envs.coq_ltac import print_tactic, tokenize
 from prover.introspect.corpus import read_split
 from prover.introspect.mine import from_definition, rewrite_with
@@ -59,7 +60,7 @@ def compression(trace: Path, split: str, library: Path) -> dict[str, Any]:
 
 def row(name: str, summary: dict[str, Any]) -> dict[str, Any]:
     proofs = [r["proof"] for r in summary["results"] if r["proved"]]
-    using = sum(any(t.startswith("st_") for t in p) for p in proofs)
+    using = sum(any(program_calls(t) for t in p) for p in proofs)
     return {
         "row": name,
         "proved / attempted": f"{summary['proved']} / {summary['attempted']}",

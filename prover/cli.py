@@ -19,7 +19,7 @@
                      [--replay FILE] [--library LIBDIR] [--debug-search]
     springtail introspect --trace DIR --out LIBDIR [--replay DB] [--iterations N] [--minimise]
                      [--max-arity K] [--max-sentences N] [--verify-limit N]
-    springtail library show LIBDIR
+    springtail library show LIBDIR [--replay DB]
     springtail csp train --task sudoku|maze [--model link|plain|looped] [--data FILE]
                      [--minutes M] --out DIR [key=value ...]
     springtail csp eval --task sudoku|maze (--checkpoint DIR | --solver exact) --data FILE
@@ -528,6 +528,9 @@ def _library_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     lb = sub.add_parser("library", help="show a tactic library made by `springtail introspect`")
     lb.add_argument("action", choices=["show"])
     lb.add_argument("libdir", metavar="LIBDIR")
+    lb.add_argument(
+        "--replay", metavar="DB", help="per-program statistics from this replay store's searches"
+    )
     lb.set_defaults(fn=cmd_library)
 
 
@@ -569,8 +572,8 @@ def cmd_introspect(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"--out {out}: cannot create the folder ({e.strerror or e})") from None
-    if args.replay and args.minimise:
-        with ReplayStore(Path(args.replay)) as store:
+    if args.replay:  # read for each program's statistics; written only with --minimise
+        with ReplayStore(Path(args.replay), readonly=not args.minimise) as store:
             payload = build_library(corpus, out, config, replay=store)
     else:
         payload = build_library(corpus, out, config)
@@ -588,7 +591,9 @@ def cmd_introspect(args: argparse.Namespace) -> int:
 def cmd_library(args: argparse.Namespace) -> int:
     from prover.envs.coq_library import library_problems
     from prover.envs.coq_project import LIBRARY_FILE
+    from prover.introspect.stats import empty, program_stats
     from prover.policies.library import library_programs
+    from prover.replay import ReplayStore
 
     folder = Path(args.libdir)
     try:
@@ -596,16 +601,29 @@ def cmd_library(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"{folder}: no readable {LIBRARY_FILE} ({e})") from None
     programs = library_programs(folder)  # PolicyError (exit 2) for a malformed library.json
+    if args.replay:  # statistics as of now, from this store
+        if not Path(args.replay).is_file():
+            raise UsageError(f"--replay {args.replay}: no such replay store")
+        with ReplayStore(Path(args.replay), readonly=True) as store:
+            stats = program_stats(store)
+        programs = [p | stats.get(p["name"], empty()) for p in programs]
     problems = library_problems(text)
     print(
         f"{folder / LIBRARY_FILE}: "
         + ("; ".join(problems) if problems else "tactic definitions only")
     )
-    print("| program | uses | mined from | body |\n|---|---|---|---|")
+    print(
+        "| program | uses | proofs | tried | success rate | in proofs | body |\n"
+        "|---|---|---|---|---|---|---|"
+    )
     for p in programs:
         params = "".join(f" {x}" for x in p["params"])
-        sources = f"{len(p.get('mined_from', []))} proofs"
-        print(f"| {p['name']}{params} | {p.get('uses', '?')} | {sources} | `{p['body']}` |")
+        rate = p.get("success_rate")
+        print(
+            f"| {p['name']}{params} | {p.get('uses', '?')} | {p.get('proofs', '?')} | "
+            f"{p.get('tried', 0)} | {'-' if rate is None else f'{rate:.0%}'} | "
+            f"{p.get('in_proofs', 0)} | `{p['body']}` |"
+        )
     print(f"{len(programs)} verified programs (the refused ones and why: library.json)")
     return EXIT_NOT_PROVED if problems else EXIT_OK
 

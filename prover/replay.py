@@ -378,6 +378,15 @@ class ReplayStore:
             for r in rows
         ]
 
+    @_guard
+    def outcome_counts(self) -> list[tuple[str, str, int]]:
+        """(tactic, kind, how many outcomes) for each tactic text and kind recorded."""
+        rows = self.conn.execute(
+            "SELECT tactic, kind, COUNT(*) FROM outcomes "
+            "GROUP BY tactic, kind ORDER BY tactic, kind"
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
     def proof_steps(self) -> list[TacticStep]:
         """Every (state, tactic) step of every verified proof, as training steps."""
         out = []

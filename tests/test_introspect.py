@@ -420,3 +420,61 @@ def test_a_malformed_library_json_is_bad_input(programs, built, tmp_path, capsys
     err = capsys.readouterr().err
     assert "not a library made by `springtail introspect`" in err and len(err.splitlines()) == 1
     assert main(["library", "show", str(lib)]) == 2
+
+
+# --- per-program statistics from a replay store --------------------------------------------
+
+
+def _outcome(tactic: str, kind: str):
+    from prover.replay import Outcome
+
+    new_state = "g" if kind == "progress" else None
+    return Outcome("t", "M.v", "g", tactic, kind, new_state, None, 0.1, "v", 0)
+
+
+def test_program_statistics_count_tries_successes_and_proofs(tmp_path) -> None:
+    from prover.introspect.stats import program_stats
+    from prover.replay import ReplayStore
+
+    a, b = "st_0a0a0a0a", "st_1b1b1b1b"
+    with ReplayStore(tmp_path / "r.sqlite") as store:
+        store.record_outcomes(
+            [
+                _outcome(f"{a} H.", "progress"),
+                _outcome(f"{a} H.", "progress"),
+                _outcome(f"{a} n.", "failed"),
+                _outcome(f"{a} m.", "timeout"),
+                _outcome(f"try {b}.", "proved"),
+                _outcome(f"x{a}.", "failed"),  # not a call: part of another word
+                _outcome("auto.", "failed"),
+            ]
+        )
+        store.add_proof(
+            theorem="t",
+            file="M.v",
+            tactics=["intros.", f"{a} H."],
+            steps=[("g", "intros."), ("g", f"{a} H.")],
+        )
+        stats = program_stats(store)
+    assert stats == {
+        a: {"tried": 4, "succeeded": 2, "in_proofs": 1, "success_rate": 0.5},
+        b: {"tried": 1, "succeeded": 1, "in_proofs": 0, "success_rate": 1.0},
+    }
+
+
+def test_library_show_reads_statistics_from_a_replay_store(built, tmp_path, capsys) -> None:
+    from prover.cli import main
+    from prover.replay import ReplayStore
+
+    out, payload = built
+    program = next(p for p in payload["programs"] if p["verified"])
+    assert program["tried"] == 0 and program["success_rate"] is None  # no store given
+    assert program["proofs"] == len(program["mined_from"])
+    call = " ".join([program["name"], *["H"] * program["arity"]]) + "."
+    with ReplayStore(tmp_path / "r.sqlite") as store:
+        store.record_outcomes([_outcome(call, "proved"), _outcome(call, "failed")])
+    assert main(["library", "show", str(out), "--replay", str(tmp_path / "r.sqlite")]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if f"| {program['name']}" in x)
+    cells = [c.strip() for c in line.split("|")]
+    assert cells[4:7] == ["2", "50%", "0"]
+    assert main(["library", "show", str(out), "--replay", str(tmp_path / "none.sqlite")]) == 2

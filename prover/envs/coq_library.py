@@ -24,8 +24,10 @@ from prover.envs.coq_project import LIBRARY_FILE, LIBRARY_NAME, SAFETY_ARGS
 from prover.envs.coq_source import split_sentences
 
 LIBRARY_IMPORT = f"From {LIBRARY_NAME} Require Import SpringtailLib."
+PROGRAM_NAME = r"st_[0-9a-f]{8}"  # a library program's name: st_ + 8 hex of its body's hash
+_CALL_RE = re.compile(rf"(?<![\w']){PROGRAM_NAME}(?![\w'])")
 _DEFINITION_RE = re.compile(
-    r"Ltac\s+(?P<name>st_[0-9a-f]{8})(?P<params>(?:\s+x\d)*)\s*:=\s*(?P<body>.+)\.", re.S
+    rf"Ltac\s+(?P<name>{PROGRAM_NAME})(?P<params>(?:\s+x\d)*)\s*:=\s*(?P<body>.+)\.", re.S
 )
 _FORBIDDEN_RE = re.compile(
     r"(?<![\w'])(admit|give_up|Admitted|Abort|Axiom|Axioms|Parameter|Conjecture|Hypothesis"
@@ -37,6 +39,11 @@ _FORBIDDEN_RE = re.compile(
 
 
 MAX_LIBRARY_BYTES = 1 << 20
+
+
+def program_calls(tactic: str) -> set[str]:
+    """The library programs a tactic's text names (whole words)."""
+    return set(_CALL_RE.findall(tactic))
 
 
 def library_problems(text: str) -> list[str]:

@@ -39,6 +39,8 @@ from prover.envs.coq_project import LIBRARY_FILE
 from prover.introspect.corpus import Corpus
 from prover.introspect.mine import Program, mine
 from prover.introspect.minimise import add_to_replay, minimise_corpus
+from prover.introspect.stats import empty as empty_stats
+from prover.introspect.stats import program_stats
 from prover.replay import ReplayStore
 
 FORMAT_VERSION = 1
@@ -76,7 +78,8 @@ def build_library(
     replay: ReplayStore | None = None,
 ) -> dict[str, Any]:
     """Mine, check and write the library into `out`; returns the `library.json` payload.
-    Minimised proofs (`config.minimise`) are also stored in `replay` when given."""
+    With a `replay` store, each program gets its search statistics from it (`stats.py`) and
+    minimised proofs (`config.minimise`) are stored in it."""
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()
     minimised: dict[str, Any] | None = None
@@ -114,6 +117,9 @@ def build_library(
     if problem:  # every definition compiled a moment ago: this is a bug, not a refusal
         raise RuntimeError(f"the verified library does not compile: {problem}")
     payload = _payload(programs, corpus, config, mined_s, time.perf_counter() - t1)
+    stats = program_stats(replay) if replay is not None else {}
+    for entry in payload["programs"]:
+        entry |= stats.get(entry["name"], empty_stats())
     if minimised is not None:
         payload["minimisation"] = minimised
     (out / "library.json").write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
@@ -256,6 +262,7 @@ def _payload(
                 "verified": not p.refused,
                 "reason": p.refused,
                 "uses": len(p.uses),
+                "proofs": len({u.proof for u in p.uses}),
                 "compression": round(p.compression, 4),
                 "mined_from": sorted({corpus.proofs[u.proof].full_name for u in p.uses}),
                 "verified_with": p.verified_proofs,

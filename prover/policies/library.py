@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from prover.envs.base import ProofState
-from prover.envs.coq_library import LIBRARY_IMPORT
+from prover.envs.coq_library import LIBRARY_IMPORT, PROGRAM_NAME
 from prover.envs.coq_ltac import local_names
 from prover.policies.base import Candidate, PolicyError, TacticPolicy
 
-_NAME_RE = re.compile(r"st_[0-9a-f]{8}")
+_NAME_RE = re.compile(PROGRAM_NAME)
 _PARAM_RE = re.compile(r"x\d")
 
 
