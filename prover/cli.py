@@ -12,7 +12,8 @@
     springtail trace --backend coq --out DIR [--files GLOB ...] [--workers N]
     springtail train [--preset tiny|small|base] [--data DIR] [--minutes M] --out DIR [k=v ...]
     springtail loop --backend coq --rounds R [--model DIR] [--out DIR] [--minutes M]
-                     [--expand-batch B] [--num-candidates K] ...
+                     [--expand-batch B] [--num-candidates K] [--library LIBDIR]
+                     [--introspect] [--introspect-iterations N] ...
     springtail eval coq|minif2f [--split S] [--data PATH] [--policy ...] [--model DIR]
                      [--num-candidates K] [--decoding beam|sample] [--expand-batch B]
                      [--limit K] [--timeout S] [--tactic-timeout S] [--json OUT]
@@ -348,7 +349,14 @@ def cmd_loop(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         initial_minutes=args.initial_minutes,
         preset=args.preset,
+        library=args.library or "",
+        introspect=args.introspect,
+        introspect_iterations=args.introspect_iterations,
+        introspect_verify_limit=args.introspect_verify_limit,
+        introspect_minimise=args.introspect_minimise,
     )
+    if (args.introspect or args.library) and shutil.which("coqc") is None:
+        raise UsageError("coqc not found: install Coq 8.16 (`make setup`)")
     rows = run_loop(cfg, Path(args.out), args.model)
     print(table(rows))
     print(f"rows: {Path(args.out) / 'rounds.jsonl'}")
@@ -481,6 +489,32 @@ def _loop_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     lp.add_argument("--minutes", type=_positive, default=2.0, help="retraining per round")
     lp.add_argument("--initial-minutes", type=_positive, default=5.0)
     lp.add_argument("--preset", choices=["tiny", "small", "base"], default="tiny")
+    lp.add_argument(
+        "--library",
+        metavar="LIBDIR",
+        help="offer this tactic library's programs from round 0 (`springtail introspect`)",
+    )
+    lp.add_argument(
+        "--introspect",
+        action="store_true",
+        help="mine a tactic library after each round's search (trace + replay proofs); the "
+        "round's evaluation and the next search use it",
+    )
+    lp.add_argument("--introspect-iterations", type=_count, default=20, metavar="N")
+    lp.add_argument(
+        "--introspect-verify-limit",
+        type=_count,
+        default=3,
+        metavar="N",
+        help="rewritten proofs re-checked per mined program (default 3)",
+    )
+    lp.add_argument(
+        "--introspect-minimise",
+        type=int,
+        default=0,
+        metavar="N",
+        help="minimise the first N proofs (replay first) before each round's mining",
+    )
     lp.set_defaults(fn=cmd_loop)
 
 

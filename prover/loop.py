@@ -14,12 +14,20 @@ Round 0 is the starting model (`--model`, or a model trained on the trace for
 One row per round (proved, attempted, new proofs, held-out pass@1, mean time) is printed and
 appended to `OUT/rounds.jsonl`; `OUT/rounds.md` holds the table. A loop stopped part-way
 resumes after its last finished round when run again with the same `--out`.
+
+With `--introspect`, each round also mines a tactic library (`prover.introspect`) after its
+search, from the trace's training proofs and every verified proof in the replay store (the
+first `--introspect-minimise` of them minimised first, replay proofs first), into
+`OUT/round_R/library/`; that round's evaluation and the next round's search offer its
+verified programs as candidates (`LibraryPolicy`) with the library loaded for every check.
+`--library LIBDIR` starts the loop with a library (checked before anything runs).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +35,14 @@ from typing import Any
 
 from prover.data import Theorem, split_theorems
 from prover.envs import get_env
+from prover.envs.coq_library import private_copy, program_calls
 from prover.episodes import run_all, tally
+from prover.introspect.corpus import from_replay, from_trace
+from prover.introspect.library import BuildConfig, build_library
 from prover.model.artifact import model_dir, model_info
 from prover.overrides import apply_overrides
+from prover.policies.base import TacticPolicy
+from prover.policies.library import LibraryPolicy, library_programs
 from prover.policies.model import ModelPolicy
 from prover.replay import ReplayRecorder, ReplayStore
 from prover.search import SearchConfig
@@ -61,6 +74,11 @@ class LoopConfig:
     steps: int | None = None  # retraining steps per round (default: until `minutes` run out)
     initial_steps: int | None = None
     train_overrides: tuple[str, ...] = ()  # dotted key=value for the training config
+    library: str = ""  # a starting tactic library folder (`springtail introspect`)
+    introspect: bool = False  # mine a library after each round's search
+    introspect_iterations: int = 20  # Stitch steps per round
+    introspect_verify_limit: int = 3  # rewritten proofs re-checked per program
+    introspect_minimise: int = 0  # proofs minimised per round before mining
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
@@ -69,6 +87,18 @@ class LoopConfig:
             raise ValueError("train_theorems, eval_theorems and expand_batch must be at least 1")
         if not min(self.time_limit_s, self.tactic_timeout, self.minutes) > 0:
             raise ValueError("time budgets must be positive")
+        if min(self.introspect_iterations, self.introspect_verify_limit) < 1:
+            raise ValueError("introspect_iterations and introspect_verify_limit must be at least 1")
+        if self.introspect_minimise < 0:
+            raise ValueError("introspect_minimise is a number of proofs (0: none)")
+
+    def build_config(self) -> BuildConfig:
+        return BuildConfig(
+            iterations=self.introspect_iterations,
+            verify_limit=self.introspect_verify_limit,
+            minimise=self.introspect_minimise,
+            tactic_timeout=self.tactic_timeout,
+        )
 
     def search(self) -> SearchConfig:
         return SearchConfig(time_limit_s=self.time_limit_s, expand_batch=self.expand_batch)
@@ -114,6 +144,9 @@ def run_loop(
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Run (or resume) the loop; returns one row per round, round 0 first."""
+    library = Path(cfg.library) if cfg.library else None
+    if library is not None:  # a library Springtail refuses is bad input, said before any work
+        check_library(library)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows_path = out / "rounds.jsonl"
@@ -126,7 +159,8 @@ def run_loop(
 
     if rows:
         current = Path(rows[-1]["model"])
-        log(f"resuming after round {rows[-1]['round']} (model {current})")
+        library = Path(rows[-1]["library"]) if rows[-1].get("library") else library
+        log(f"resuming after round {rows[-1]['round']} (model {current}, library {library})")
     else:
         if model is None:
             log(
@@ -138,8 +172,8 @@ def run_loop(
         else:
             current = model_dir(model)
         log(f"== round 0: evaluating {current} on {len(eval_set)} held-out theorems")
-        held = _attempt(cfg, current, eval_set, cfg.eval_split)
-        rows.append(_row(0, current, None, held, 0, 0))
+        held = _attempt(cfg, current, library, eval_set, cfg.eval_split)
+        rows.append(_row(0, current, library, None, held, 0, 0))
         _save(out, rows)
         log(table(rows))
 
@@ -148,8 +182,15 @@ def run_loop(
             r = rows[-1]["round"] + 1
             before = store.proved_theorems()
             log(f"== round {r}: searching {len(train_set)} training theorems with {current}")
-            found = _attempt(cfg, current, train_set, cfg.train_split, store=store, round=r)
+            found = _attempt(
+                cfg, current, library, train_set, cfg.train_split, store=store, round=r
+            )
             after = store.proved_theorems()
+            if cfg.introspect:
+                library = out / f"round_{r}" / "library"
+                log(f"== round {r}: mining a tactic library into {library}")
+                corpus = from_trace(data, cfg.train_split, from_replay(store.path))
+                build_library(corpus, library, cfg.build_config(), log=log, replay=store)
             log(f"== round {r}: retraining for {cfg.minutes} min on the trace + replay proofs")
             tcfg = dataclasses.replace(
                 train_config(cfg, cfg.minutes, cfg.steps, init_from=current),
@@ -158,9 +199,11 @@ def run_loop(
             summary = train(tcfg, out / f"round_{r}")
             current = out / f"round_{r}" / "model"
             log(f"== round {r}: evaluating on {len(eval_set)} held-out theorems")
-            held = _attempt(cfg, current, eval_set, cfg.eval_split)
+            held = _attempt(cfg, current, library, eval_set, cfg.eval_split)
             rows.append(
-                _row(r, current, found, held, len(after - before), store.counts()["proofs"])
+                _row(
+                    r, current, library, found, held, len(after - before), store.counts()["proofs"]
+                )
                 | {"train_steps": summary["steps"]}
             )
             _save(out, rows)
@@ -168,9 +211,16 @@ def run_loop(
     return rows
 
 
+def check_library(folder: Path) -> None:
+    """Refuse (`PolicyError` / `EnvError`, exit 2) a library folder Springtail would not load."""
+    library_programs(folder)
+    shutil.rmtree(private_copy(folder), ignore_errors=True)
+
+
 def _attempt(
     cfg: LoopConfig,
     model: Path,
+    library: Path | None,
     theorems: list[Theorem],
     split: str,
     *,
@@ -179,9 +229,12 @@ def _attempt(
 ) -> dict[str, Any]:
     """Search `theorems` with the model (recording into `store` when given); the tally, the
     split and the time of each attempted theorem."""
-    policy = ModelPolicy(model, num_candidates=cfg.num_candidates)
+    policy: TacticPolicy = ModelPolicy(model, num_candidates=cfg.num_candidates)
+    options: dict[str, Any] = {}
+    if library is not None:
+        policy, options = LibraryPolicy(policy, library), {"library": str(library)}
     recorder = ReplayRecorder(store, policy.version, round) if store is not None else None
-    with get_env("coq", tactic_timeout=cfg.tactic_timeout) as env:
+    with get_env("coq", tactic_timeout=cfg.tactic_timeout, **options) as env:
         results, _ = run_all(
             env,
             policy,
@@ -192,18 +245,28 @@ def _attempt(
             allow_original_axioms=True,
         )
     times = [x.time_s for x in results if x.attempted]
-    return {"split": split, **tally(results), "times": times}
+    proofs = [x.proof for x in results if x.proved]
+    calling = sum(any(program_calls(t) for t in proof) for proof in proofs)
+    return {
+        "split": split,
+        **tally(results),
+        "times": times,
+        "library_share": calling / len(proofs) if proofs else 0.0,
+    }
 
 
 def _row(
     r: int,
     model: Path,
+    library: Path | None,
     found: dict[str, Any] | None,
     held: dict[str, Any],
     new: int,
     replay_proofs: int,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {"round": r, "model": str(model)}
+    row["library"] = str(library) if library is not None else None
+    row["library_programs"] = len(library_programs(library)) if library is not None else 0
     if found is not None:
         times = found["times"]
         row |= {
@@ -219,6 +282,7 @@ def _row(
         "eval_attempted": held["attempted"],
         "eval_proved": held["proved"],
         "eval_pass_at_1": held["pass_at_1"],
+        "eval_library_share": held["library_share"],
     }
     return row
 
@@ -233,8 +297,9 @@ def _save(out: Path, rows: list[dict[str, Any]]) -> None:
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| round | train proved / attempted | new proofs | mean time (s) | replay proofs "
-        "| held-out proved / attempted | held-out pass@1 |",
-        "|---|---|---|---|---|---|---|",
+        "| held-out proved / attempted | held-out pass@1 | library programs "
+        "| held-out proofs calling one |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "attempted" in r:
@@ -244,6 +309,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             train, new, mean, replay = "(starting model)", "", "", ""
         lines.append(
             f"| {r['round']} | {train} | {new} | {mean} | {replay} | "
-            f"{r['eval_proved']} / {r['eval_attempted']} | {r['eval_pass_at_1']:.1%} |"
+            f"{r['eval_proved']} / {r['eval_attempted']} | {r['eval_pass_at_1']:.1%} | "
+            f"{r.get('library_programs', 0)} | {r.get('eval_library_share', 0.0):.0%} |"
         )
     return "\n".join(lines)

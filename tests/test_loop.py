@@ -85,3 +85,61 @@ def test_retraining_keeps_the_users_optimiser_overrides(
     assert (round_1.optim.lr, round_1.optim.schedule) == (0.01, "cosine")  # the user's
     assert round_1.optim.warmup_steps == 20  # the retraining default where the user said nothing
     assert round_1.init_from and round_1.replay
+
+
+def test_loop_introspect_mines_a_library_each_round_and_searches_with_it(
+    trained, trace_dir, tmp_path, coq_installed
+) -> None:
+    from prover.loop import LoopConfig, run_loop
+    from prover.replay import ReplayStore
+
+    out, _ = trained
+    cfg = LoopConfig(
+        data=str(trace_dir),
+        eval_split="novel_files/val",
+        rounds=2,
+        train_theorems=4,
+        eval_theorems=1,
+        time_limit_s=5,
+        tactic_timeout=2,
+        num_candidates=4,
+        steps=3,
+        train_overrides=("batch_size=8", "optim.warmup_steps=1"),
+        introspect=True,
+        introspect_iterations=4,
+        introspect_verify_limit=1,
+        introspect_minimise=2,
+    )
+    rows = run_loop(cfg, tmp_path / "loop", model=out, log=lambda _: None)
+    assert rows[0]["library"] is None and rows[0]["library_programs"] == 0
+    for r in (1, 2):
+        folder = tmp_path / "loop" / f"round_{r}" / "library"
+        assert rows[r]["library"] == str(folder)
+        payload = json.loads((folder / "library.json").read_text())
+        assert rows[r]["library_programs"] == sum(p["verified"] for p in payload["programs"])
+        assert payload["corpus"]["proofs"] >= 6  # the trace's proofs, then the replay's
+        assert payload["minimisation"]["proofs"] == 2
+        assert (folder / "SpringtailLib.v").is_file()
+    with ReplayStore(tmp_path / "loop" / "replay.sqlite", readonly=True) as store:
+        versions = {
+            r: v
+            for r, v in store.conn.execute("SELECT DISTINCT round, model_version FROM outcomes")
+        }
+    assert not versions[1].endswith("+library")  # round 1 searched before any library
+    assert versions[2].endswith("+library")  # round 2 offered round 1's programs
+    assert "library programs" in (tmp_path / "loop" / "rounds.md").read_text()
+
+
+def test_loop_refuses_a_hostile_starting_library_before_any_work(
+    tmp_path, trace_dir, capsys, coq_installed
+) -> None:
+    from prover.cli import main
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "SpringtailLib.v").write_text("Ltac st_00000000 := admit.\n")
+    (lib / "library.json").write_text('{"programs": []}')
+    argv = ["loop", "--data", str(trace_dir), "--out", str(tmp_path / "loop"), "--library"]
+    assert main([*argv, str(lib), "--eval-split", "novel_files/val"]) == 2
+    assert "uses 'admit', never allowed" in capsys.readouterr().err
+    assert not (tmp_path / "loop").exists()
