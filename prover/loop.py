@@ -8,7 +8,8 @@ Round 0 is the starting model (`--model`, or a model trained on the trace for
    order, the same ones every round) with the current model, recording every tactic outcome
    and every verified proof in the replay store `OUT/replay.sqlite`;
 2. retrains: continues from the current model for `--minutes` on the traced steps plus the
-   steps of every verified replay proof (`OUT/round_R/`);
+   steps of every verified replay proof (`OUT/round_R/`), their tactics rewritten to call
+   the current tactic library's programs when there is one (`prover.train`, `library`);
 3. evaluates the new model on the held-out theorems (the first `--eval-theorems` of
    `--eval-split`).
 One row per round (proved, attempted, new proofs, held-out pass@1, mean time) is printed and
@@ -195,6 +196,7 @@ def run_loop(
             tcfg = dataclasses.replace(
                 train_config(cfg, cfg.minutes, cfg.steps, init_from=current),
                 replay=str(store.path),
+                library=str(library) if library is not None else None,
             )
             summary = train(tcfg, out / f"round_{r}")
             current = out / f"round_{r}" / "model"

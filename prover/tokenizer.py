@@ -8,6 +8,11 @@ with bos); a newline is one token of its own (goal layout carries meaning). Norm
 the identity and unseen characters fall back to bytes, so `decode(encode(text)) == text` for
 any text: a generated tactic reaches the proof assistant exactly as the model spelled it.
 
+Names given as `symbols` (a tactic library's program names, `st_<hash>`) are single tokens:
+`train_tokenizer(..., symbols=...)` makes them user-defined pieces, and `add_symbols` appends
+the ones a saved tokenizer lacks after its last id (so ids already learned keep meaning the
+same thing; the model grows its embeddings to match, `TacticModel.grow_vocabulary`).
+
 Training is reproducible: the corpus is sampled with `random.Random(seed)` and sentencepiece
 runs single-threaded, so the same texts and seed give the same model file byte for byte.
 """
@@ -107,6 +112,7 @@ def train_tokenizer(
     vocab_size: int = 4000,
     seed: int = 0,
     max_texts: int = 20_000,
+    symbols: Sequence[str] = (),
 ) -> SpringtailTokenizer:
     """Train on (a seeded sample of at most `max_texts` of) `texts`, save to `out_dir`.
     `vocab_size` is a target: at least every character + 256 bytes, at most what the corpus
@@ -124,7 +130,7 @@ def train_tokenizer(
     # Every character seen gets a piece, and so do the 256 byte-fallback pieces and the 7
     # special ones: a vocabulary smaller than that is raised to it.
     chars = set().union(*map(set, corpus))
-    vocab_size = max(vocab_size, len(chars) + 256 + 7 + 1)
+    vocab_size = max(vocab_size, len(chars) + 256 + 7 + len(symbols) + 1)
     buf = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(corpus),
@@ -135,7 +141,7 @@ def train_tokenizer(
         bos_id=BOS,
         eos_id=EOS,
         unk_id=UNK,
-        user_defined_symbols=[STATE_TOKEN, TACTIC_TOKEN, "\n"],
+        user_defined_symbols=[STATE_TOKEN, TACTIC_TOKEN, "\n", *symbols],
         byte_fallback=True,
         character_coverage=1.0,
         normalization_rule_name="identity",
@@ -154,6 +160,27 @@ def train_tokenizer(
     model_file.write_bytes(buf.getvalue())
     tok = SpringtailTokenizer(vocab_file=str(model_file))
     tok.save_pretrained(str(out))
+    return tok
+
+
+def add_symbols(path: str | Path, symbols: Sequence[str]) -> SpringtailTokenizer:
+    """Append the `symbols` the tokenizer saved in `path` lacks as single-token pieces (new
+    ids after the last one, in the given order), save it back, and return it."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    model_file = Path(path) / "spiece.model"
+    proto = pb.ModelProto()  # type: ignore[attr-defined]
+    proto.ParseFromString(model_file.read_bytes())
+    known = {piece.piece for piece in proto.pieces}
+    for symbol in symbols:
+        if symbol not in known:
+            piece = proto.pieces.add()
+            piece.piece, piece.score = symbol, 0.0
+            piece.type = pb.ModelProto.SentencePiece.USER_DEFINED  # type: ignore[attr-defined]
+            known.add(symbol)
+    model_file.write_bytes(proto.SerializeToString())
+    tok = SpringtailTokenizer(vocab_file=str(model_file))
+    tok.save_pretrained(str(path))
     return tok
 
 

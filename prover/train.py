@@ -9,6 +9,11 @@ tactics unless `init_from` names a model whose tokenizer is reused), checkpoints
 `ckpt_{step:06d}.pt` (model, optimizer, scheduler, RNG, data position) and, at the end,
 `model/`: the `transformers` model + tokenizer that `--policy model --model DIR` loads.
 
+With `library` (`--library LIBDIR`, a `springtail introspect` folder), every training tactic
+is rewritten to call the library's programs where that is shorter (`introspect.rewrite`) and
+the program names become single tokens; a run continuing `init_from` appends the names its
+tokenizer lacks and grows the model's embeddings to match.
+
 The batch of step s is a pure function of (seed, s): the data position is the step, and a run
 resumed from a checkpoint sees exactly the batches the uninterrupted run would have. A
 directory with checkpoints is resumed; one whose config or data differ is refused. The loop is
@@ -27,7 +32,7 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,10 +42,18 @@ import torch
 from torch import nn
 
 from prover.data import DataFormatError, TacticStep, load_steps
+from prover.introspect.mine import Program
+from prover.introspect.rewrite import load_programs, rewrite_step
 from prover.model.artifact import model_dir, save_model
 from prover.model.config import PRESETS, ModelConfig, tiny
 from prover.overrides import Parser, apply_overrides
-from prover.tokenizer import PAD, SpringtailTokenizer, load_tokenizer, train_tokenizer
+from prover.tokenizer import (
+    PAD,
+    SpringtailTokenizer,
+    add_symbols,
+    load_tokenizer,
+    train_tokenizer,
+)
 from prover.trainer import OptimConfig, TrainConfig, TrainTask, run_training
 
 DEFAULT_TRACE = "datasets/coq_trace"
@@ -69,6 +82,7 @@ class TacticTrainConfig(TrainConfig):
     vocab_size: int = 4000  # tokenizer target size (smaller when the corpus is small)
     max_state_tokens: int = 256
     max_tactic_tokens: int = 64
+    library: str | None = None  # a tactic library: targets call its programs, names are tokens
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -151,6 +165,20 @@ def replay_steps(cfg: TacticTrainConfig) -> list[TacticStep]:
     return [TacticStep(row["theorem"], row["file"], row["state"], row["tactic"], "") for row in ds]
 
 
+def _call_library(
+    steps: list[TacticStep], programs: Sequence[Program]
+) -> tuple[list[TacticStep], int]:
+    """The steps with each tactic rewritten to call the library's programs where shorter, and
+    how many changed."""
+    if not programs:
+        return steps, 0
+    out = [
+        dataclasses.replace(s, tactic=rewrite_step(s.state_before, s.tactic, programs))
+        for s in steps
+    ]
+    return out, sum(a.tactic != b.tactic for a, b in zip(steps, out, strict=True))
+
+
 def build_examples(
     tok: SpringtailTokenizer,
     cfg: TacticTrainConfig,
@@ -198,18 +226,22 @@ def make_batch(
 
 
 def _tokenizer_for(
-    cfg: TacticTrainConfig, out: Path, traced: list[TacticStep]
+    cfg: TacticTrainConfig, out: Path, traced: list[TacticStep], symbols: Sequence[str]
 ) -> SpringtailTokenizer:
+    """The run's tokenizer: the one it saved, else `init_from`'s plus any library names it
+    lacks (`symbols`, appended), else one trained on the run's texts with them."""
     tok_dir = out / "tokenizer"
     if (tok_dir / "spiece.model").is_file():
         return load_tokenizer(tok_dir)
     if cfg.init_from is not None:
         tok = load_tokenizer(model_dir(cfg.init_from))
         tok.save_pretrained(str(tok_dir))
-        return tok
+        return add_symbols(tok_dir, symbols) if symbols else tok
     steps = traced + [s for extra in cfg.tokenizer_data for s in load_steps(extra)]
     texts = [t for s in steps for t in (s.state_before, s.tactic)]
-    return train_tokenizer(texts, tok_dir, vocab_size=cfg.vocab_size, seed=cfg.seed)
+    return train_tokenizer(
+        texts, tok_dir, vocab_size=cfg.vocab_size, seed=cfg.seed, symbols=symbols
+    )
 
 
 def _model_config(cfg: TacticTrainConfig, tok: SpringtailTokenizer) -> ModelConfig:
@@ -221,6 +253,8 @@ def _build_model(cfg: TacticTrainConfig, tok: SpringtailTokenizer) -> Any:
 
     if cfg.init_from is not None:
         init = TacticModel.from_pretrained(str(model_dir(cfg.init_from)))
+        if init.config.model_config.vocab_size < len(tok):  # library names were added
+            init.grow_vocabulary(len(tok))
         if init.config.model_config != _model_config(cfg, tok):
             raise ValueError(
                 f"init_from {cfg.init_from} is a different model shape than this config "
@@ -246,19 +280,24 @@ class TacticTask(TrainTask):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" bars
-        traced = traced_steps(self.cfg)
+        programs = load_programs(Path(self.cfg.library)) if self.cfg.library else []
+        traced, rewritten = _call_library(traced_steps(self.cfg), programs)
+        replay, rewritten_replay = _call_library(replay_steps(self.cfg), programs)
         if accelerator.is_main_process:  # trains (or copies) the tokenizer the others load
             out.mkdir(parents=True, exist_ok=True)
-            tok = _tokenizer_for(self.cfg, out, traced)
+            tok = _tokenizer_for(self.cfg, out, traced, [p.name for p in programs])
         accelerator.wait_for_everyone()
         if not accelerator.is_main_process:
             tok = load_tokenizer(out / "tokenizer")
         self.tok = tok
-        self.ex = build_examples(tok, self.cfg, traced, replay_steps(self.cfg))
+        self.ex = build_examples(tok, self.cfg, traced, replay)
         self.data = {
             "source": self.cfg.data,
             "traced_steps": self.ex.num_traced,
             "replay_steps": self.ex.num_replay,
+            "library": self.cfg.library,
+            "library_programs": len(programs),
+            "steps_calling_library": rewritten + rewritten_replay,
             "dropped_long_tactics": self.ex.dropped,
             "sha256_16": self.ex.fingerprint(),
         }
@@ -321,12 +360,18 @@ def parse_args(argv: list[str] | None = None) -> tuple[TacticTrainConfig, Path]:
     ap.add_argument("--split", help="split of a trace folder (default novel_files/train)")
     ap.add_argument("--replay", help="replay SQLite file whose verified proofs are mixed in")
     ap.add_argument("--init-from", help="model directory to start from")
+    ap.add_argument(
+        "--library",
+        help="tactic library folder (`springtail introspect`): training tactics are rewritten "
+        "to call its programs, and their names become single tokens",
+    )
     ap.add_argument("--minutes", type=float, help="wall-clock training budget")
     ap.add_argument("--steps", type=int, help="max_steps")
     ap.add_argument("--out", required=True, help="run directory (resumed if it holds checkpoints)")
     args, rest = ap.parse_known_args(argv)
     cfg = preset(args.preset)
     flags = {"data": "data", "split": "split", "replay": "replay", "init_from": "init_from"}
+    flags |= {"library": "library"}
     flags |= {"minutes": "minutes", "steps": "max_steps"}  # --flag -> TacticTrainConfig field
     changes: dict[str, Any] = {
         name: getattr(args, flag) for flag, name in flags.items() if getattr(args, flag)
@@ -348,6 +393,9 @@ def prepare(cfg: TacticTrainConfig, log: Callable[[str], None] = _stderr) -> Tac
         raise FileNotFoundError(
             f"{cfg.data} not found: give --data a trace folder, split file or steps.jsonl"
         )
+    if cfg.library:  # a library that cannot be read is refused now, not after tracing
+        programs = load_programs(Path(cfg.library))
+        log(f"library: {len(programs)} programs from {cfg.library}; targets will call them")
     if not cfg.tokenizer_data and SHARED_LEAN_STEPS.is_file():
         num_states = len(load_steps(SHARED_LEAN_STEPS))
         log(f"tokenizer: also learning from {num_states} Lean states in {SHARED_LEAN_STEPS}")

@@ -128,6 +128,9 @@ def test_loop_introspect_mines_a_library_each_round_and_searches_with_it(
     assert not versions[1].endswith("+library")  # round 1 searched before any library
     assert versions[2].endswith("+library")  # round 2 offered round 1's programs
     assert "library programs" in (tmp_path / "loop" / "rounds.md").read_text()
+    meta = json.loads((tmp_path / "loop" / "round_2" / "config.json").read_text())
+    assert meta["config"]["library"] == rows[2]["library"]  # retrained calling its programs
+    assert meta["data"]["library_programs"] == rows[2]["library_programs"]
 
 
 def test_loop_refuses_a_hostile_starting_library_before_any_work(

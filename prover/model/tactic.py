@@ -160,6 +160,30 @@ class TacticModel(PreTrainedModel, GenerationMixin):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.encoder.embed
 
+    @torch.no_grad()
+    def grow_vocabulary(self, size: int) -> None:
+        """Grow the vocabulary to `size` ids (new tokens appended, e.g. a library's program
+        names): the embedding and output rows of existing ids are kept, each new row starts
+        as the mean of the existing ones (a new token is scored like an average one until
+        training moves it)."""
+        old = self.encoder.embed.num_embeddings
+        if size < old:
+            raise ValueError(f"cannot shrink the vocabulary from {old} to {size}")
+        if size == old:
+            return
+        embed, head = self.encoder.embed, self.lm_head
+        new_embed = nn.Embedding(size, embed.embedding_dim, padding_idx=embed.padding_idx)
+        new_head = nn.Linear(head.in_features, size, bias=False)
+        new_embed.to(embed.weight.device, embed.weight.dtype)
+        new_head.to(head.weight.device, head.weight.dtype)
+        new_embed.weight[:old] = embed.weight
+        new_embed.weight[old:] = embed.weight.mean(0)
+        new_head.weight[:old] = head.weight
+        new_head.weight[old:] = head.weight.mean(0)
+        self.encoder.embed, self.lm_head = new_embed, new_head
+        self.config.model = {**self.config.model, "vocab_size": size}
+        self.config.vocab_size = size
+
     def decode(
         self,
         decoder_input_ids: torch.Tensor,
