@@ -18,7 +18,8 @@
                      [--num-candidates K] [--decoding beam|sample] [--expand-batch B]
                      [--limit K] [--timeout S] [--tactic-timeout S] [--json OUT]
                      [--replay FILE] [--library LIBDIR] [--debug-search]
-    springtail introspect --trace DIR --out LIBDIR [--replay DB] [--iterations N] [--minimise]
+    springtail introspect [--backend coq|lean] --trace DIR --out LIBDIR [--replay DB]
+                     [--iterations N] [--minimise] [--lean-project DIR]
                      [--max-arity K] [--max-sentences N] [--verify-limit N]
     springtail library show LIBDIR [--replay DB]
     springtail csp train --task sudoku|maze [--model link|plain|looped] [--data FILE]
@@ -527,7 +528,24 @@ def _introspect_parser(sub: argparse._SubParsersAction[Parser]) -> None:
         "whose rewritten proofs re-check. Writes LIBDIR/SpringtailLib.v, library.json and "
         "report.md.",
     )
-    it.add_argument("--trace", required=True, metavar="DIR", help="a `springtail trace` folder")
+    it.add_argument(
+        "--backend",
+        choices=["coq", "lean"],
+        default="coq",
+        help="coq (default) or lean: mine Lean proofs (--trace is then a LeanDojo "
+        "steps.jsonl) into Lean macros, not checked here (no Lean)",
+    )
+    it.add_argument(
+        "--trace",
+        required=True,
+        metavar="DIR",
+        help="a `springtail trace` folder (Lean: a steps.jsonl file)",
+    )
+    it.add_argument(
+        "--lean-project",
+        metavar="DIR",
+        help="with --backend lean: also write DIR/Springtail/TacticLib.lean",
+    )
     it.add_argument("--split", default="novel_files/train", help="a training split (default)")
     it.add_argument("--replay", metavar="DB", help="also mine this replay store's proofs")
     it.add_argument("--out", required=True, metavar="LIBDIR", help="library folder")
@@ -576,6 +594,10 @@ def _csp_parser(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def cmd_introspect(args: argparse.Namespace) -> int:
+    if args.backend == "lean":
+        return _introspect_lean(args)
+    if args.lean_project:
+        raise UsageError("--lean-project is for --backend lean")
     from prover.introspect.corpus import Corpus, from_replay, from_trace
     from prover.introspect.library import BuildConfig, build_library
     from prover.replay import ReplayStore
@@ -619,6 +641,56 @@ def cmd_introspect(args: argparse.Namespace) -> int:
             f"minimised {m['proofs']} proofs: {m['shortened']} shortened, "
             f"{m['steps_before']} -> {m['steps_after']} steps ({out / 'minimised.jsonl'})"
         )
+    return EXIT_OK
+
+
+def _introspect_lean(args: argparse.Namespace) -> int:
+    from prover.introspect.lean import lean_corpus, render_library
+    from prover.introspect.mine import mine
+
+    if args.replay or args.minimise:
+        raise UsageError("--replay and --minimise need Coq: they are not for --backend lean")
+    steps, out = Path(args.trace), Path(args.out)
+    if not steps.is_file():
+        raise UsageError(f"--trace {steps}: not a file (give a LeanDojo steps.jsonl)")
+    project = Path(args.lean_project) / "Springtail" if args.lean_project else None
+    if project is not None and not project.is_dir():
+        raise UsageError(f"--lean-project {args.lean_project}: no Springtail/ folder in it")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file: give a folder for the library")
+    corpus = lean_corpus(steps)
+    skipped = sum(corpus.skipped.values())
+    print(
+        f"corpus: {len(corpus.proofs)} Lean proofs, {corpus.num_sentences} tactics "
+        f"({skipped} skipped)"
+    )
+    programs = mine(
+        corpus,
+        iterations=args.iterations,
+        max_arity=args.max_arity,
+        max_sentences=args.max_sentences,
+    )
+    text, entries = render_library(programs)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "TacticLib.lean").write_text(text, encoding="utf-8")
+    payload = {
+        "format_version": 1,
+        "backend": "lean",
+        "corpus": {
+            "proofs": len(corpus.proofs),
+            "sentences": corpus.num_sentences,
+            "skipped": dict(sorted(corpus.skipped.items())),
+        },
+        "programs": entries,
+    }
+    (out / "library.json").write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    if project is not None:
+        (project / "TacticLib.lean").write_text(text, encoding="utf-8")
+    rendered = sum(bool(e["macro"]) for e in entries)
+    print(
+        f"library: {rendered} Lean macros in {out / 'TacticLib.lean'} (not checked here: "
+        "run `lake build` in the Lean project)"
+    )
     return EXIT_OK
 
 

@@ -182,6 +182,13 @@ def _program(pattern: Sexp, compression: float, max_arity: int) -> Program:
     )
 
 
+def program_tree(program: Program) -> Tactic:
+    """The program's body as a tree whose parameters are the words x0, x1, ... (for printers
+    of other languages than Ltac)."""
+    keys = _param_keys(program.pattern)
+    return _render(program.pattern, {key: f"x{i}" for i, key in enumerate(keys)})
+
+
 def _shape_problem(s: Sexp, in_atom_arg: bool = False) -> str:
     """Why `s` is not a whole tactic whose holes are all tactic arguments ("" when it is)."""
     if isinstance(s, str):
