@@ -336,6 +336,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_loop(args: argparse.Namespace) -> int:
     from prover.loop import LoopConfig, run_loop, table
 
+    tuning = {
+        "introspect_iterations": args.introspect_iterations,
+        "introspect_verify_limit": args.introspect_verify_limit,
+        "introspect_minimise": args.introspect_minimise,
+    }
+    tuning = {k: v for k, v in tuning.items() if v is not None}
+    if tuning and not args.introspect:
+        flag = "--" + next(iter(tuning)).replace("_", "-")
+        raise UsageError(f"{flag} tunes --introspect: add --introspect or drop it")
+
     tactic_timeout = args.tactic_timeout or min(2.0, args.timeout)
     cfg = LoopConfig(
         data=args.data,
@@ -352,9 +362,7 @@ def cmd_loop(args: argparse.Namespace) -> int:
         preset=args.preset,
         library=args.library or "",
         introspect=args.introspect,
-        introspect_iterations=args.introspect_iterations,
-        introspect_verify_limit=args.introspect_verify_limit,
-        introspect_minimise=args.introspect_minimise,
+        **tuning,
     )
     if (args.introspect or args.library) and shutil.which("coqc") is None:
         raise UsageError("coqc not found: install Coq 8.16 (`make setup`)")
@@ -501,18 +509,18 @@ def _loop_parser(sub: argparse._SubParsersAction[Parser]) -> None:
         help="mine a tactic library after each round's search (trace + replay proofs); the "
         "round's evaluation and the next search use it",
     )
-    lp.add_argument("--introspect-iterations", type=_count, default=20, metavar="N")
+    lp.add_argument(
+        "--introspect-iterations", type=_count, metavar="N", help="Stitch steps (default 20)"
+    )
     lp.add_argument(
         "--introspect-verify-limit",
         type=_count,
-        default=3,
         metavar="N",
         help="rewritten proofs re-checked per mined program (default 3)",
     )
     lp.add_argument(
         "--introspect-minimise",
-        type=int,
-        default=0,
+        type=_count,
         metavar="N",
         help="minimise the first N proofs (replay first) before each round's mining",
     )
@@ -645,7 +653,7 @@ def cmd_introspect(args: argparse.Namespace) -> int:
 
 
 def _introspect_lean(args: argparse.Namespace) -> int:
-    from prover.introspect.lean import lean_corpus, render_library
+    from prover.introspect.lean import is_generated, lean_corpus, render_library
     from prover.introspect.mine import mine
 
     if args.replay or args.minimise:
@@ -653,13 +661,22 @@ def _introspect_lean(args: argparse.Namespace) -> int:
     steps, out = Path(args.trace), Path(args.out)
     if not steps.is_file():
         raise UsageError(f"--trace {steps}: not a file (give a LeanDojo steps.jsonl)")
-    project = Path(args.lean_project) / "Springtail" if args.lean_project else None
-    if project is not None and not project.is_dir():
-        raise UsageError(f"--lean-project {args.lean_project}: no Springtail/ folder in it")
+    target = (
+        Path(args.lean_project) / "Springtail" / "TacticLib.lean" if args.lean_project else None
+    )
+    if target is not None:
+        if not target.parent.is_dir():
+            raise UsageError(f"--lean-project {args.lean_project}: no Springtail/ folder in it")
+        if target.exists() and not is_generated(target.read_text(encoding="utf-8")):
+            raise UsageError(
+                f"{target} was not written by `springtail introspect`: move it away first"
+            )
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file: give a folder for the library")
     corpus = lean_corpus(steps)
     skipped = sum(corpus.skipped.values())
+    if not corpus.proofs:
+        raise UsageError(f"--trace {steps}: no whole Lean proof read ({skipped} skipped)")
     print(
         f"corpus: {len(corpus.proofs)} Lean proofs, {corpus.num_sentences} tactics "
         f"({skipped} skipped)"
@@ -671,7 +688,10 @@ def _introspect_lean(args: argparse.Namespace) -> int:
         max_sentences=args.max_sentences,
     )
     text, entries = render_library(programs)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot create the folder ({e.strerror or e})") from None
     (out / "TacticLib.lean").write_text(text, encoding="utf-8")
     payload = {
         "format_version": 1,
@@ -684,8 +704,8 @@ def _introspect_lean(args: argparse.Namespace) -> int:
         "programs": entries,
     }
     (out / "library.json").write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
-    if project is not None:
-        (project / "TacticLib.lean").write_text(text, encoding="utf-8")
+    if target is not None:
+        target.write_text(text, encoding="utf-8")
     rendered = sum(bool(e["macro"]) for e in entries)
     print(
         f"library: {rendered} Lean macros in {out / 'TacticLib.lean'} (not checked here: "

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from prover.envs.coq_ltac import Atom, Seq, Wrap
-from prover.introspect.lean import (
+from prover.envs.lean_tactic import (
     LeanParseError,
     lean_library_problems,
     local_names,
@@ -34,6 +34,10 @@ needs_data = pytest.mark.skipif(not STEPS.is_file(), reason=f"{STEPS} (shared da
         "refine' ⟨n + 1, _⟩",
         "try (norm_num <;> linarith)",
         "nlinarith [sq_nonneg (a - b), h₀.2.1]",
+        "(try simp) <;> linarith",
+        "a <;> (try b) <;> c",
+        "all_goals norm_num <;> linarith",
+        "ring_nf <;> (all_goals simp) <;> linarith",
     ],
 )
 def test_printing_a_read_lean_tactic_gives_its_text_back(text: str) -> None:
@@ -77,7 +81,7 @@ def test_the_lean_library_of_the_shared_proofs_matches_its_golden_text(tmp_path)
     assert text == GOLDEN.read_text(encoding="utf-8")
     assert (project / "Springtail" / "TacticLib.lean").read_text(encoding="utf-8") == text
     assert lean_library_problems(text) == []
-    assert "x0:term:max x1:term:max : tactic => `(tactic| linarith [$x0, $x1])" in text
+    assert "x0:term:max x1:term:max : tactic => `(tactic| linarith [$x0:term, $x1:term])" in text
     assert "h₀" not in text  # local names are parameters, never baked into a macro
     payload = json.loads((out / "library.json").read_text())
     assert payload["backend"] == "lean" and payload["corpus"]["skipped"]
@@ -103,14 +107,54 @@ def test_hostile_lean_library_text_is_refused(line: str) -> None:
 
 @pytest.mark.parametrize(
     "extra",
-    [["--minimise"], ["--replay", "r.sqlite"], ["--lean-project", "{tmp}/nowhere"]],
+    [
+        ["--minimise"],
+        ["--replay", "r.sqlite"],
+        ["--lean-project", "{tmp}/nowhere"],
+        ["--lean-project", "{tmp}/handwritten"],
+    ],
 )
 def test_lean_introspection_bad_input_exits_2(extra, tmp_path, capsys) -> None:
     from prover.cli import main
 
     steps = tmp_path / "steps.jsonl"
-    steps.write_text("")
+    steps.write_text(json.dumps(STEP) + "\n")
     argv = ["introspect", "--backend", "lean", "--trace", str(steps), "--out", str(tmp_path / "l")]
+    handwritten = tmp_path / "handwritten" / "Springtail"
+    handwritten.mkdir(parents=True)
+    (handwritten / "TacticLib.lean").write_text("theorem mine : True := trivial\n")
     assert main([*argv, *(a.replace("{tmp}", str(tmp_path)) for a in extra)]) == 2
     assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "l").exists()
+    assert (handwritten / "TacticLib.lean").read_text() == "theorem mine : True := trivial\n"
+
+
+STEP = {"theorem": "t", "step": 0, "state_before": "x : ℕ\n⊢ x = x", "tactic": "rfl"}
+STEP["state_after"] = "no goals"
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (["[1, 2]"], "not a LeanDojo step"),
+        ([json.dumps({k: v for k, v in STEP.items() if k != "state_after"})], "state_after"),
+        (["{not json"], "not JSON"),
+        ([], "no whole Lean proof read"),
+        ([json.dumps(STEP | {"tactic": "exact (by rfl)"})], "no whole Lean proof read"),
+    ],
+)
+def test_unreadable_lean_steps_exit_2(lines, message, tmp_path, capsys) -> None:
+    from prover.cli import main
+
+    steps = tmp_path / "steps.jsonl"
+    steps.write_text("".join(line + "\n" for line in lines))
+    argv = ["introspect", "--backend", "lean", "--trace", str(steps), "--out", str(tmp_path / "l")]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_shipped_lean_library_is_a_generated_one() -> None:
+    from prover.introspect.lean import is_generated
+
+    shipped = Path(__file__).resolve().parents[1] / "lean_project" / "Springtail" / "TacticLib.lean"
+    assert is_generated(shipped.read_text(encoding="utf-8"))

@@ -62,6 +62,7 @@ def fresh_handle() -> int:
     return next(_HANDLES)
 
 
+PROGRAM_NAME = r"st_[0-9a-f]{8}"  # a tactic library program: st_ + 8 hex of its body's hash
 QUALID_RE = re.compile(
     r"[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*(?:\.[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*)*"
 )

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from prover.envs.base import EnvError
+from prover.envs.base import PROGRAM_NAME, EnvError
 from prover.envs.coq_compile import coqc_failure, run_coqc
 from prover.envs.coq_lex import CoqSyntaxError, source_text, strip_comments
 from prover.envs.coq_ltac import LtacParseError, parse_tactic, tokenize
@@ -24,7 +24,6 @@ from prover.envs.coq_project import LIBRARY_FILE, LIBRARY_NAME, SAFETY_ARGS
 from prover.envs.coq_source import split_sentences
 
 LIBRARY_IMPORT = f"From {LIBRARY_NAME} Require Import SpringtailLib."
-PROGRAM_NAME = r"st_[0-9a-f]{8}"  # a library program's name: st_ + 8 hex of its body's hash
 _CALL_RE = re.compile(rf"(?<![\w']){PROGRAM_NAME}(?![\w'])")
 _DEFINITION_RE = re.compile(
     rf"Ltac\s+(?P<name>{PROGRAM_NAME})(?P<params>(?:\s+x\d)*)\s*:=\s*(?P<body>.+)\.", re.S

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from prover.envs.base import ProofState
-from prover.envs.coq_library import LIBRARY_IMPORT, PROGRAM_NAME
+from prover.envs.base import PROGRAM_NAME, ProofState
+from prover.envs.coq_library import LIBRARY_IMPORT
 from prover.envs.coq_ltac import local_names
 from prover.policies.base import Candidate, PolicyError, TacticPolicy
 
