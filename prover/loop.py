@@ -19,8 +19,10 @@ resumes after its last finished round when run again with the same `--out`.
 With `--introspect`, each round also mines a tactic library (`prover.introspect`) after its
 search, from the trace's training proofs and every verified proof in the replay store (the
 first `--introspect-minimise` of them minimised first, replay proofs first), into
-`OUT/round_R/library/`; that round's evaluation and the next round's search offer its
-verified programs as candidates (`LibraryPolicy`) with the library loaded for every check.
+`OUT/round_R/library/`, the previous round's programs kept as candidates (checked again), so
+the library grows; that round's retraining rewrites targets to call it, and its evaluation
+and the next round's search offer its verified programs as candidates (`LibraryPolicy`) with
+the library loaded for every check.
 `--library LIBDIR` starts the loop with a library (checked before anything runs).
 """
 
@@ -40,6 +42,7 @@ from prover.envs.coq_library import private_copy, program_calls
 from prover.episodes import run_all, tally
 from prover.introspect.corpus import from_replay, from_trace
 from prover.introspect.library import BuildConfig, build_library
+from prover.introspect.rewrite import load_programs
 from prover.model.artifact import model_dir, model_info
 from prover.overrides import apply_overrides
 from prover.policies.base import TacticPolicy
@@ -92,6 +95,8 @@ class LoopConfig:
             raise ValueError("introspect_iterations and introspect_verify_limit must be at least 1")
         if self.introspect_minimise < 0:
             raise ValueError("introspect_minimise is a number of proofs (0: none)")
+        if self.introspect and self.train_split.split("/")[-1] != "train":
+            raise ValueError(f"introspection mines training proofs only, not {self.train_split!r}")
 
     def build_config(self) -> BuildConfig:
         return BuildConfig(
@@ -188,10 +193,19 @@ def run_loop(
             )
             after = store.proved_theorems()
             if cfg.introspect:
+                carry = load_programs(library) if library is not None else []
                 library = out / f"round_{r}" / "library"
                 log(f"== round {r}: mining a tactic library into {library}")
                 corpus = from_trace(data, cfg.train_split, from_replay(store.path))
-                build_library(corpus, library, cfg.build_config(), log=log, replay=store)
+                build_library(
+                    corpus,
+                    library,
+                    cfg.build_config(),
+                    log=log,
+                    replay=store,
+                    replay_round=r,
+                    carry=carry,
+                )
             log(f"== round {r}: retraining for {cfg.minutes} min on the trace + replay proofs")
             tcfg = dataclasses.replace(
                 train_config(cfg, cfg.minutes, cfg.steps, init_from=current),

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from prover.data import DataFormatError, TacticStep, load_steps
+from prover.envs.coq_library import program_calls
 from prover.introspect.mine import Program
 from prover.introspect.rewrite import load_programs, rewrite_step
 from prover.model.artifact import model_dir, save_model
@@ -169,14 +170,15 @@ def _call_library(
     steps: list[TacticStep], programs: Sequence[Program]
 ) -> tuple[list[TacticStep], int]:
     """The steps with each tactic rewritten to call the library's programs where shorter, and
-    how many changed."""
+    how many of them call a program (rewritten now, or already calling one, e.g. a replay
+    proof found with the library)."""
     if not programs:
         return steps, 0
     out = [
         dataclasses.replace(s, tactic=rewrite_step(s.state_before, s.tactic, programs))
         for s in steps
     ]
-    return out, sum(a.tactic != b.tactic for a, b in zip(steps, out, strict=True))
+    return out, sum(bool(program_calls(s.tactic)) for s in out)
 
 
 def build_examples(
@@ -281,8 +283,8 @@ class TacticTask(TrainTask):
 
         hf_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" bars
         programs = load_programs(Path(self.cfg.library)) if self.cfg.library else []
-        traced, rewritten = _call_library(traced_steps(self.cfg), programs)
-        replay, rewritten_replay = _call_library(replay_steps(self.cfg), programs)
+        traced, calling = _call_library(traced_steps(self.cfg), programs)
+        replay, calling_replay = _call_library(replay_steps(self.cfg), programs)
         if accelerator.is_main_process:  # trains (or copies) the tokenizer the others load
             out.mkdir(parents=True, exist_ok=True)
             tok = _tokenizer_for(self.cfg, out, traced, [p.name for p in programs])
@@ -297,7 +299,7 @@ class TacticTask(TrainTask):
             "replay_steps": self.ex.num_replay,
             "library": self.cfg.library,
             "library_programs": len(programs),
-            "steps_calling_library": rewritten + rewritten_replay,
+            "steps_calling_library": calling + calling_replay,
             "dropped_long_tactics": self.ex.dropped,
             "sha256_16": self.ex.fingerprint(),
         }

@@ -112,14 +112,19 @@ def test_loop_introspect_mines_a_library_each_round_and_searches_with_it(
     )
     rows = run_loop(cfg, tmp_path / "loop", model=out, log=lambda _: None)
     assert rows[0]["library"] is None and rows[0]["library_programs"] == 0
+    names: dict[int, set[str]] = {}
     for r in (1, 2):
         folder = tmp_path / "loop" / f"round_{r}" / "library"
         assert rows[r]["library"] == str(folder)
         payload = json.loads((folder / "library.json").read_text())
         assert rows[r]["library_programs"] == sum(p["verified"] for p in payload["programs"])
-        assert payload["corpus"]["proofs"] >= 6  # the trace's proofs, then the replay's
+        assert payload["corpus"]["proofs"] >= 6  # the replay store's proofs, then the trace's
         assert payload["minimisation"]["proofs"] == 2
         assert (folder / "SpringtailLib.v").is_file()
+        names[r] = {p["name"] for p in payload["programs"]}
+        verified = {p["name"] for p in payload["programs"] if p["verified"]}
+        names[-r] = verified
+    assert names[-1] <= names[2]  # round 1's programs stay candidates in round 2
     with ReplayStore(tmp_path / "loop" / "replay.sqlite", readonly=True) as store:
         versions = {
             r: v
@@ -145,4 +150,13 @@ def test_loop_refuses_a_hostile_starting_library_before_any_work(
     argv = ["loop", "--data", str(trace_dir), "--out", str(tmp_path / "loop"), "--library"]
     assert main([*argv, str(lib), "--eval-split", "novel_files/val"]) == 2
     assert "uses 'admit', never allowed" in capsys.readouterr().err
+    assert not (tmp_path / "loop").exists()
+
+
+def test_introspection_tuning_without_introspect_is_bad_input(tmp_path, capsys) -> None:
+    from prover.cli import main
+
+    argv = ["loop", "--out", str(tmp_path / "loop"), "--introspect-iterations", "3"]
+    assert main(argv) == 2
+    assert "--introspect-iterations tunes --introspect" in capsys.readouterr().err
     assert not (tmp_path / "loop").exists()

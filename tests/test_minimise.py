@@ -111,17 +111,27 @@ def test_the_corpus_holds_the_minimised_proofs(minimised) -> None:
         assert len(by_name[name].trees) == len(m.after)
 
 
-def test_minimised_proofs_join_the_replay_store(minimised, tmp_path) -> None:
+def _store_original(store: ReplayStore, name: str, file: str) -> None:
+    tactics = [t if t.endswith(".") else t + "." for t in PROOFS[name].split(". ")]
+    steps = [(f"state {k}", t) for k, t in enumerate(tactics)]
+    store.add_proof(theorem=name, file=file, tactics=tactics, steps=steps)
+
+
+def test_minimised_proofs_join_the_replay_store_for_its_own_theorems(minimised, tmp_path) -> None:
     _, results, _ = minimised
     with ReplayStore(tmp_path / "r.sqlite") as store:
-        shortened = [m for m in results.values() if m.shortened]
-        assert len(shortened) >= 3
-        assert add_to_replay(store, list(results.values())) == len(shortened)
-        assert add_to_replay(store, list(results.values())) == 0  # stored once
+        _store_original(store, "padded", results["padded"].file)
+        _store_original(store, "sym", results["sym"].file)
+        assert results["padded"].shortened and results["needs"].shortened
+        assert add_to_replay(store, list(results.values()), round=3) == 2  # not `needs`
+        assert add_to_replay(store, list(results.values()), round=3) == 0  # stored once
+        rows = store.conn.execute("SELECT theorem, round, model_version FROM proofs").fetchall()
+    assert sorted(r for r in rows if r[2] == "minimised") == [
+        ("padded", 3, "minimised"),
+        ("sym", 3, "minimised"),
+    ]
     again = from_replay(tmp_path / "r.sqlite")
-    assert sorted(p.sentences for p in again.proofs) == sorted(
-        m.after for m in results.values() if m.shortened
-    )
+    assert {p.sentences for p in again.proofs} >= {results["padded"].after, results["sym"].after}
 
 
 class _LyingEnv:
@@ -159,15 +169,69 @@ def test_cli_minimise_reports_which_steps_were_needed(traced, tmp_path, capsys) 
     from prover.cli import main
 
     lib, db = tmp_path / "lib", tmp_path / "replay.sqlite"
-    ReplayStore(db).close()
+    with ReplayStore(db) as store:  # the prover's own proof of `padded`, as written
+        _store_original(store, "padded", str(traced / "Min.v"))
     argv = ["introspect", "--trace", str(traced), "--out", str(lib), "--iterations", "2"]
     assert main([*argv, "--replay", str(db), "--minimise", "--minimise-limit", "2"]) == 0
     assert "minimised 2 proofs" in capsys.readouterr().out
     records = [json.loads(line) for line in (lib / "minimised.jsonl").read_text().splitlines()]
-    assert [r["theorem"] for r in records] == ["tw_spec", "padded"]
+    assert [r["theorem"] for r in records] == ["padded", "tw_spec"]  # replay proofs first
     assert [r["verdict"] for r in records] == ["shortened", "shortened"]
     payload = json.loads((lib / "library.json").read_text())
     assert payload["minimisation"]["proofs"] == 2
-    assert payload["minimisation"]["added_to_replay"] == 2
+    assert payload["minimisation"]["added_to_replay"] == 1  # tw_spec is not the store's
     with ReplayStore(db, readonly=True) as store:
         assert store.counts()["proofs"] == 2
+
+
+class _ScriptEnv:
+    """s0 -a-> s1 -b-> s2 -c-> s3 -d-> done, and `X.` takes s0 straight to s2."""
+
+    moves = {("s0", "a."): "s1", ("s1", "b."): "s2", ("s2", "c."): "s3", ("s0", "X."): "s2"}
+
+    def open(self, *, file, theorem, imports=()):
+        return ProofState("s0", 0, 1)
+
+    def step(self, state, tactic):
+        if (state.text, tactic) == ("s3", "d."):
+            return Proved((tactic,))
+        nxt = self.moves.get((state.text, tactic))
+        return Progress(ProofState(nxt, 0, 1)) if nxt else Failed("no")
+
+    def original_axioms(self, file, theorem):
+        return ()
+
+    def verify(self, **kwargs):
+        return VerifyResult(True)
+
+
+@pytest.mark.parametrize(
+    ("max_steps", "after"),
+    [
+        (5, ("a.", "b.", "c.", "d.")),  # X found, but no budget left to confirm the rest
+        (7, ("X.", "c.", "d.")),  # confirmed, then the budget ends the drops
+        (100, ("X.", "c.", "d.")),
+    ],
+)
+def test_a_spent_budget_keeps_the_shortest_confirmed_proof(max_steps, after) -> None:
+    corpus = Corpus()
+    steps = [("s0", "a.", "s1"), ("s1", "b.", "s2"), ("s2", "c.", "s3"), ("s3", "d.", None)]
+    corpus.add("t", "M.t", Path("M.v"), steps)
+    m = minimise(_ScriptEnv(), corpus.proofs[0], closers=["X."], max_steps=max_steps)  # type: ignore[arg-type]
+    assert m.after == after and m.steps_run <= max_steps
+    if after != m.before:
+        assert m.verdict == "shortened" and m.needed == (False, False, True, True)
+        assert m.replaced == [{"closer": "X.", "steps": [0, 2]}]
+        assert m.states == ("s0", "s2", "s3")
+
+
+def test_a_minimisation_out_of_time_keeps_the_original(monkeypatch) -> None:
+    import prover.introspect.minimise as minimise_module
+
+    clock = iter(range(0, 1000, 30))  # every reading is 30 s later
+    monkeypatch.setattr(minimise_module.time, "perf_counter", lambda: next(clock))
+    corpus = Corpus()
+    steps = [("s0", "a.", "s1"), ("s1", "b.", "s2"), ("s2", "c.", "s3"), ("s3", "d.", None)]
+    corpus.add("t", "M.t", Path("M.v"), steps)
+    m = minimise(_ScriptEnv(), corpus.proofs[0], closers=["X."], max_seconds=50)  # type: ignore[arg-type]
+    assert m.after == m.before and m.verdict.startswith("error: the budget ran out")

@@ -37,7 +37,7 @@ from prover.envs.coq_library import (
 )
 from prover.envs.coq_project import LIBRARY_FILE
 from prover.introspect.corpus import Corpus
-from prover.introspect.mine import Program, mine
+from prover.introspect.mine import Program, find_uses, mine
 from prover.introspect.minimise import add_to_replay, minimise_corpus
 from prover.introspect.stats import empty as empty_stats
 from prover.introspect.stats import program_stats
@@ -76,10 +76,14 @@ def build_library(
     config: BuildConfig = BuildConfig(),
     log: Callable[[str], None] = print,
     replay: ReplayStore | None = None,
+    replay_round: int = 0,
+    carry: Sequence[Program] = (),
 ) -> dict[str, Any]:
     """Mine, check and write the library into `out`; returns the `library.json` payload.
     With a `replay` store, each program gets its search statistics from it (`stats.py`) and
-    minimised proofs (`config.minimise`) are stored in it."""
+    shorter versions of its own proofs (`config.minimise`) are stored in it, as round
+    `replay_round`. `carry` are programs of an earlier library (`rewrite.load_programs`) that
+    stay candidates, first, whatever Stitch finds now; they pass the same checks again."""
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()
     minimised: dict[str, Any] | None = None
@@ -92,7 +96,7 @@ def build_library(
         with (out / MINIMISED_FILE).open("w", encoding="utf-8") as f:
             f.writelines(json.dumps(m.record()) + "\n" for m in results)
         if replay is not None:
-            minimised["added_to_replay"] = add_to_replay(replay, results)
+            minimised["added_to_replay"] = add_to_replay(replay, results, replay_round)
     t0 = time.perf_counter()
     programs = mine(
         corpus,
@@ -101,6 +105,11 @@ def build_library(
         max_sentences=config.max_sentences,
     )
     mined_s = time.perf_counter() - t0
+    mined = {p.name for p in programs}
+    kept = [p for p in carry if p.name not in mined]
+    for p in kept:
+        p.uses = find_uses(p, corpus)
+    programs = [*kept, *programs]
     for p in programs:
         if not p.refused and not p.uses:
             p.refused = "no corpus sentence matches it whole (it only compresses inside others)"

@@ -3,14 +3,15 @@
     result = minimise(env, proof)      # proof: a corpus `Proof` (its steps verified before)
 
 For one proof, on Coq's own interactive engine:
-1. **runs -> one closer**: at each step i (first to last), each closer tactic (`CLOSERS`:
-   the portfolio's automation and a few two-tactic closing combinations) is run on the
-   state before step i; when it lands on the state some later step j lands on (same goal
-   text and goal count; "no goals" for the end), steps i..j-1 are replaced by that one
-   tactic, the longest such run first;
+1. **runs -> one closer**: at each step i (first to last), the closer tactics (`CLOSERS`:
+   the portfolio's automation and a few two-tactic closing combinations) are run in turn on
+   the state before step i; the first that lands on the state a later step j lands on (same
+   goal text and goal count; "no goals" for the end) replaces steps i..j-1, for the latest
+   such j, when the whole script still proves the goal;
 2. **drops**: each remaining step is dropped in turn, kept out when the rest still ends in
    "no goals";
-repeated until nothing changes or `max_steps` tactic runs are spent. Whatever the search
+repeated until nothing changes or `max_steps` tactic runs or `max_seconds` are spent (the
+shortest script confirmed so far stands). Whatever the search
 found, the shorter proof counts only when `env.verify` re-checks it as a whole file, with
 the axioms the theorem's own proof uses (and no others); otherwise the original stands.
 
@@ -96,8 +97,8 @@ class _Budget(Exception):
 class _Replayer:
     """Runs scripts from the theorem's opened state, sharing every prefix already run."""
 
-    def __init__(self, env: ProofEnv, root: ProofState, max_steps: int) -> None:
-        self.env, self.max_steps, self.steps_run = env, max_steps, 0
+    def __init__(self, env: ProofEnv, root: ProofState, max_steps: int, deadline: float) -> None:
+        self.env, self.max_steps, self.deadline, self.steps_run = env, max_steps, deadline, 0
         self.cache: dict[tuple[str, ...], ProofState | str | None] = {(): root}
 
     def state(self, script: Sequence[str]) -> ProofState | str | None:
@@ -109,7 +110,7 @@ class _Replayer:
         before = self.state(key[:-1])
         result: ProofState | str | None = None
         if isinstance(before, ProofState):
-            if self.steps_run >= self.max_steps:
+            if self.steps_run >= self.max_steps or time.perf_counter() > self.deadline:
                 raise _Budget
             self.steps_run += 1
             step = self.env.step(before, key[-1])
@@ -139,6 +140,7 @@ def minimise(
     *,
     closers: Sequence[str] = CLOSERS,
     max_steps: int = 400,
+    max_seconds: float = 60.0,
 ) -> Minimised:
     """Minimise `proof` (see the module docstring); never raises for a proof Coq refuses."""
     t0 = time.perf_counter()
@@ -149,23 +151,34 @@ def minimise(
     except EnvError as e:
         result.verdict = f"error: {str(e)[:200]}"
         return result
-    replay = _Replayer(env, root, max_steps)
+    replay = _Replayer(env, root, max_steps, t0 + max_seconds)
     # Each current sentence: its original index, or the (i, j) run a closer replaced.
     script: list[str] = list(original)
     origin: list[int | tuple[int, int]] = list(range(len(original)))
+    best: list[Any] = [list(script), list(origin)]  # the shortest script known to prove
+
+    def keep() -> None:
+        best[:] = [list(script), list(origin)]
+
     try:
         if not replay.proves(script):
             result.verdict = "error: the proof does not replay interactively"
             return _done(result, replay, t0)
+    except _Budget:
+        result.verdict = "error: the budget ran out replaying the proof as it stands"
+        return _done(result, replay, t0)
+    try:
         changed = True
         while changed:
-            changed = _replace_runs(replay, script, origin, closers)
-            changed = _drop_steps(replay, script, origin) or changed
-    except _Budget:
-        pass
+            changed = _replace_runs(replay, script, origin, closers, keep)
+            changed = _drop_steps(replay, script, origin, keep) or changed
+    except _Budget:  # stop searching; what was confirmed so far stands
+        script, origin = best
     if len(script) >= len(original):
         return _done(result, replay, t0)
-    states = [replay.state(script[:k]) for k in range(len(script))]
+    states = [replay.cache.get(tuple(script[:k])) for k in range(len(script))]
+    if not all(isinstance(s, ProofState) for s in states):  # `keep` saw every prefix proved
+        raise AssertionError(f"minimise: a kept script has an unreplayed prefix: {script}")
     result.states = tuple(s.text for s in states if isinstance(s, ProofState))
     allowed = env.original_axioms(proof.file, proof.theorem) or ()
     try:
@@ -204,8 +217,11 @@ def _replace_runs(
     script: list[str],
     origin: list[int | tuple[int, int]],
     closers: Sequence[str],
+    keep: Callable[[], None],
 ) -> bool:
-    """Replace the longest run of two or more steps one closer can stand for; repeat."""
+    """At each step i, the first closer (in `closers` order) that lands where a later step
+    lands replaces the run up to the latest such step; each change is kept only once the
+    whole script still proves the goal."""
     changed = False
     i = 0
     while i < len(script) - 1:
@@ -223,20 +239,29 @@ def _replace_runs(
             if j is None:
                 continue
             run = (_span(origin[i])[0], _span(origin[j - 1])[1])
-            script[i:j] = [closer]
-            origin[i:j] = [run]
+            candidate, where = [*script[:i], closer, *script[j:]], [*origin[:i], run, *origin[j:]]
+            if not replay.proves(candidate):  # same goal text, yet the rest does not replay
+                continue
+            script[:], origin[:] = candidate, where
+            keep()
             changed = True
             break
         i += 1
     return changed
 
 
-def _drop_steps(replay: _Replayer, script: list[str], origin: list[int | tuple[int, int]]) -> bool:
+def _drop_steps(
+    replay: _Replayer,
+    script: list[str],
+    origin: list[int | tuple[int, int]],
+    keep: Callable[[], None],
+) -> bool:
     """Drop each step the rest of the proof does not need (last first)."""
     changed = False
     for k in reversed(range(len(script))):
         if len(script) > 1 and replay.proves(script[:k] + script[k + 1 :]):
             del script[k], origin[k]
+            keep()
             changed = True
     return changed
 
@@ -269,11 +294,14 @@ def minimise_corpus(
 
 
 def add_to_replay(store: ReplayStore, results: Sequence[Minimised], round: int = 0) -> int:
-    """Store each verified shorter proof in the replay store (model version "minimised"),
-    so retraining sees it; returns how many were new."""
+    """Store each verified shorter proof of a theorem the store already has a proof of (model
+    version "minimised"), so retraining sees the shorter one; returns how many were new.
+    Theorems the store has not proved (e.g. the trace's) are left out: the store holds
+    what the prover proved."""
+    known = store.proved_theorems()
     added = 0
     for m in results:
-        if m.shortened:
+        if m.shortened and (m.file, m.theorem) in known:
             added += store.add_proof(
                 theorem=m.theorem,
                 file=m.file,
