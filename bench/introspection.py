@@ -2,10 +2,16 @@
 same held-out theorems and budget, and how much it shortens held-out human proofs.
 
     python bench/introspection.py --trace datasets/coq_trace --library runs/lib \
-        [--split novel_files/test] [--limit 50] [--timeout 10] [--tactic-timeout 2]
+        [--split novel_files/test] [--limit 50] [--timeout 10] [--tactic-timeout 2] \
+        [--model DIR --library-model DIR]
 
 Rows, run one after the other in this process on the same theorems: `portfolio` and
-`portfolio + library` (the same candidates, then the library's programs). Columns: proved /
+`portfolio + library` (the same candidates, then the library's programs); with `--model` and
+`--library-model`, also `model` (the model alone) and `model + library` (a model trained on
+targets rewritten to call the library, `springtail train --library`, offering its own
+candidates and then the library's programs). For an equal-compute model comparison, train
+both the same way from the same start (e.g. `--init-from M` for the same minutes, one with
+`--library`). Columns: proved /
 attempted, pass@1, mean proof length (tactic sentences), share of proofs calling >= 1 library
 program. Then the compression of the split's human proofs: tactic tokens before and after
 rewriting every sentence with the library's programs (a syntactic count: the rewritten
@@ -28,16 +34,17 @@ from eval.summary import EvalConfig
 from prover.envs.coq_library import program_calls
 from prover.envs.coq_ltac import print_tactic, tokenize
 from prover.introspect.corpus import read_split
-from prover.introspect.mine import from_definition, rewrite_with
-from prover.policies.library import LibraryPolicy, library_programs
+from prover.introspect.mine import rewrite_with
+from prover.introspect.rewrite import load_programs
+from prover.policies.base import TacticPolicy
+from prover.policies.library import LibraryPolicy
+from prover.policies.model import ModelPolicy
 from prover.policies.portfolio import PortfolioPolicy
 
 
 def compression(trace: Path, split: str, library: Path) -> dict[str, Any]:
     """Tactic tokens of the split's human proofs before and after rewriting with the library."""
-    programs = [
-        from_definition(p["name"], p["params"], p["body"]) for p in library_programs(library)
-    ]
+    programs = load_programs(library)
     corpus = read_split(trace, split)
     before = after = touched = 0
     for proof in corpus.proofs:
@@ -79,8 +86,13 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=50)
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--tactic-timeout", type=float, default=2.0)
+    ap.add_argument("--model", help="model row: a model directory")
+    ap.add_argument("--library-model", help="model + library row: a model trained with it")
+    ap.add_argument("--num-candidates", type=int, default=8)
     ap.add_argument("--out", default="bench/results/introspection.json")
     args = ap.parse_args()
+    if bool(args.model) != bool(args.library_model):
+        ap.error("--model and --library-model go together")
     trace, library = Path(args.trace), Path(args.library)
     meta = json.loads((library / "library.json").read_text())
     verified = sum(p["verified"] for p in meta["programs"])
@@ -91,10 +103,18 @@ def main() -> None:
     print_table([shrink], ["proofs", "proofs_rewritten", "tokens_before", "tokens_after", "shrink"])
 
     rows, summaries = [], {}
-    for name, policy, lib in (
+    candidates: list[tuple[str, TacticPolicy, str]] = [
         ("portfolio", PortfolioPolicy(), ""),
         ("portfolio + library", LibraryPolicy(PortfolioPolicy(), library), str(library)),
-    ):
+    ]
+    if args.model:
+        k = args.num_candidates
+        with_library = LibraryPolicy(ModelPolicy(args.library_model, num_candidates=k), library)
+        candidates += [
+            ("model", ModelPolicy(args.model, num_candidates=k), ""),
+            ("model + library", with_library, str(library)),
+        ]
+    for name, policy, lib in candidates:
         config = EvalConfig(
             split=args.split,
             limit=args.limit,
