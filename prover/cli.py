@@ -722,6 +722,8 @@ def cmd_library(args: argparse.Namespace) -> int:
     from prover.replay import ReplayStore
 
     folder = Path(args.libdir)
+    if not (folder / LIBRARY_FILE).exists() and (folder / "TacticLib.lean").is_file():
+        return _show_lean_library(folder)
     try:
         text = (folder / LIBRARY_FILE).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -751,6 +753,29 @@ def cmd_library(args: argparse.Namespace) -> int:
             f"{p.get('in_proofs', 0)} | `{p['body']}` |"
         )
     print(f"{len(programs)} verified programs (the refused ones and why: library.json)")
+    return EXIT_NOT_PROVED if problems else EXIT_OK
+
+
+def _show_lean_library(folder: Path) -> int:
+    from prover.envs.lean_tactic import lean_library_problems
+
+    try:
+        text = (folder / "TacticLib.lean").read_text(encoding="utf-8")
+        entries = json.loads((folder / "library.json").read_text(encoding="utf-8"))["programs"]
+        rows = [(str(e["name"]), int(e["uses"]), str(e["macro"])) for e in entries if e["macro"]]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(
+            f"{folder}: not a Lean library made by `springtail introspect` ({e})"
+        ) from None
+    problems = lean_library_problems(text)
+    print(
+        f"{folder / 'TacticLib.lean'}: "
+        + ("; ".join(problems) if problems else "macros only (not compiled here: no Lean)")
+    )
+    print("| program | uses | macro |\n|---|---|---|")
+    for name, uses, line in rows:
+        print(f"| {name} | {uses} | `{line}` |")
+    print(f"{len(rows)} Lean macros, none verified here (`lake build` checks them)")
     return EXIT_NOT_PROVED if problems else EXIT_OK
 
 

@@ -70,7 +70,7 @@ def test_local_names_come_from_the_goal_display() -> None:
 
 
 @needs_data
-def test_the_lean_library_of_the_shared_proofs_matches_its_golden_text(tmp_path) -> None:
+def test_the_lean_library_of_the_shared_proofs_matches_its_golden_text(tmp_path, capsys) -> None:
     from prover.cli import main
 
     out, project = tmp_path / "lib", tmp_path / "lean_project"
@@ -88,6 +88,11 @@ def test_the_lean_library_of_the_shared_proofs_matches_its_golden_text(tmp_path)
     assert not any(p["verified"] for p in payload["programs"])  # no Lean here to check them
     assert all(p["reason"] for p in payload["programs"])
     assert sum(bool(p["macro"]) for p in payload["programs"]) == text.count("\nmacro ")
+    assert main(["library", "show", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "macros only" in shown and shown.count("| st_") == text.count("\nmacro ")
+    (out / "TacticLib.lean").write_text(text.replace("end Springtail", "axiom bad : False"))
+    assert main(["library", "show", str(out)]) == 1
 
 
 @pytest.mark.parametrize(
