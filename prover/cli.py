@@ -572,7 +572,8 @@ def _introspect_parser(sub: argparse._SubParsersAction[Parser]) -> None:
         action="store_true",
         help="first minimise proofs on Coq (drop steps, replace runs by one closer; each "
         "shorter proof re-verified); mining sees the minimised proofs, LIBDIR/minimised.jsonl "
-        "says which steps were needed, and --replay's store gains the shorter proofs",
+        "says which steps were needed, and --replay's store gains shorter versions of its "
+        "own proofs",
     )
     it.add_argument(
         "--minimise-limit",
