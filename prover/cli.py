@@ -697,11 +697,7 @@ def _introspect_lean(args: argparse.Namespace) -> int:
     payload = {
         "format_version": 1,
         "backend": "lean",
-        "corpus": {
-            "proofs": len(corpus.proofs),
-            "sentences": corpus.num_sentences,
-            "skipped": dict(sorted(corpus.skipped.items())),
-        },
+        "corpus": corpus.summary(),
         "programs": entries,
     }
     (out / "library.json").write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")

@@ -63,6 +63,7 @@ def fresh_handle() -> int:
 
 
 PROGRAM_NAME = r"st_[0-9a-f]{8}"  # a tactic library program: st_ + 8 hex of its body's hash
+PARAM_NAME = r"x\d"  # a library program's parameters: x0 ... x9
 QUALID_RE = re.compile(
     r"[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*(?:\.[A-Za-z_\u00C0-\uFFFF][\w'\u00C0-\uFFFF]*)*"
 )

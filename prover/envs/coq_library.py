@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from prover.envs.base import PROGRAM_NAME, EnvError
+from prover.envs.base import PARAM_NAME, PROGRAM_NAME, EnvError
 from prover.envs.coq_compile import coqc_failure, run_coqc
 from prover.envs.coq_lex import CoqSyntaxError, source_text, strip_comments
 from prover.envs.coq_ltac import LtacParseError, parse_tactic, tokenize
@@ -26,7 +26,7 @@ from prover.envs.coq_source import split_sentences
 LIBRARY_IMPORT = f"From {LIBRARY_NAME} Require Import SpringtailLib."
 _CALL_RE = re.compile(rf"(?<![\w']){PROGRAM_NAME}(?![\w'])")
 _DEFINITION_RE = re.compile(
-    rf"Ltac\s+(?P<name>{PROGRAM_NAME})(?P<params>(?:\s+x\d)*)\s*:=\s*(?P<body>.+)\.", re.S
+    rf"Ltac\s+(?P<name>{PROGRAM_NAME})(?P<params>(?:\s+{PARAM_NAME})*)\s*:=\s*(?P<body>.+)\.", re.S
 )
 _FORBIDDEN_RE = re.compile(
     r"(?<![\w'])(admit|give_up|Admitted|Abort|Axiom|Axioms|Parameter|Conjecture|Hypothesis"

@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 
-from prover.envs.base import PROGRAM_NAME
+from prover.envs.base import PARAM_NAME, PROGRAM_NAME
 from prover.envs.coq_ltac import Atom, Seq, Tactic, Token, Wrap
 
 _TOKEN_RE = re.compile(
@@ -40,7 +40,7 @@ _FORBIDDEN = re.compile(
     r"|#"
 )
 _MACRO_RE = re.compile(
-    rf'macro "(?P<name>{PROGRAM_NAME})"(?P<params>(?: x\d:term:max)*) : tactic => '
+    rf'macro "(?P<name>{PROGRAM_NAME})"(?P<params>(?: {PARAM_NAME}:term:max)*) : tactic => '
     r"`\(tactic\| (?P<body>[^\n]+)\)"
 )
 HEADER = (

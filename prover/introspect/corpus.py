@@ -39,6 +39,14 @@ class Corpus:
     def num_sentences(self) -> int:
         return sum(len(p.trees) for p in self.proofs)
 
+    def summary(self) -> dict[str, object]:
+        """`library.json`'s "corpus": proofs, sentences, and what was skipped, by reason."""
+        return {
+            "proofs": len(self.proofs),
+            "sentences": self.num_sentences,
+            "skipped": dict(sorted(self.skipped.items())),
+        }
+
     def add(
         self,
         theorem: str,

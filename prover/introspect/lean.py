@@ -125,9 +125,9 @@ def render_library(programs: Sequence[Program]) -> tuple[str, list[dict[str, Any
                 line = macro(p)
             except LeanParseError as e:
                 reason = str(e)
-        if line and lean_library_problems(line):
-            reason = "its text fails the library check: " + lean_library_problems(line)[0]
-            line = ""
+        problems = lean_library_problems(line) if line else []
+        if problems:
+            reason, line = "its text fails the library check: " + problems[0], ""
         if line:
             lines.append(line)
             reason = "not checked: Lean is not installed here (run `lake build` in lean_project/)"

@@ -254,11 +254,7 @@ def _payload(
             "verify_limit": config.verify_limit,
             "minimise": config.minimise,
         },
-        "corpus": {
-            "proofs": len(corpus.proofs),
-            "sentences": corpus.num_sentences,
-            "skipped": dict(sorted(corpus.skipped.items())),
-        },
+        "corpus": corpus.summary(),
         "mining_s": round(mined_s, 1),
         "verification_s": round(checked_s, 1),
         "programs": [

@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from prover.envs.base import PROGRAM_NAME, ProofState
+from prover.envs.base import PARAM_NAME, PROGRAM_NAME, ProofState
 from prover.envs.coq_library import LIBRARY_IMPORT
 from prover.envs.coq_ltac import local_names
 from prover.policies.base import Candidate, PolicyError, TacticPolicy
 
 _NAME_RE = re.compile(PROGRAM_NAME)
-_PARAM_RE = re.compile(r"x\d")
+_PARAM_RE = re.compile(PARAM_NAME)
 
 
 def library_programs(folder: Path) -> list[dict[str, Any]]:
