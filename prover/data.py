@@ -8,6 +8,14 @@
 
 Every loader yields the same frozen `TacticStep`. `split_theorems` reads the theorems of a
 trace split as `Theorem`s to attempt, in a fixed order.
+
+`check_trace` is the one check that a folder is a `springtail trace` of the current format
+(`coq_trace.TRACE_FORMAT_VERSION`, in its `manifest.json`): older traces held out theorems
+whose own file the policies' imports load, so they are refused with the command that
+re-makes them. `split_theorems` (Coq eval, the loop) needs a trace, so a folder of split
+files without a manifest is refused too: nothing says which files its held-out splits keep
+out. `load_steps` checks a folder (or a split file inside one) only when it holds a Coq
+trace manifest, so LeanDojo Benchmark folders, which have none, load as before.
 """
 
 from __future__ import annotations
@@ -17,9 +25,11 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prover.envs.base import EnvError
 from prover.envs.coq_project import coqlib
+from prover.envs.coq_trace import MANIFEST_FILE, STRATEGIES, TRACE_FORMAT_VERSION
 
 
 @dataclass(frozen=True)
@@ -49,10 +59,59 @@ class Theorem:
         return self.label or self.name
 
 
+def check_trace(data_dir: Path) -> dict[str, Any]:
+    """The manifest of the current-format `springtail trace` in `data_dir`; raises
+    `DataFormatError` (one line, saying what to run) for anything else."""
+    remake = f"`springtail trace --backend coq --out {data_dir}`"
+    path = data_dir / MANIFEST_FILE
+    if not data_dir.is_dir():
+        raise DataFormatError(f"{data_dir} not found: trace first ({remake})")
+    if not path.is_file():
+        raise DataFormatError(
+            f"{data_dir} has no {MANIFEST_FILE}, so it is not a springtail trace: make one "
+            f"with {remake}"
+        )
+    manifest = _read_manifest(path)
+    if manifest is None or manifest.get("backend") != "coq":
+        raise DataFormatError(f"{path}: not the manifest of a springtail trace (backend coq)")
+    version = manifest.get("format_version", 1)  # format 1 wrote no version
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise DataFormatError(f"{path}: format_version {version!r} is not a number")
+    if version < TRACE_FORMAT_VERSION:
+        raise DataFormatError(
+            f"{data_dir} was made by an older springtail trace (format {version}, this version "
+            f"needs {TRACE_FORMAT_VERSION}): re-run {remake}"
+        )
+    if version > TRACE_FORMAT_VERSION:
+        raise DataFormatError(
+            f"{data_dir} was made by a newer springtail trace (format {version}, this version "
+            f"reads {TRACE_FORMAT_VERSION}): update springtail, or re-run {remake}"
+        )
+    return manifest
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def _check_if_coq_trace(data_dir: Path) -> None:
+    """`check_trace` for a folder holding a Coq trace manifest; anything else passes."""
+    path = data_dir / MANIFEST_FILE
+    manifest = _read_manifest(path) if path.is_file() else None
+    if manifest is not None and manifest.get("backend") == "coq":
+        check_trace(data_dir)
+
+
 def split_theorems(data_dir: Path, split: str) -> list[Theorem]:
     """The theorems of a trace split (`STRATEGY/PART`, e.g. novel_files/test), ordered by a
     hash of their full name (as ReProver does), so the first K are a fixed, unbiased sample.
-    Relative file paths are under the Coq standard library."""
+    Relative file paths are under the Coq standard library. The folder must pass
+    `check_trace`."""
+    check_trace(data_dir)
     path = data_dir / f"{split}.json"
     if not path.is_file():
         raise EnvError(
@@ -113,12 +172,16 @@ def _from_jsonl(path: Path) -> Iterator[TacticStep]:
 
 def load_steps(path: str | Path, split: str | None = None) -> list[TacticStep]:
     """Steps from a benchmark split file, a benchmark folder plus `split` (e.g.
-    "novel_files/train"), or a steps.jsonl file."""
+    "novel_files/train"), or a steps.jsonl file. A Coq trace of an older format, given as
+    its folder or as a `STRATEGY/PART.json` inside it, is refused (`check_trace`)."""
     p = Path(path)
     if p.is_dir():
         if split is None:
             raise DataFormatError(f"{p} is a folder: name a split such as 'random/train'")
+        _check_if_coq_trace(p)
         p = p / f"{split}.json"
+    elif p.suffix == ".json" and p.parent.name in STRATEGIES:
+        _check_if_coq_trace(p.parent.parent)
     if not p.is_file():
         raise DataFormatError(f"{p}: no such file")
     if p.suffix == ".jsonl":

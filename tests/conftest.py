@@ -18,6 +18,14 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def mark_as_trace(root: Path) -> None:
+    """Give a hand-built folder of split files the manifest `prover.data.check_trace` wants."""
+    from prover.envs.coq_trace import MANIFEST_FILE, TRACE_FORMAT_VERSION
+
+    manifest = {"format_version": TRACE_FORMAT_VERSION, "backend": "coq"}
+    (root / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     has_lake = shutil.which("lake") is not None
     try:
@@ -130,6 +138,7 @@ def trace_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     split.mkdir()
     (split / "train.json").write_text(json.dumps(list(records.values())))
     (split / "val.json").write_text(json.dumps([records["v_four"], records["v_true"]]))
+    mark_as_trace(root)
     return root
 
 

@@ -32,6 +32,8 @@ from prover.introspect.corpus import Corpus, from_trace
 from prover.introspect.library import BuildConfig, build_library
 from prover.introspect.sexpr import from_sexp, parse, show, to_sexp
 
+from .conftest import mark_as_trace
+
 SENTENCES = [
     "intros x y l; induction l; [ simpl; auto | simpl; destruct 1 as [H1| ]; [ left; rewrite H1; "
     "trivial | right; auto ] ].",
@@ -179,6 +181,7 @@ def small_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert not ft.error and len(ft.theorems) == 8
     (root / "novel_files").mkdir()
     (root / "novel_files" / "train.json").write_text(json.dumps(ft.theorems))
+    mark_as_trace(root)
     return root
 
 

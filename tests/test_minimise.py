@@ -20,6 +20,8 @@ from prover.introspect.corpus import Corpus, from_replay, from_trace
 from prover.introspect.minimise import add_to_replay, minimise, minimise_corpus
 from prover.replay import ReplayStore
 
+from .conftest import mark_as_trace
+
 STATEMENTS = {
     "padded": "Lemma padded : forall n : nat, n + 0 = n.",
     "sym": "Lemma sym : forall a b : nat, a = b -> b = a.",
@@ -54,6 +56,7 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert not ft.error and len(ft.theorems) == 5
     (root / "novel_files").mkdir()
     (root / "novel_files" / "train.json").write_text(json.dumps(ft.theorems))
+    mark_as_trace(root)
     return root
 
 

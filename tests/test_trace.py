@@ -1,52 +1,127 @@
-"""Tracing Coq files into LeanDojo-layout splits, and the loaders that read them back.
+"""Tracing Coq files into LeanDojo-layout splits (with the held-out closure of the policies'
+imports kept in train), the loaders that read them back, and the refusal of old traces.
 
-Run: pytest tests/test_trace.py   (needs Coq)
+Run: pytest tests/test_trace.py   (needs Coq and CoqHammer)
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from prover.data import DataFormatError, load_steps
-from prover.envs import Progress, Proved
-from prover.envs.coq_project import coqlib
-from prover.envs.coq_trace import TraceConfig, resolve_files, split_of, trace, trace_file
+from prover.data import DataFormatError, check_trace, load_steps, split_theorems
+from prover.envs import EnvError, Progress, Proved, get_env
+from prover.envs.coq_closure import import_closure
+from prover.envs.coq_library import (
+    LIBRARY_IMPORT,
+    LIBRARY_REQUIRES,
+    compile_library,
+    library_args,
+)
+from prover.envs.coq_project import LIBRARY_FILE, coqlib
+from prover.envs.coq_trace import (
+    MANIFEST_FILE,
+    POLICY_IMPORTS,
+    TRACE_FORMAT_VERSION,
+    FileTrace,
+    TraceConfig,
+    resolve_files,
+    split_of,
+    trace,
+    trace_file,
+    write_splits,
+)
 
 from .conftest import SHARED_DATA
+
+# Bool.v and CRelationClasses.v are loaded by `Require Import Lia` (so train, although the
+# hash of CRelationClasses.v's path says test), Peano.v is the prelude, and Zerob.v is
+# outside the closure with a path hashed to test: the held-out theorems.
+CLOSURE_FILES = ("theories/Bool/Bool.v", "theories/Classes/CRelationClasses.v")
+HELD_OUT_FILE = "theories/Bool/Zerob.v"
 
 
 @pytest.fixture(scope="module")
 def traced(tmp_path_factory: pytest.TempPathFactory, coq_installed: None) -> Path:
     out = tmp_path_factory.mktemp("trace")
-    files = resolve_files(["Bool/Bool.v", "Init/Peano.v", "Arith/Between.v"])
-    trace(files, out, TraceConfig(num_workers=2), log=lambda _: None)
+    globs = ["Bool/Bool.v", "Init/Peano.v", "Bool/Zerob.v", "Classes/CRelationClasses.v"]
+    trace(resolve_files(globs), out, TraceConfig(num_workers=2), log=lambda _: None)
     return out
+
+
+def _parts_of_files(traced: Path, strategy: str) -> dict[str, set[str]]:
+    files: dict[str, set[str]] = {}
+    for part in ("train", "val", "test"):
+        for rec in json.loads((traced / strategy / f"{part}.json").read_text()):
+            files.setdefault(rec["file_path"], set()).add(part)
+    return files
+
+
+def test_import_closure_is_what_coq_loads(coq_installed: None) -> None:
+    closure = import_closure(["From Coq Require Import Lia."])
+    assert len(closure.libraries) == len(closure.files) == len(set(closure.files))
+    where = dict(zip(closure.libraries, closure.files, strict=True))
+    assert where["Coq.micromega.Lia"] == "theories/micromega/Lia.v"
+    assert where["Coq.Arith.PeanoNat"] == "theories/Arith/PeanoNat.v"
+    assert where["Coq.Init.Prelude"] == "theories/Init/Prelude.v"  # loaded by every session
+    assert all((coqlib() / f).is_file() for f in closure.files)
+    assert not any(name.startswith("Hammer.") for name in closure.libraries)
+    hammer = import_closure(POLICY_IMPORTS)
+    assert set(closure.libraries) < set(hammer.libraries)
+    assert "user-contrib/Hammer/Plugin/Hammer.v" in hammer.files
+
+
+def test_import_closure_names_the_import_coq_rejects(coq_installed: None) -> None:
+    with pytest.raises(EnvError, match=r"rejects the import 'From NoSuch Require Import X\.'"):
+        import_closure(["From Coq Require Import Lia.", "From NoSuch Require Import X."])
+
+
+def test_the_library_import_loads_only_the_library_and_its_requires(tmp_path: Path) -> None:
+    (tmp_path / LIBRARY_FILE).write_text("Ltac st_0123abcd x0 := apply x0.\n")
+    assert compile_library(tmp_path) == ""
+    loaded = import_closure([LIBRARY_IMPORT], coq_args=library_args(tmp_path)).libraries
+    assert loaded == (*import_closure(LIBRARY_REQUIRES).libraries, "Springtail.SpringtailLib")
 
 
 def test_layout_and_manifest(traced: Path) -> None:
     for strategy in ("random", "novel_files"):
         for part in ("train", "val", "test"):
             assert isinstance(json.loads((traced / strategy / f"{part}.json").read_text()), list)
-    manifest = json.loads((traced / "manifest.json").read_text())
-    assert manifest["num_files"] == 3 and manifest["num_files_with_errors"] == 0
+    manifest = json.loads((traced / MANIFEST_FILE).read_text())
+    assert manifest["format_version"] == TRACE_FORMAT_VERSION == 2
+    assert manifest["num_files"] == 4 and manifest["num_files_with_errors"] == 0
     assert manifest["num_theorems"] > 100 and manifest["num_steps"] >= manifest["num_theorems"]
     total = sum(manifest["splits"]["random"].values())
     assert total == sum(manifest["splits"]["novel_files"].values()) == manifest["num_theorems"]
+    closure = manifest["held_out_closure"]
+    assert closure["imports"] == [*POLICY_IMPORTS, *LIBRARY_REQUIRES]
+    assert {"Coq.micromega.Lia", "Hammer.Plugin.Hammer"} <= set(closure["libraries"])
+    assert set(CLOSURE_FILES) <= set(closure["files"]) and HELD_OUT_FILE not in closure["files"]
+    assert closure["num_traced_files"] == 2 and closure["num_files_moved_to_train"] == 1
+    assert check_trace(traced) == manifest
 
 
-def test_novel_files_keep_whole_files_out_of_train_and_prelude_in_train(traced: Path) -> None:
-    files = {}
-    for part in ("train", "val", "test"):
-        for rec in json.loads((traced / "novel_files" / f"{part}.json").read_text()):
-            files.setdefault(rec["file_path"], set()).add(part)
-    assert all(len(parts) == 1 for parts in files.values())
-    assert files["theories/Init/Peano.v"] == {"train"}
-    for path, parts in files.items():
-        if "Init/" not in path:
-            assert parts == {split_of(path)}
+def test_closure_and_prelude_files_are_train_in_both_strategies(traced: Path) -> None:
+    novel, random = _parts_of_files(traced, "novel_files"), _parts_of_files(traced, "random")
+    assert all(len(parts) == 1 for parts in novel.values())
+    for path in (*CLOSURE_FILES, "theories/Init/Peano.v"):
+        assert novel[path] == random[path] == {"train"}, path
+    assert novel[HELD_OUT_FILE] == {split_of(HELD_OUT_FILE)} == {"test"}
+    assert split_of(CLOSURE_FILES[1]) == "test"  # held out, were it not in the closure
+
+
+def test_write_splits_keeps_the_train_files_in_train(tmp_path: Path) -> None:
+    rec = {"full_name": "Coq.Classes.CRelationClasses.complement_inverse", "traced_tactics": []}
+    path = "theories/Classes/CRelationClasses.v"
+    assert split_of(path) == split_of(rec["full_name"]) == "test"
+    ft = FileTrace(path, "Coq.Classes.CRelationClasses", False, theorems=[rec])
+    counts = write_splits([ft], tmp_path / "by_hash")
+    assert counts["novel_files"]["test"] == counts["random"]["test"] == 1
+    counts = write_splits([ft], tmp_path / "closure", train_files={path})
+    assert counts["novel_files"]["train"] == counts["random"]["train"] == 1
 
 
 def test_steps_are_consistent_and_replayable(traced: Path, coq_env) -> None:
@@ -111,3 +186,87 @@ def test_loader_reads_shared_lean_steps() -> None:
         pytest.skip(f"{shared} not present (../shared/data is beside the repo in CI)")
     lean_steps = load_steps(shared)
     assert len(lean_steps) == 308 and "⊢" in lean_steps[0].state_before
+
+
+# --- traces of another format are refused, benchmark folders still load -------------------
+
+
+def _copy_with_manifest(traced: Path, to: Path, **changes: object) -> Path:
+    shutil.copytree(traced, to)
+    manifest = json.loads((to / MANIFEST_FILE).read_text())
+    manifest.update(changes)
+    manifest = {k: v for k, v in manifest.items() if v is not None}
+    (to / MANIFEST_FILE).write_text(json.dumps(manifest))
+    return to
+
+
+def test_a_trace_of_an_older_format_is_refused_with_the_command_to_remake_it(
+    traced: Path, tmp_path: Path, capsys
+) -> None:
+    from prover.cli import main
+    from prover.introspect.corpus import from_trace
+
+    old = _copy_with_manifest(traced, tmp_path / "old", format_version=None)  # format 1
+    message = (
+        f"{old} was made by an older springtail trace (format 1, this version needs 2): "
+        f"re-run `springtail trace --backend coq --out {old}`"
+    )
+    for read in (
+        lambda: split_theorems(old, "novel_files/test"),
+        lambda: load_steps(old, "random/train"),
+        lambda: load_steps(old / "random" / "train.json"),
+        lambda: from_trace(old),
+    ):
+        with pytest.raises(DataFormatError) as refused:
+            read()
+        assert str(refused.value) == message
+    assert main(["eval", "coq", "--data", str(old), "--limit", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"springtail eval: error: {message}\n"
+
+
+def test_newer_and_manifestless_folders_are_not_read_as_traces(
+    traced: Path, tmp_path: Path
+) -> None:
+    newer = _copy_with_manifest(traced, tmp_path / "newer", format_version=3)
+    with pytest.raises(DataFormatError, match="newer springtail trace .format 3"):
+        split_theorems(newer, "novel_files/test")
+    bare = tmp_path / "bare"  # split files alone cannot say what their held-out splits hold
+    shutil.copytree(traced / "novel_files", bare / "novel_files")
+    with pytest.raises(DataFormatError, match="has no manifest.json, so it is not a springtail"):
+        split_theorems(bare, "novel_files/test")
+    with pytest.raises(DataFormatError, match="not found: trace first"):
+        split_theorems(tmp_path / "missing", "novel_files/test")
+
+
+def test_a_benchmark_folder_without_manifest_still_loads(traced: Path, tmp_path: Path) -> None:
+    bench = tmp_path / "leandojo_benchmark_4"
+    shutil.copytree(traced / "random", bench / "random")  # no manifest.json, as in LeanDojo's
+    assert load_steps(bench, "random/train") == load_steps(traced, "random/train")
+    assert load_steps(bench / "random" / "train.json")
+
+
+# --- end to end: every held-out theorem is attempted with the policy's imports -------------
+
+
+def test_held_out_theorems_are_searched_with_the_policy_imports(traced: Path) -> None:
+    from prover.episodes import run_theorems
+    from prover.policies.portfolio import PortfolioPolicy
+    from prover.search import SearchConfig
+
+    held_out = split_theorems(traced, "novel_files/test")
+    assert {t.file for t in held_out} == {coqlib() / HELD_OUT_FILE} and len(held_out) == 4
+    policy = PortfolioPolicy()
+    assert set(policy.imports) <= set(POLICY_IMPORTS)
+    budget = SearchConfig(time_limit_s=10, max_expansions=20)
+    closure_thm = next(
+        t
+        for t in split_theorems(traced, "novel_files/train")
+        if t.file == coqlib() / CLOSURE_FILES[1]
+    )
+    with get_env("coq", tactic_timeout=2.0) as env:
+        for thm in held_out:  # every import a policy may use loads here, CoqHammer's too
+            env.open(file=thm.file, theorem=thm.name, imports=POLICY_IMPORTS)
+        results = list(run_theorems(env, policy, [*held_out, closure_thm], budget))
+    assert [r.imports_dropped for r in results] == [False] * len(held_out) + [True]
+    assert all(r.attempted for r in results)

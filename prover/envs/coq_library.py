@@ -24,6 +24,12 @@ from prover.envs.coq_project import LIBRARY_FILE, LIBRARY_NAME, SAFETY_ARGS
 from prover.envs.coq_source import split_sentences
 
 LIBRARY_IMPORT = f"From {LIBRARY_NAME} Require Import SpringtailLib."
+# The Require commands of a generated library: none. `library_problems` refuses `Require`,
+# `Import`, `Load` and `Declare` in its text, and `compile_library` compiles it with the
+# default prelude only, so `LIBRARY_IMPORT` loads the library itself and the prelude's
+# libraries, which every Coq session loads anyway. A trace, which runs before any library
+# exists, computes its held-out closure with these in place of `LIBRARY_IMPORT`.
+LIBRARY_REQUIRES: tuple[str, ...] = ()
 _CALL_RE = re.compile(rf"(?<![\w']){PROGRAM_NAME}(?![\w'])")
 _DEFINITION_RE = re.compile(
     rf"Ltac\s+(?P<name>{PROGRAM_NAME})(?P<params>(?:\s+{PARAM_NAME})*)\s*:=\s*(?P<body>.+)\.", re.S

@@ -60,6 +60,15 @@ def stdlib_theories() -> Path:
     return coqlib() / "theories"
 
 
+def display_path(path: Path) -> str:
+    """`path` as traces name files: relative to `coqlib()` for an installed library
+    (`theories/Arith/PeanoNat.v`, `user-contrib/Hammer/Plugin/Hammer.v`), else as given."""
+    try:
+        return str(path.resolve().relative_to(coqlib()))
+    except ValueError:
+        return str(path)
+
+
 def mapping_of(path: Path, mappings: tuple[tuple[Path, str], ...]) -> tuple[Path, str] | None:
     """The first (folder, logical prefix) of `mappings` that holds `path`, as Coq names it."""
     return next(((f, prefix) for f, prefix in mappings if path.is_relative_to(f)), None)

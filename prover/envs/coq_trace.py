@@ -8,9 +8,18 @@ one step. Output follows the LeanDojo Benchmark 4 layout:
     DIR/random/{train,val,test}.json        theorems split by a hash of their full name
     DIR/novel_files/{train,val,test}.json   whole files split by a hash of their path
     DIR/files.jsonl                         one line per file: counts, time, replay error
-    DIR/manifest.json                       totals, Coq version, wall time, split fractions
+    DIR/manifest.json                       format version, totals, Coq version, wall time,
+                                            split fractions, the held-out closure
 
-Files every Coq session loads (`Init/`) are always in train: they can never be held out.
+Held-out protocol (format 2): a file is always in train, in both strategies, when every Coq
+session loads it (`Init/`) or when the policies' imports load it (`held_out_imports`, by
+default `POLICY_IMPORTS`, plus what a generated tactic library loads,
+`coq_library.LIBRARY_REQUIRES`): its Require closure as Coq reports it (`coq_closure`).
+Proving a theorem of such a file with those imports would load the file's own compiled copy,
+which the env refuses, so the episode would drop the imports (`imports_dropped`) and measure
+the policy without its tactics. So every held-out theorem can be attempted with them.
+The manifest records the closure (`held_out_closure`) and `format_version`
+(`TRACE_FORMAT_VERSION`); `prover.data.check_trace` refuses traces of an older format.
 
 Run: springtail trace --backend coq --out datasets/coq_trace [--files 'Arith/*.v']
 """
@@ -26,12 +35,14 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from prover.envs.base import EnvError
-from prover.envs.coq_project import coqlib, stdlib_theories
+from prover.envs.coq_closure import ImportClosure, import_closure
+from prover.envs.coq_library import LIBRARY_REQUIRES
+from prover.envs.coq_project import display_path, stdlib_theories
 from prover.envs.coq_source import (
     CoqDocument,
     CoqTheorem,
@@ -42,6 +53,13 @@ from prover.envs.coq_source import (
 from prover.envs.coq_xml import CoqDied, CoqFail, CoqProcess, CoqTimeout, format_goals
 
 SPLIT_FRACTIONS = {"val": 0.05, "test": 0.05}  # the rest is train
+# 1: no format_version in the manifest; 2: files the held-out imports load are train.
+TRACE_FORMAT_VERSION = 2
+MANIFEST_FILE = "manifest.json"
+STRATEGIES = ("random", "novel_files")  # DIR/STRATEGY/{train,val,test}.json
+# What the Coq policies import (policies live a layer above, so the list lives here; each
+# Coq policy's `imports` must be among it): no held-out theorem's file is loaded by them.
+POLICY_IMPORTS = ("From Coq Require Import Lia.", "From Hammer Require Import Hammer Tactics.")
 _NOT_TACTIC = re.compile(
     r"^(Proof|Focus|Unfocus|Unshelve|Show|Check|Print|Search|Locate|Opaque|Transparent|Hint|"
     r"Local|Global|Set|Unset|Require|Import|Export|Existing|Typeclasses|Arguments|Implicit|"
@@ -95,13 +113,6 @@ def resolve_files(patterns: Sequence[str] | None) -> list[Path]:
     return sorted(set(files))
 
 
-def _display_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(coqlib()))
-    except ValueError:
-        return str(path)
-
-
 def _as_tactic(code: str) -> TacticSentence | None:
     if _NOT_TACTIC.match(code):
         return None
@@ -115,8 +126,8 @@ def trace_file(path: Path, config: TraceConfig = TraceConfig()) -> FileTrace:
     try:
         doc = load_document(path)
     except EnvError as e:
-        return FileTrace(_display_path(path), "", False, error=str(e))
-    out = FileTrace(_display_path(path), doc.ctx.logical_name, doc.ctx.is_prelude)
+        return FileTrace(display_path(path), "", False, error=str(e))
+    out = FileTrace(display_path(path), doc.ctx.logical_name, doc.ctx.is_prelude)
     owner = {
         i: t for t in doc.theorems if t.ender and t.name for i in (t.index, *t.proof, t.end_index)
     }
@@ -196,17 +207,25 @@ def split_of(key: str) -> str:
     return "train"
 
 
-def write_splits(traces: Iterable[FileTrace], out_dir: Path) -> dict[str, dict[str, int]]:
-    """Write both split strategies; returns theorem counts per strategy and split."""
+def write_splits(
+    traces: Iterable[FileTrace], out_dir: Path, train_files: Collection[str] = frozenset()
+) -> dict[str, dict[str, int]]:
+    """Write both split strategies, with the files in `train_files` (as `file_path` names
+    them: the held-out closure) and the prelude in train; returns theorem counts per
+    strategy and split."""
     splits: dict[str, dict[str, list[dict]]] = {
-        s: {"train": [], "val": [], "test": []} for s in ("random", "novel_files")
+        s: {"train": [], "val": [], "test": []} for s in STRATEGIES
     }
     for ft in traces:
-        file_split = "train" if ft.is_prelude else split_of(ft.file_path)
+        # The prelude is loaded by every session, a closure file by the policies' imports:
+        # with them, proving a theorem of either would load its own file's compiled copy,
+        # so it is never held out. In random too: the imports load the file, whatever the
+        # hash of the theorem's name.
+        is_train = ft.is_prelude or ft.file_path in train_files
+        file_split = "train" if is_train else split_of(ft.file_path)
         for rec in ft.theorems:
             splits["novel_files"][file_split].append(rec)
-            # Prelude theorems are loaded by every session, so they are train in both.
-            splits["random"]["train" if ft.is_prelude else split_of(rec["full_name"])].append(rec)
+            splits["random"]["train" if is_train else split_of(rec["full_name"])].append(rec)
     counts: dict[str, dict[str, int]] = {}
     for strategy, parts in splits.items():
         (out_dir / strategy).mkdir(parents=True, exist_ok=True)
@@ -226,10 +245,14 @@ def trace(
     out_dir: Path,
     config: TraceConfig = TraceConfig(),
     log: Callable[[str], None] = print,
+    held_out_imports: Sequence[str] = POLICY_IMPORTS,
 ) -> dict:
-    """Trace `files` (in parallel) into `out_dir`; returns the manifest."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Trace `files` (in parallel) into `out_dir`, keeping every file `held_out_imports`
+    load in train (see the module docstring); returns the manifest."""
     t0 = time.perf_counter()
+    # First, so that an import Coq rejects (CoqHammer missing) stops us before any tracing.
+    closure = import_closure(list(dict.fromkeys((*held_out_imports, *LIBRARY_REQUIRES))))
+    out_dir.mkdir(parents=True, exist_ok=True)
     traces: list[FileTrace] = []
     jobs = [(f, config) for f in files]
     with (out_dir / "files.jsonl").open("w") as fh:
@@ -247,8 +270,9 @@ def trace(
                     f"{ft.num_steps} steps, {ft.time_s:.1f}s {status}"
                 )
     traces.sort(key=lambda t: t.file_path)
-    counts = write_splits(traces, out_dir)
+    counts = write_splits(traces, out_dir, set(closure.files))
     manifest = {
+        "format_version": TRACE_FORMAT_VERSION,
         "backend": "coq",
         "coq_version": coq_version(),
         "num_files": len(traces),
@@ -258,7 +282,20 @@ def trace(
         "wall_time_s": round(time.perf_counter() - t0, 1),
         "split_fractions": SPLIT_FRACTIONS,
         "splits": counts,
+        "held_out_closure": _closure_summary(closure, traces),
         "command": " ".join(sys.argv),
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
     return manifest
+
+
+def _closure_summary(closure: ImportClosure, traces: Sequence[FileTrace]) -> dict:
+    """The closure, with how many traced files it keeps in train (the prelude apart) and
+    how many of those the hash of their path would have held out of novel_files/train."""
+    in_closure = set(closure.files)
+    kept = [t.file_path for t in traces if t.file_path in in_closure and not t.is_prelude]
+    return {
+        **closure.to_json(),
+        "num_traced_files": len(kept),
+        "num_files_moved_to_train": sum(split_of(path) != "train" for path in kept),
+    }

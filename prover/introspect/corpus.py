@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prover.data import DataFormatError
+from prover.data import DataFormatError, check_trace
 from prover.envs.coq_ltac import LtacParseError, Tactic, canonicalise, local_names, parse_tactic
 from prover.envs.coq_project import coqlib
 
@@ -113,7 +113,9 @@ def from_trace(
 
 
 def read_split(data_dir: Path, split: str, corpus: Corpus | None = None) -> Corpus:
-    """The proofs of any trace split (held-out ones too: to measure, never to mine)."""
+    """The proofs of any trace split (held-out ones too: to measure, never to mine) of a
+    trace `check_trace` accepts."""
+    check_trace(data_dir)
     path = data_dir / f"{split}.json"
     if not path.is_file():
         raise FileNotFoundError(
