@@ -4,7 +4,8 @@ A policy maps a proof state to a list of `Candidate(tactic, logprob)`, best firs
 also name `imports`: commands its tactics need (e.g. `From Coq Require Import Lia.`), which
 the env places just before the theorem (never at the top of the file: that would change the
 hints earlier proofs in the file see). `version` tags what it records in the replay store (a
-model's weights hash; a baseline's name).
+model's weights hash; a baseline's name). A candidate names its `source` (which part of a
+hybrid policy proposed it) and may carry its own time limit.
 
 Policies subclass `TacticPolicy` to inherit `propose_batch`, which search always calls: the
 default asks `propose` state by state; a model policy overrides it to run one batched
@@ -26,6 +27,8 @@ DECODINGS = ("beam", "sample")  # how a model policy draws its candidates
 class Candidate:
     tactic: str
     logprob: float
+    source: str = ""  # what proposed it (hybrid: closer, knn, model, library, hammer)
+    timeout_s: float | None = None  # its own per-tactic limit (an expensive call), else the env's
 
 
 class TacticPolicy(Protocol):
@@ -40,6 +43,12 @@ class TacticPolicy(Protocol):
     def propose_batch(self, states: Sequence[ProofState]) -> list[list[Candidate]]:
         """`propose` for each state, in order (override to batch the work)."""
         return [self.propose(s) for s in states]
+
+    def learn(self, steps: Sequence[tuple[str, str]]) -> None:
+        """The (state text, tactic) steps of a proof just verified in this run (the episode
+        driver calls it only after `env.verify` accepted the proof); an online policy adds
+        them to what it knows. Default: nothing."""
+        return None
 
 
 class PolicyError(ValueError):
