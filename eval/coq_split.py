@@ -50,4 +50,4 @@ def evaluate(
             log=log,
             allow_original_axioms=True,
         )
-    return summarize(config, policy.name, results, wall_s)
+    return summarize(config, policy.name, results, wall_s, getattr(policy, "settings", None))

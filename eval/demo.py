@@ -1,8 +1,9 @@
 """`make demo`: the whole loop on a fresh machine in about six CPU minutes. Trace a slice of the
-Coq standard library, train a tiny tactic model on it, run one round of expert iteration
-(search training lemmas, record every outcome in the replay store, retrain on the verified
-proofs, evaluate), and print the portfolio baseline against the model on held-out lemmas at
-the same budget.
+Coq standard library, train a tiny tactic model on it, run one round of expert iteration with
+the hybrid policy (closers, online retrieval over the training proofs, the model generating
+and ranking; search training lemmas, record every outcome in the replay store, retrain on the
+verified proofs, evaluate), and print the portfolio baseline against the hybrid prover on
+held-out lemmas at the same budget.
 
 Run: python -m eval.demo [--out datasets/demo_trace] [--run runs/demo] [--limit 12]
 
@@ -111,13 +112,15 @@ def main(argv: list[str] | None = None) -> None:
         initial_minutes=args.train_minutes,
         # minutes, not steps, bound these runs: a short warm-up and a constant rate
         train_overrides=("optim.warmup_steps=20", "optim.schedule=constant"),
+        policy="hybrid",
+        hammer_timeout=0.0,  # CoqHammer is not learned; `--policy hammer` measures it
     )
     rows = run_loop(loop, run)
 
     print(f"\n== 4. the portfolio baseline on the same {args.limit} held-out lemmas ({split})")
     config = EvalConfig(split, args.limit, args.timeout, tactic_timeout=2.0)
     summary = evaluate(out, PortfolioPolicy(), config, tqdm.write)
-    model = {f"model, round {r['round']}": r for r in rows}
+    model = {f"hybrid (model round {r['round']})": r for r in rows}
     print(f"\n| prover | proved / attempted ({split}) | pass@1 |\n|---|---|---|")
     print(
         f"| portfolio | {summary['proved']} / {summary['attempted']} | {summary['pass_at_1']:.1%} |"

@@ -3,6 +3,7 @@ markdown table it reports, whichever benchmark (`coq_split`, `minif2f`) produced
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,14 +28,23 @@ class EvalConfig:
 
 
 def summarize(
-    config: EvalConfig, policy: str, results: list[EpisodeResult], wall_s: float
+    config: EvalConfig,
+    policy: str,
+    results: list[EpisodeResult],
+    wall_s: float,
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON summary of an evaluation: counts, budget, search totals, per-theorem rows."""
+    """The JSON summary of an evaluation: counts, budget, search totals, per-theorem rows
+    (with the source of each proof step), and what the policy was given (`settings`: e.g.
+    CoqHammer's limits)."""
+    sources: Counter[str] = Counter(s for r in results if r.proved for s in r.sources)
     return {
         "split": config.split,
         "policy": policy,
         **tally(results),
         "budget": {"time_limit_s": config.time_limit_s, "tactic_timeout": config.tactic_timeout},
+        "policy_settings": settings or {},
+        "proof_step_sources": dict(sorted(sources.items())),
         "wall_time_s": round(wall_s, 1),
         "results": [
             {
@@ -46,6 +56,7 @@ def summarize(
                 "reason": r.reason,
                 "imports": r.imports,
                 "imports_dropped": r.imports_dropped,
+                "sources": r.sources,
                 "search": r.search,
             }
             for r in results

@@ -4,17 +4,20 @@
     springtail check FILE [--backend coq|lean] [--json] [--allow-axiom NAME ...]
                      [--allow-impredicative-set]
     springtail prove --backend coq|lean|leandojo --file F --theorem NAME
-                     [--policy portfolio|hammer|model [--model DIR] [--num-candidates K]
-                     [--decoding beam|sample]] [--expand-batch B] [--debug-search]
+                     [--policy portfolio|hammer|model|knn|hybrid [--model DIR]
+                     [--num-candidates K] [--decoding beam|sample] [--trace DIR] [--offline]
+                     [--hammer-timeout S]] [--expand-batch B] [--debug-search]
                      [--library LIBDIR]
                      [--timeout S] [--tactic-timeout S] [--json OUT] [--allow-axiom NAME ...]
                      [--allow-impredicative-set]
     springtail trace --backend coq --out DIR [--files GLOB ...] [--workers N]
     springtail train [--preset tiny|small|base] [--data DIR] [--minutes M] --out DIR [k=v ...]
-    springtail loop --backend coq --rounds R [--model DIR] [--out DIR] [--minutes M]
+    springtail loop --backend coq --rounds R [--policy model|hybrid] [--model DIR] [--out DIR]
+                     [--minutes M] [--hammer-timeout S]
                      [--expand-batch B] [--num-candidates K] [--library LIBDIR]
                      [--introspect] [--introspect-iterations N] ...
     springtail eval coq|minif2f [--split S] [--data PATH] [--policy ...] [--model DIR]
+                     [--trace DIR] [--offline] [--hammer-timeout S]
                      [--num-candidates K] [--decoding beam|sample] [--expand-batch B]
                      [--limit K] [--timeout S] [--tactic-timeout S] [--json OUT]
                      [--replay FILE] [--library LIBDIR] [--debug-search]
@@ -49,7 +52,7 @@ from prover.envs import EnvError, VerifyResult, get_env
 from prover.envs.base import short_names, valid_axiom_name
 from prover.episodes import run_theorems
 from prover.overrides import Parser
-from prover.policies import REGISTRY, TacticPolicy, get_policy
+from prover.policies import DEFAULT_TRACE, REGISTRY, TacticPolicy, get_policy
 from prover.policies.base import DECODINGS
 from prover.search import SearchConfig
 
@@ -107,15 +110,40 @@ def _count(value: str) -> int:
     return n
 
 
-def _policy(args: argparse.Namespace, backend: str, tactic_timeout: float) -> TacticPolicy:
-    policy = get_policy(
-        args.policy,
-        backend=backend,
-        tactic_timeout=tactic_timeout,
-        model=args.model,
-        num_candidates=args.num_candidates,
-        decoding=args.decoding,
-    )
+def _policy(
+    args: argparse.Namespace,
+    backend: str,
+    tactic_timeout: float,
+    *,
+    trace: str | None = None,
+    replay: str | None = None,
+) -> TacticPolicy:
+    """The policy the arguments name. `trace`: the trace a knn/hybrid index is built from
+    (default: `--trace`, else datasets/coq_trace); `replay`: a store whose verified proofs
+    join the index and whose outcomes calibrate the hybrid's sources."""
+    options: dict[str, object] = {
+        "model": args.model,
+        "num_candidates": args.num_candidates,
+        "decoding": args.decoding,
+        "hammer_timeout": args.hammer_timeout,
+    }
+    if args.policy in ("hammer", "hybrid") and args.hammer_timeout is None:
+        from prover.policies.hammer import default_hammer_timeout
+
+        options["hammer_timeout"] = default_hammer_timeout(args.timeout)
+    if args.policy in ("knn", "hybrid"):
+        if backend != "coq":
+            raise UsageError(f"the {args.policy} policy works with --backend coq, not {backend}")
+        options.update(_system1_options(args, trace or args.trace or DEFAULT_TRACE, replay))
+    elif args.trace or args.offline:
+        flag = "--trace" if args.trace else "--offline"
+        raise UsageError(f"{flag} is only used with --policy knn or hybrid")
+    if args.policy == "hybrid" and args.library:
+        if backend != "coq":
+            raise UsageError("--library is a Coq tactic library: use it with --backend coq")
+        options["library"] = args.library
+        return get_policy(args.policy, backend=backend, tactic_timeout=tactic_timeout, **options)
+    policy = get_policy(args.policy, backend=backend, tactic_timeout=tactic_timeout, **options)
     if args.library:
         from prover.policies.library import LibraryPolicy
 
@@ -123,6 +151,36 @@ def _policy(args: argparse.Namespace, backend: str, tactic_timeout: float) -> Ta
             raise UsageError("--library is a Coq tactic library: use it with --backend coq")
         policy = LibraryPolicy(policy, Path(args.library))
     return policy
+
+
+def _system1_options(args: argparse.Namespace, trace: str, replay: str | None) -> dict[str, object]:
+    """The knn/hybrid inputs: the trace (checked before any work), the replay store's proofs
+    and outcomes."""
+    folder = Path(trace)
+    _system1_trace(folder, args.policy)
+    options: dict[str, object] = {"trace": str(folder), "offline": args.offline or None}
+    if replay and Path(replay).is_file():
+        from prover.replay import ReplayStore
+
+        with ReplayStore(replay, readonly=True) as store:
+            options["extra_steps"] = store.proof_steps()
+            if args.policy == "hybrid":
+                options["source_rows"] = store.source_outcomes()
+    return options
+
+
+def _system1_trace(folder: Path, policy: str) -> None:
+    """Refuse (exit 2) a missing or outdated trace before the index is built."""
+    from prover.data import check_trace
+
+    if not (folder / "manifest.json").is_file():
+        raise UsageError(
+            f"--policy {policy} indexes the training split of a Coq trace, and {folder} "
+            f"holds none: make one with `springtail trace --backend coq --out {folder}` "
+            "(about 5 minutes for the whole standard library on 2 cores), or name one with "
+            "--trace DIR"
+        )
+    check_trace(folder)
 
 
 def _add_search_args(p: argparse.ArgumentParser) -> None:
@@ -148,6 +206,24 @@ def _add_search_args(p: argparse.ArgumentParser) -> None:
         "--library",
         metavar="LIBDIR",
         help="offer the programs of a tactic library made by `springtail introspect` (Coq)",
+    )
+    p.add_argument(
+        "--trace",
+        metavar="DIR",
+        help="knn/hybrid: the Coq trace whose training split is indexed (default "
+        f"{DEFAULT_TRACE}; for `eval coq`, --data)",
+    )
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="knn/hybrid: do not index proofs verified during the run",
+    )
+    p.add_argument(
+        "--hammer-timeout",
+        type=_positive,
+        metavar="S",
+        help="hammer/hybrid: seconds per `hammer.` call, the provers get half (default: "
+        "20, at most 2/3 of --timeout)",
     )
     p.add_argument(
         "--debug-search",
@@ -309,7 +385,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from eval import minif2f
 
         rows = minif2f.load_statements(args.data, split)[: args.limit]
-    policy = _policy(args, backend, tactic_timeout)
+    trace = (args.data or DEFAULT_TRACE) if backend == "coq" else None
+    policy = _policy(args, backend, tactic_timeout, trace=args.trace or trace, replay=args.replay)
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(ReplayStore(args.replay)) if args.replay else None
         if args.benchmark == "coq":
@@ -362,8 +439,12 @@ def cmd_loop(args: argparse.Namespace) -> int:
         preset=args.preset,
         library=args.library or "",
         introspect=args.introspect,
+        policy=args.policy,
+        hammer_timeout=args.hammer_timeout,
         **tuning,
     )
+    if args.policy == "hybrid":
+        _system1_trace(Path(args.data), args.policy)
     if (args.introspect or args.library) and shutil.which("coqc") is None:
         raise UsageError("coqc not found: install Coq 8.16 (`make setup`)")
     rows = run_loop(cfg, Path(args.out), args.model)
@@ -498,6 +579,20 @@ def _loop_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     lp.add_argument("--minutes", type=_positive, default=2.0, help="retraining per round")
     lp.add_argument("--initial-minutes", type=_positive, default=5.0)
     lp.add_argument("--preset", choices=["tiny", "small", "base"], default="tiny")
+    lp.add_argument(
+        "--policy",
+        choices=["model", "hybrid"],
+        default="model",
+        help="search with the model's generations (default) or the hybrid policy around it "
+        "(closers, online retrieval over --data's training split and the replay proofs, the "
+        "model generating and ranking, CoqHammer last)",
+    )
+    lp.add_argument(
+        "--hammer-timeout",
+        type=float,
+        metavar="S",
+        help="hybrid: seconds per `hammer.` call (default: 20, at most 2/3 of --timeout; 0: off)",
+    )
     lp.add_argument(
         "--library",
         metavar="LIBDIR",

@@ -5,7 +5,8 @@ it was `discarded`, and hands every outcome to a recorder.
         print(result.theorem, result.status)
 
 A theorem counts as proved only when `env.verify` accepts the whole proof (whole-file
-recheck, axioms audited). The policy's imports are tried last: the proof is verified first
+recheck, axioms audited); only then do its steps go to `policy.learn` (an online policy's
+index grows within the run). The policy's imports are tried last: the proof is verified first
 without them, so a reported proof pastes between the statement and its end (`env.format_proof`)
 whenever it can; `imports` in the result says what else it needs. With
 `allow_original_axioms`, a proof refused only for axioms is checked again with the axioms the
@@ -64,6 +65,7 @@ class EpisodeResult:
     search: dict[str, Any] = field(default_factory=dict)
     imports_dropped: bool = False  # the policy's imports would load this very file
     steps: list[tuple[str, str]] = field(default_factory=list)  # (state, tactic) of the proof
+    sources: list[str] = field(default_factory=list)  # what proposed each step of the proof
 
     @property
     def proved(self) -> bool:
@@ -81,9 +83,15 @@ class Recorder(Protocol):
     """Where outcomes go (the replay store's `ReplayRecorder` is one)."""
 
     def outcome(
-        self, theorem: Theorem, state: ProofState, tactic: str, result: StepResult, seconds: float
+        self,
+        theorem: Theorem,
+        state: ProofState,
+        tactic: str,
+        result: StepResult,
+        seconds: float,
+        source: str = "",
     ) -> None:
-        """One tactic call's outcome, as search makes it."""
+        """One tactic call's outcome, as search makes it (`source`: the candidate's)."""
 
     def finish(self, theorem: Theorem, result: EpisodeResult) -> None:
         """The theorem is done (proved only if verified): store what it gave."""
@@ -126,6 +134,8 @@ def run_theorems(
             result = _unfinished(theorem, Status.DISCARDED, t0, str(e))
         except EnvError as e:
             result = _unfinished(theorem, Status.FAILED, t0, f"the proof assistant failed: {e}")
+        if result.proved:
+            policy.learn(result.steps)  # online policies: usable by the next theorem
         if recorder is not None:
             recorder.finish(theorem, result)
         yield result
@@ -187,6 +197,7 @@ def prove_theorem(
         search=stats,
         imports_dropped=dropped,
         steps=list(res.trajectory),
+        sources=list(res.sources),
     )
 
 

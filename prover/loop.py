@@ -24,6 +24,14 @@ the library grows; that round's retraining rewrites targets to call it, and its 
 and the next round's search offer its verified programs as candidates (`LibraryPolicy`) with
 the library loaded for every check.
 `--library LIBDIR` starts the loop with a library (checked before anything runs).
+
+With `--policy hybrid`, every search (training and held-out) uses the hybrid policy
+(`prover.policies.hybrid`) around the round's model: the trace's training steps plus the replay
+store's verified proofs are indexed (and each proof verified during the search is added at
+once), the model generates and ranks, CoqHammer is the last resort, and the sources' success
+rates are learned again from the store's outcomes each round. Note that on the training
+theorems the index holds their own human proofs (they are training data); held-out files'
+proofs are never indexed.
 """
 
 from __future__ import annotations
@@ -45,7 +53,9 @@ from prover.introspect.library import BuildConfig, build_library
 from prover.introspect.rewrite import load_programs
 from prover.model.artifact import model_dir, model_info
 from prover.overrides import apply_overrides
+from prover.policies import get_policy
 from prover.policies.base import TacticPolicy
+from prover.policies.hammer import default_hammer_timeout
 from prover.policies.library import LibraryPolicy, library_programs
 from prover.policies.model import ModelPolicy
 from prover.replay import ReplayRecorder, ReplayStore
@@ -83,6 +93,8 @@ class LoopConfig:
     introspect_iterations: int = 20  # Stitch steps per round
     introspect_verify_limit: int = 3  # rewritten proofs re-checked per program
     introspect_minimise: int = 0  # proofs minimised per round before mining
+    policy: str = "model"  # "model" (generation) or "hybrid" (prover.policies.hybrid)
+    hammer_timeout: float | None = None  # hybrid: per `hammer.` call (None: the default, 0: off)
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
@@ -95,6 +107,10 @@ class LoopConfig:
             raise ValueError("introspect_iterations and introspect_verify_limit must be at least 1")
         if self.introspect_minimise < 0:
             raise ValueError("introspect_minimise is a number of proofs (0: none)")
+        if self.policy not in ("model", "hybrid"):
+            raise ValueError(f"the loop's policy is model or hybrid, not {self.policy!r}")
+        if self.hammer_timeout is not None and self.hammer_timeout < 0:
+            raise ValueError("hammer_timeout is seconds per call (0: no CoqHammer)")
         if self.introspect and self.train_split.split("/")[-1] != "train":
             raise ValueError(f"introspection mines training proofs only, not {self.train_split!r}")
 
@@ -215,7 +231,7 @@ def run_loop(
             summary = train(tcfg, out / f"round_{r}")
             current = out / f"round_{r}" / "model"
             log(f"== round {r}: evaluating on {len(eval_set)} held-out theorems")
-            held = _attempt(cfg, current, library, eval_set, cfg.eval_split)
+            held = _attempt(cfg, current, library, eval_set, cfg.eval_split, knowledge=store)
             rows.append(
                 _row(
                     r, current, library, found, held, len(after - before), store.counts()["proofs"]
@@ -242,13 +258,20 @@ def _attempt(
     *,
     store: ReplayStore | None = None,
     round: int = 0,
+    knowledge: ReplayStore | None = None,
 ) -> dict[str, Any]:
-    """Search `theorems` with the model (recording into `store` when given); the tally, the
-    split and the time of each attempted theorem."""
-    policy: TacticPolicy = ModelPolicy(model, num_candidates=cfg.num_candidates)
-    options: dict[str, Any] = {}
-    if library is not None:
-        policy, options = LibraryPolicy(policy, library), {"library": str(library)}
+    """Search `theorems` with the model, or the hybrid policy around it (recording into
+    `store` when given; the hybrid also indexes the verified proofs of `knowledge`, default
+    `store`, and learns its sources' rates there); the tally, the split and the time of each
+    attempted theorem."""
+    policy: TacticPolicy
+    options: dict[str, Any] = {"library": str(library)} if library is not None else {}
+    if cfg.policy == "hybrid":
+        policy = _hybrid(cfg, model, library, knowledge or store)
+    else:
+        policy = ModelPolicy(model, num_candidates=cfg.num_candidates)
+        if library is not None:
+            policy = LibraryPolicy(policy, library)
     recorder = ReplayRecorder(store, policy.version, round) if store is not None else None
     with get_env("coq", tactic_timeout=cfg.tactic_timeout, **options) as env:
         results, _ = run_all(
@@ -269,6 +292,29 @@ def _attempt(
         "times": times,
         "library_share": calling / len(proofs) if proofs else 0.0,
     }
+
+
+def _hybrid(
+    cfg: LoopConfig, model: Path, library: Path | None, store: ReplayStore | None
+) -> TacticPolicy:
+    """The hybrid policy of a round: the trace's training steps and the replay store's
+    verified proofs indexed (online), the round's model generating and ranking, the library's
+    programs, CoqHammer, and the sources calibrated on the store's outcomes so far."""
+    hammer = cfg.hammer_timeout
+    if hammer is None:
+        hammer = default_hammer_timeout(cfg.time_limit_s)
+    return get_policy(
+        "hybrid",
+        backend="coq",
+        tactic_timeout=cfg.tactic_timeout,
+        trace=cfg.data,
+        extra_steps=store.proof_steps() if store is not None else (),
+        source_rows=store.source_outcomes() if store is not None else (),
+        model=str(model),
+        num_candidates=cfg.num_candidates,
+        library=str(library) if library is not None else None,
+        hammer_timeout=hammer,
+    )
 
 
 def _row(

@@ -2,7 +2,8 @@
 
 Tables (schema version in `PRAGMA user_version`, upgraded in place by `MIGRATIONS`):
 - `outcomes`: theorem, file, state, tactic, kind (progress | proved | failed | timeout), new
-  state, error text, seconds, model version, round, time of recording;
+  state, error text, seconds, model version, round, time of recording, and (v2) the
+  candidate's source (`Candidate.source`: closer, knn, model, library, hammer, or '');
 - `proofs`: theorem, file, tactics (JSON list), the (state, tactic) steps along the proof,
   axioms, seconds, model version, round; unique per (file, theorem, tactics). Only proofs that
   `env.verify` accepted are stored here.
@@ -34,7 +35,7 @@ from prover.data import TacticStep, Theorem
 from prover.envs.base import Failed, Progress, ProofState, Proved, StepResult, TimedOut
 from prover.episodes import EpisodeResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KINDS = ("progress", "proved", "failed", "timeout")
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -70,6 +71,11 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL,
         UNIQUE (file, theorem, tactics)
     );
+    """,
+    # v2: which part of a hybrid policy proposed each tactic ('' before v2 and for policies
+    # with one source)
+    """
+    ALTER TABLE outcomes ADD COLUMN source TEXT NOT NULL DEFAULT '';
     """,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -202,6 +208,7 @@ class Outcome:
     time_s: float
     model_version: str
     round: int
+    source: str = ""
 
     @classmethod
     def from_step(
@@ -214,6 +221,7 @@ class Outcome:
         time_s: float,
         model_version: str,
         round: int,
+        source: str = "",
     ) -> Outcome:
         new_state = error = None
         if isinstance(result, Progress):
@@ -227,7 +235,17 @@ class Outcome:
         else:
             raise TypeError(f"not a step result: {result!r}")
         return cls(
-            theorem, file, state, tactic, kind, new_state, error, time_s, model_version, round
+            theorem,
+            file,
+            state,
+            tactic,
+            kind,
+            new_state,
+            error,
+            time_s,
+            model_version,
+            round,
+            source,
         )
 
 
@@ -303,13 +321,15 @@ class ReplayStore:
                 o.model_version,
                 o.round,
                 now,
+                o.source,
             )
             for o in outcomes
         ]
         with self._transaction():
             self.conn.executemany(
                 "INSERT INTO outcomes (theorem, file, state, tactic, kind, new_state, error, "
-                "time_s, model_version, round, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "time_s, model_version, round, created_at, source) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
         return len(rows)
@@ -387,6 +407,31 @@ class ReplayStore:
         )
         return [(r[0], r[1], r[2]) for r in rows]
 
+    @_guard
+    def source_outcomes(self) -> list[tuple[str, str, bool]]:
+        """(source, state, succeeded) for every outcome a hybrid policy's candidate had: it
+        succeeded when its step lies on a verified proof of that theorem (for a closing step,
+        when that proof closes the same state)."""
+        on_proof: set[tuple[str, str, str, str]] = set()
+        closing: set[tuple[str, str, str]] = set()
+        for p in self.proofs():
+            for state, tactic in p["steps"]:
+                on_proof.add((p["file"], p["theorem"], state, tactic))
+            if p["steps"]:
+                closing.add((p["file"], p["theorem"], p["steps"][-1][0]))
+        rows = self.conn.execute(
+            "SELECT source, file, theorem, state, tactic, kind FROM outcomes WHERE source != ''"
+        )
+        return [
+            (
+                source,
+                state,
+                (file, theorem, state, tactic) in on_proof
+                or (kind == "proved" and (file, theorem, state) in closing),
+            )
+            for source, file, theorem, state, tactic, kind in rows
+        ]
+
     def proof_steps(self) -> list[TacticStep]:
         """Every (state, tactic) step of every verified proof, as training steps."""
         out = []
@@ -455,7 +500,13 @@ class ReplayRecorder:
         self.pending: list[Outcome] = []
 
     def outcome(
-        self, theorem: Theorem, state: ProofState, tactic: str, result: StepResult, seconds: float
+        self,
+        theorem: Theorem,
+        state: ProofState,
+        tactic: str,
+        result: StepResult,
+        seconds: float,
+        source: str = "",
     ) -> None:
         self.pending.append(
             Outcome.from_step(
@@ -467,6 +518,7 @@ class ReplayRecorder:
                 seconds,
                 self.model_version,
                 self.round,
+                source,
             )
         )
 

@@ -40,7 +40,8 @@ from prover.envs.base import (
 )
 from prover.policies.base import TacticPolicy
 
-OutcomeHook = Callable[[ProofState, str, StepResult, float], None]
+# (state, tactic, outcome, seconds, the candidate's source)
+OutcomeHook = Callable[[ProofState, str, StepResult, float, str], None]
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class SearchResult:
     counts: dict[str, int] = field(default_factory=dict)  # outcome kind -> number
     # (state text, tactic) along the proof, root first: the steps a proof teaches
     trajectory: tuple[tuple[str, str], ...] = ()
+    sources: tuple[str, ...] = ()  # the source of each step of the proof (Candidate.source)
 
 
 @dataclass(eq=False)
@@ -85,6 +87,7 @@ class Node:
     step_logprob: float  # the tactic's log-probability
     logprob: float  # cumulative: the path's sum
     depth: int
+    source: str = ""
     is_expanded: bool = False
 
     def score(self, length_normalize: bool) -> float:
@@ -94,6 +97,14 @@ class Node:
 
     def path(self) -> tuple[str, ...]:
         return tuple(tactic for _, tactic in self.trajectory())
+
+    def sources(self) -> tuple[str, ...]:
+        out: list[str] = []
+        node: Node | None = self
+        while node is not None and node.parent is not None:
+            out.append(node.source)
+            node = node.parent
+        return tuple(reversed(out))
 
     def trajectory(self) -> tuple[tuple[str, str], ...]:
         """(parent's state text, tactic) for each step from the root to this node."""
@@ -128,11 +139,15 @@ class SearchTree:
                 return node
         return None
 
-    def add(self, parent: Node, tactic: str, logprob: float, state: ProofState) -> Node | None:
+    def add(
+        self, parent: Node, tactic: str, logprob: float, state: ProofState, source: str = ""
+    ) -> Node | None:
         """Add a child unless its goal text was seen already; returns the new node."""
         if state.text in self.nodes:
             return None
-        node = Node(state, parent, tactic, logprob, parent.logprob + logprob, parent.depth + 1)
+        node = Node(
+            state, parent, tactic, logprob, parent.logprob + logprob, parent.depth + 1, source
+        )
         self.nodes[state.text] = node
         self._push(node)
         return node
@@ -181,7 +196,10 @@ def best_first_search(
     counts = {"progress": 0, "proved": 0, "failed": 0, "timeout": 0, "duplicate": 0}
 
     def result(
-        status: Status, proof: tuple[str, ...] = (), trajectory: tuple[tuple[str, str], ...] = ()
+        status: Status,
+        proof: tuple[str, ...] = (),
+        trajectory: tuple[tuple[str, str], ...] = (),
+        sources: tuple[str, ...] = (),
     ) -> SearchResult:
         if config.debug:
             tree.check_invariants()  # the tree as search leaves it, too
@@ -196,6 +214,7 @@ def best_first_search(
             total - policy_s - env_s,
             counts,
             trajectory,
+            sources,
         )
 
     def out_of_time() -> bool:
@@ -222,18 +241,28 @@ def best_first_search(
                 if calls >= config.max_tactic_calls or out_of_time():
                     return result(Status.BUDGET)
                 t0 = time.perf_counter()
-                out = env.step(node.state, cand.tactic)
+                out = (
+                    env.step(node.state, cand.tactic)
+                    if cand.timeout_s is None
+                    else env.step(node.state, cand.tactic, timeout_s=cand.timeout_s)
+                )
                 dt = time.perf_counter() - t0
                 env_s += dt
                 calls += 1
                 if on_outcome is not None:
-                    on_outcome(node.state, cand.tactic, out, dt)
+                    on_outcome(node.state, cand.tactic, out, dt, cand.source)
                 if isinstance(out, Proved):
                     counts["proved"] += 1
-                    steps = (*node.trajectory(), (node.state.text, cand.tactic))
-                    return result(Status.PROVED, out.proof, steps)
+                    # the env may record a step as another tactic (CoqHammer's reconstruction):
+                    # the steps take the proof's tactics whenever it has one per step
+                    states = [s for s, _ in node.trajectory()] + [node.state.text]
+                    tactics = (
+                        out.proof if len(out.proof) == len(states) else (*node.path(), cand.tactic)
+                    )
+                    steps = tuple(zip(states, tactics, strict=True))
+                    return result(Status.PROVED, out.proof, steps, (*node.sources(), cand.source))
                 if isinstance(out, Progress):
-                    added = tree.add(node, cand.tactic, cand.logprob, out.state)
+                    added = tree.add(node, cand.tactic, cand.logprob, out.state, cand.source)
                     counts["progress" if added else "duplicate"] += 1
                 elif isinstance(out, TimedOut):
                     counts["timeout"] += 1

@@ -86,7 +86,7 @@ class Recorder:
         self.outcomes: list[tuple[str, str, str]] = []
         self.finished: list[tuple[str, Status]] = []
 
-    def outcome(self, theorem, state, tactic, result, seconds):
+    def outcome(self, theorem, state, tactic, result, seconds, source=""):
         self.outcomes.append((theorem.name, tactic, type(result).__name__))
 
     def finish(self, theorem, result: EpisodeResult):
@@ -172,4 +172,4 @@ def test_result_json_keeps_the_fields_and_plain_strings() -> None:
     row = good.to_json()
     assert row["status"] == "proved" and type(row["status"]) is str and row["proved"] is True
     keys = {"theorem", "proved", "proof", "time_s", "axioms", "imports", "status", "reason"}
-    assert keys | {"search", "imports_dropped", "steps"} == set(row)
+    assert keys | {"search", "imports_dropped", "steps", "sources"} == set(row)

@@ -20,8 +20,9 @@ def test_registry_builds_each_policy_for_its_backends() -> None:
     assert type(get_policy("portfolio", backend="coq")) is PortfolioPolicy
     assert type(get_policy("portfolio", backend="lean")) is LeanPortfolioPolicy
     assert type(get_policy("portfolio", backend="leandojo")) is LeanPortfolioPolicy
-    hammer = get_policy("hammer", backend="coq", tactic_timeout=5.0)
+    hammer = get_policy("hammer", backend="coq", hammer_timeout=6.0)
     assert type(hammer) is HammerPolicy and "Set Hammer ATPLimit 3." in hammer.imports
+    assert [c.timeout_s for c in hammer.propose(ProofState("x", 0, 1))] == [None, 6.0]
     # options given as None are options not given (the CLI passes every flag)
     assert type(get_policy("portfolio", model=None, num_candidates=None)) is PortfolioPolicy
 
@@ -78,7 +79,7 @@ def test_model_policy_proves_on_real_coq(trained, trace_dir, coq_installed) -> N
             policy,
             Theorem(file, "t_and"),
             SearchConfig(time_limit_s=60, expand_batch=2, debug=True),
-            on_outcome=lambda s, t, r, dt: seen.append((s.text, t, type(r).__name__)),
+            on_outcome=lambda s, t, r, dt, src: seen.append((s.text, t, type(r).__name__)),
         )
     assert result.proved and result.status == "proved", result
     assert result.proof[0] == "split."

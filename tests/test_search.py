@@ -67,7 +67,7 @@ def test_finds_proof_in_best_first_order() -> None:
         FixedPolicy({"a": -1.0, "b": -0.1, "c": -0.5, "d": -0.2}),
         env.state("G"),
         SearchConfig(debug=True),
-        on_outcome=lambda s, t, r, dt: expanded.append(s.text),
+        on_outcome=lambda s, t, r, dt, src: expanded.append(s.text),
     )
     assert res.status is Status.PROVED and res.expansions == 3
     assert [t for _, t in res.trajectory] == ["b", "c", "d"]
@@ -135,7 +135,7 @@ def test_batched_expansion_reports_trajectory_and_every_outcome() -> None:
         policy,
         env.state("G"),
         SearchConfig(expand_batch=3, debug=True),
-        on_outcome=lambda s, t, r, dt: seen.append((s.text, t, type(r).__name__)),
+        on_outcome=lambda s, t, r, dt, src: seen.append((s.text, t, type(r).__name__)),
     )
     assert res.status == "proved"
     # the root alone, then A, B, C in one call, then A2, B2, C2
@@ -232,9 +232,39 @@ def test_hammer_policy_proves_through_the_same_path(coq_env, user_file: Path) ->
     assert ok, f"CoqHammer is part of `make setup` (as root): {why}"
     res = prove_theorem(
         coq_env,
-        HammerPolicy(atp_limit_s=2),
+        HammerPolicy(hammer_timeout_s=4),
         Theorem(user_file, "add_comm'"),
         SearchConfig(time_limit_s=60),
     )
     assert res.proved, res
     assert res.imports and res.imports[0].startswith("From Hammer")
+
+
+def test_a_hammer_proof_records_the_reconstruction_and_rechecks_without_provers(
+    coq_env, tmp_path: Path
+) -> None:
+    """CoqHammer prints `srun eauto use: in_elt` (which Coq 8.16 does not parse as printed);
+    the env records the parenthesised reconstruction, and the proof checks with CoqHammer's
+    tactics alone: no prover runs when it is re-checked."""
+    from prover.policies.hammer import HammerPolicy
+
+    path = tmp_path / "In.v"
+    path.write_text(
+        "Require Import List Arith.\n"
+        "Lemma in_end (l : list nat) (a : nat) : In a (l ++ a :: nil).\nProof. Admitted.\n"
+    )
+    policy = HammerPolicy(hammer_timeout_s=20)
+    state = coq_env.open(file=path, theorem="in_end", imports=policy.imports)
+    # the env's own 2 s limit is far too short for CoqHammer: the candidate's limit is used
+    assert isinstance(coq_env.step(state, "hammer."), TimedOut)
+    out = coq_env.step(state, "hammer.", timeout_s=20)
+    assert isinstance(out, Proved), out
+    (tactic,) = out.proof
+    assert tactic != "hammer." and "use:" in tactic, tactic
+    verdict = coq_env.verify(
+        file=path,
+        theorem="in_end",
+        proof=list(out.proof),
+        imports=["From Hammer Require Import Tactics."],  # no Hammer plugin: no provers
+    )
+    assert verdict.ok, verdict.reason

@@ -270,3 +270,82 @@ def test_held_out_theorems_are_searched_with_the_policy_imports(traced: Path) ->
         results = list(run_theorems(env, policy, [*held_out, closure_thm], budget))
     assert [r.imports_dropped for r in results] == [False] * len(held_out) + [True]
     assert all(r.attempted for r in results)
+
+
+# --- System 1 on the tiny trace: the index, knn and hybrid from the command line ------------
+
+
+def test_held_out_human_proofs_are_never_in_the_index(traced: Path) -> None:
+    from prover.policies.knn import load_index
+
+    index = load_index(traced)
+    pairs = lambda part: {  # noqa: E731
+        (s.state_before, s.tactic) for s in load_steps(traced, f"novel_files/{part}")
+    }
+    indexed = set(index._seen)
+    assert pairs("train") == indexed
+    held_out = pairs("test") | pairs("val")
+    assert held_out and not held_out & indexed
+    with pytest.raises(ValueError, match="training split"):
+        load_index(traced, "novel_files/test")
+
+
+def test_the_policies_imports_are_in_the_held_out_closure() -> None:
+    from prover.envs.coq_library import LIBRARY_IMPORT
+    from prover.policies.hybrid import HybridPolicy
+    from prover.policies.index import StateIndex
+    from prover.policies.knn import KnnPolicy
+    from prover.policies.portfolio import PortfolioPolicy
+
+    hybrid = HybridPolicy(
+        closers=PortfolioPolicy(), knn=KnnPolicy(StateIndex.build([])), hammer_timeout_s=10
+    )
+    requires = {i for i in hybrid.imports if "Require" in i} - {LIBRARY_IMPORT}
+    assert requires <= set(POLICY_IMPORTS)
+    assert [i for i in hybrid.imports if "Require" not in i] == ["Set Hammer ATPLimit 5."]
+
+
+def test_eval_knn_and_hybrid_on_the_held_out_split(traced: Path, tmp_path: Path) -> None:
+    from prover.cli import main
+
+    rows = {}
+    for name, extra in (("knn", []), ("hybrid", ["--hammer-timeout", "6"])):
+        out = tmp_path / f"{name}.json"
+        argv = ["eval", "coq", "--data", str(traced), "--policy", name, "--limit", "4"]
+        assert main([*argv, "--timeout", "15", "--json", str(out), *extra]) == 0
+        rows[name] = json.loads(out.read_text())
+    for name, s in rows.items():
+        assert s["attempted"] == 4 and s["imports_dropped"] == 0, name
+        for r in s["results"]:
+            assert not r["imports_dropped"]
+            assert len(r["sources"]) == len(r["proof"])
+    hybrid = rows["hybrid"]
+    assert hybrid["proved"] >= 1
+    assert hybrid["policy_settings"]["hammer"] == {"timeout_s": 6.0, "atp_limit_s": 3}
+    proved_sources = {s for r in hybrid["results"] if r["proved"] for s in r["sources"]}
+    assert proved_sources and proved_sources <= {"closer", "knn", "hammer"}
+    assert sum(hybrid["proof_step_sources"].values()) == sum(
+        len(r["proof"]) for r in hybrid["results"] if r["proved"]
+    )
+
+
+def test_prove_with_hybrid_on_any_file_names_the_trace(
+    traced: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prover.cli import main
+
+    path = tmp_path / "Mine.v"
+    path.write_text("Lemma mine (b : bool) : negb (negb b) = b.\nProof. Admitted.\n")
+    out = tmp_path / "r.json"
+    argv = ["prove", "--file", str(path), "--theorem", "mine", "--policy", "hybrid"]
+    assert main([*argv, "--trace", str(traced), "--timeout", "20", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["proved"] and len(result["sources"]) == len(result["proof"])
+    # no trace: say how to make one, before any work
+    missing = tmp_path / "no_trace"
+    capsys.readouterr()
+    assert main([*argv, "--trace", str(missing)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "springtail trace --backend coq --out" in err and len(err.splitlines()) == 1
+    # knn/hybrid options with another policy are bad input
+    assert main(["prove", "--file", str(path), "--theorem", "mine", "--offline"]) == 2

@@ -187,8 +187,9 @@ class ProofEnv(abc.ABC):
         ignored). `imports` are extra import commands placed just before the theorem."""
 
     @abc.abstractmethod
-    def step(self, state: ProofState, tactic: str) -> StepResult:
-        """Run one tactic on `state`; never raises for a bad tactic."""
+    def step(self, state: ProofState, tactic: str, timeout_s: float | None = None) -> StepResult:
+        """Run one tactic on `state`; never raises for a bad tactic. `timeout_s` overrides the
+        env's per-tactic limit for this call (a slow, expensive candidate such as CoqHammer)."""
 
     @abc.abstractmethod
     def verify(

@@ -15,6 +15,7 @@ if it stays silent it is killed and restarted on the next call.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -158,7 +159,7 @@ class CoqEnv(ProofEnv):
             raise EnvError(f"{theorem}: the statement opened no goal in {doc.ctx.path}")
         return self._new_state(_Handle(root, ()), goals)
 
-    def step(self, state: ProofState, tactic: str) -> StepResult:
+    def step(self, state: ProofState, tactic: str, timeout_s: float | None = None) -> StepResult:
         checked = check_tactic(tactic)
         if isinstance(checked, str):
             return Failed(checked)
@@ -173,7 +174,7 @@ class CoqEnv(ProofEnv):
             parent = self._with_restart(lambda: self._materialize(handle))
         except _ReplayFailed as e:
             return Failed(f"could not rebuild this state: {e}")
-        return self._run_tactic(handle, parent, checked)
+        return self._run_tactic(handle, parent, checked, timeout_s or self.config.tactic_timeout)
 
     def verify(
         self,
@@ -233,21 +234,24 @@ class CoqEnv(ProofEnv):
 
     # --- stepping --------------------------------------------------------------------------
 
-    def _run_tactic(self, handle: _Handle, parent: int, tac: TacticSentence) -> StepResult:
+    def _run_tactic(
+        self, handle: _Handle, parent: int, tac: TacticSentence, limit: float
+    ) -> StepResult:
         proc = self._proc
         assert proc is not None
+        hammer = _HAMMER_RE.search(tac.text) is not None
         try:
-            sid = proc.add(tac.wrapped, parent, deadline_s=self.config.tactic_timeout)
+            sid = proc.add(tac.wrapped, parent, deadline_s=limit)
             if isinstance(sid, CoqFail):  # a parse error: nothing was added
                 return Failed(sid.message)
-            goals = proc.goals(deadline_s=self.config.tactic_timeout)
+            goals = proc.goals(deadline_s=limit, keep_messages=hammer)
         except CoqTimeout:
             self._back_to(parent)
-            return TimedOut(self.config.tactic_timeout)
+            return TimedOut(limit)
         except CoqDied as e:
             self._forget_process()
             if "did not answer an interrupt" in str(e):
-                return TimedOut(self.config.tactic_timeout)
+                return TimedOut(limit)
             return Failed(f"Coq crashed running this tactic (restarted): {e}")
         if isinstance(goals, CoqFail):
             self._back_to(parent)
@@ -255,11 +259,42 @@ class CoqEnv(ProofEnv):
         if goals.given_up:
             self._back_to(parent)
             return Failed("refused: the tactic gave up goals (admit)")
+        if hammer:
+            found = self._reconstructed(parent, tac, sid, goals, limit)
+            if found is None:
+                return Failed("hammer succeeded once but not when run again (restarted state)")
+            tac, sid = found
         self._chain.append((tac, sid))
         new = _Handle(handle.root, handle.path + (tac,))
         if goals.is_empty:
             return Proved(tuple(t.text for t in new.path))
         return Progress(self._new_state(new, goals))
+
+    def _reconstructed(
+        self, parent: int, tac: TacticSentence, sid: int, goals: Goals, limit: float
+    ) -> tuple[TacticSentence, int] | None:
+        """The step to record for a `hammer.` that just succeeded from `parent` with `goals`
+        (the tip is its state): CoqHammer's reconstruction (`_reconstruction`) with its state
+        when it reaches the very same goals; else `hammer.` itself, run again from `parent`;
+        None if that fails this time (the tip is then back at `parent`)."""
+        proc = self._proc
+        assert proc is not None
+        recon = _reconstruction(proc.messages, tac)
+        if recon is tac:
+            return tac, sid
+        for attempt in (recon, tac):
+            self._back_to(parent)
+            if self._proc is None:
+                return None
+            try:
+                new = proc.add(attempt.wrapped, parent, deadline_s=limit)
+                again = new if isinstance(new, CoqFail) else proc.goals(deadline_s=limit)
+            except (CoqTimeout, CoqDied):
+                continue
+            if isinstance(new, int) and isinstance(again, Goals) and again == goals:
+                return attempt, new
+        self._back_to(parent)
+        return None
 
     def _back_to(self, parent: int) -> None:
         """Undo a failed tactic: the tip goes back to `parent`."""
@@ -376,6 +411,31 @@ class CoqEnv(ProofEnv):
         return with_restart(
             fn, died=(CoqDied, CoqTimeout), restart=self._forget_process, what="Coq"
         )
+
+
+_HAMMER_RE = re.compile(r"(?<![\w'.])hammer(?![\w'])")
+_RECONSTRUCTION_RE = re.compile(r"Replace the hammer tactic with:\s*(.+?)\s*$", re.S)
+# CoqHammer 1.3 prints `srun eauto use: x`, which Coq 8.16 does not parse; `srun (eauto) use:
+# x` is the same tactic, parenthesised.
+_SRUN_RE = re.compile(r"^srun (\w+) (use:|unfold:|inv:|ctrs:)")
+
+
+def _reconstruction(messages: Sequence[str], tac: TacticSentence) -> TacticSentence:
+    """What CoqHammer says to replace `hammer` with (a reconstruction tactic that runs without
+    the external provers), in place of `tac` when `tac` is exactly `hammer.`; else `tac`.
+    The state was reached by `tac` itself; the replacement is what the proof records, and the
+    whole proof is re-checked by `verify` like any other."""
+    if tac.text.strip() != "hammer.":
+        return tac
+    for message in reversed(messages):
+        m = _RECONSTRUCTION_RE.search(message)
+        if m is None:
+            continue
+        text = _SRUN_RE.sub(r"srun (\1) \2", m.group(1).strip())
+        checked = check_tactic(text if text.endswith(".") else text + ".")
+        if isinstance(checked, TacticSentence):
+            return checked
+    return tac
 
 
 class _ReplayFailed(Exception):

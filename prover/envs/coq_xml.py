@@ -184,9 +184,16 @@ class CoqProcess:
             return value
         return _state_id(value, "pair/state_id")
 
-    def goals(self, deadline_s: float | None = None) -> Goals | CoqFail:
-        """Goals at the tip; runs pending sentences, so this is where tactics time out."""
-        value = self.call('<call val="Goal"><unit/></call>', deadline_s=deadline_s)
+    def goals(
+        self, deadline_s: float | None = None, *, keep_messages: bool = False
+    ) -> Goals | CoqFail:
+        """Goals at the tip; runs pending sentences, so this is where tactics time out. With
+        `keep_messages`, what the sentences printed is in `self.messages` afterwards."""
+        if keep_messages:
+            self.messages = []
+        value = self.call(
+            '<call val="Goal"><unit/></call>', deadline_s=deadline_s, keep_messages=keep_messages
+        )
         return value if isinstance(value, CoqFail) else parse_goals(value)
 
     def edit_at(self, state_id: int) -> None | CoqFail:

@@ -264,7 +264,7 @@ class LeanReplEnv(ProofEnv):
             self._header_envs[header] = resp["env"]
         return self._header_envs[header]
 
-    def step(self, state: ProofState, tactic: str) -> StepResult:
+    def step(self, state: ProofState, tactic: str, timeout_s: float | None = None) -> StepResult:
         refusal = self._refusal(tactic)
         if refusal:
             return Failed(refusal)
@@ -280,11 +280,12 @@ class LeanReplEnv(ProofEnv):
             ps = self._with_restart(lambda: self._materialize(state.handle))
         except _ReplayFailed as e:
             return Failed(f"could not rebuild this state: {e}")
+        limit = timeout_s or self.config.tactic_timeout
         try:
-            resp = self._send({"tactic": tactic, "proofState": ps}, self.config.tactic_timeout)
+            resp = self._send({"tactic": tactic, "proofState": ps}, limit)
         except ReplTimeout:
             self._forget_process()
-            return TimedOut(self.config.tactic_timeout)
+            return TimedOut(limit)
         except ReplDied as e:
             self._forget_process()
             return Failed(f"the Lean REPL crashed running this tactic (restarted): {e}")

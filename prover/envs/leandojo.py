@@ -147,7 +147,12 @@ class LeanDojoEnv(ProofEnv):
         self._sessions[key] = _Session(dojo, root, ctx)
         return self._sessions[key]
 
-    def step(self, state: ProofState, tactic: str) -> StepResult:
+    def step(self, state: ProofState, tactic: str, timeout_s: float | None = None) -> StepResult:
+        if timeout_s is not None and timeout_s != self.config.tactic_timeout:
+            raise EnvError(
+                "LeanDojo fixes the tactic timeout when it opens a theorem: a per-call "
+                "timeout_s is not supported (set tactic_timeout on the env)"
+            )
         refusal = self._refuser(tactic)
         if refusal:
             return Failed(refusal)

@@ -6,8 +6,15 @@
 | name | backends | options |
 |---|---|---|
 | `portfolio` | coq, lean, leandojo | (the backend picks Coq's or Lean's portfolio) |
-| `hammer` | coq | (ATP limit from `tactic_timeout`) |
+| `hammer` | coq | `hammer_timeout` (seconds per `hammer.` call; the ATPs get half) |
 | `model` | coq, lean, leandojo | `model` (required), `num_candidates`, `decoding` |
+| `knn` | coq | `trace` (its training split is indexed), `extra_steps` (replay proofs), `offline` |
+| `hybrid` | coq | `trace`, `extra_steps`, `offline`, `source_rows`, `model`, `num_candidates`, |
+| | | `decoding`, `library`, `hammer_timeout` (0: no CoqHammer) |
+
+`source_rows` are a replay store's outcomes (`ReplayStore.source_outcomes`) from which the
+hybrid learns each source's success rate; `extra_steps` its verified proofs' steps, indexed
+after the trace's.
 
 Options given as None count as not given. Anything else a policy does not take is a
 `PolicyError` naming the policy that does take it.
@@ -15,10 +22,14 @@ Options given as None count as not given. Anything else a policy does not take i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from prover.policies.base import Candidate, PolicyError, TacticPolicy
+
+DEFAULT_TRACE = "datasets/coq_trace"  # the trace whose training split a knn index holds
 
 
 @dataclass(frozen=True)
@@ -39,10 +50,77 @@ def _portfolio(backend: str, tactic_timeout: float) -> TacticPolicy:
     return LeanPortfolioPolicy()
 
 
-def _hammer(backend: str, tactic_timeout: float) -> TacticPolicy:
+def _hammer(backend: str, tactic_timeout: float, *, hammer_timeout: float = 20.0) -> TacticPolicy:
     from prover.policies.hammer import HammerPolicy
 
-    return HammerPolicy(atp_limit_s=max(1.0, 0.6 * tactic_timeout))
+    return HammerPolicy(hammer_timeout_s=hammer_timeout)
+
+
+def _knn_index(trace: str, extra_steps: Sequence[Any]) -> Any:
+    from prover.policies.knn import load_index
+
+    return load_index(Path(trace), extra=extra_steps)
+
+
+def _knn(
+    backend: str,
+    tactic_timeout: float,
+    *,
+    trace: str = DEFAULT_TRACE,
+    extra_steps: Sequence[Any] = (),
+    offline: bool = False,
+) -> TacticPolicy:
+    from prover.policies.knn import KnnPolicy
+
+    return KnnPolicy(_knn_index(trace, extra_steps), online=not offline)
+
+
+def _hybrid(
+    backend: str,
+    tactic_timeout: float,
+    *,
+    trace: str = DEFAULT_TRACE,
+    extra_steps: Sequence[Any] = (),
+    offline: bool = False,
+    source_rows: Sequence[tuple[str, str, bool]] = (),
+    model: str | None = None,
+    num_candidates: int = 8,
+    decoding: str = "beam",
+    library: str | None = None,
+    hammer_timeout: float = 10.0,
+) -> TacticPolicy:
+    from prover.policies.hybrid import HybridPolicy, SourceStats
+    from prover.policies.knn import KnnPolicy
+    from prover.policies.portfolio import PortfolioPolicy
+
+    generator = None
+    if model is not None:
+        from prover.policies.model import ModelPolicy
+
+        generator = ModelPolicy(model, num_candidates=num_candidates, decoding=decoding)
+    programs = None
+    if library is not None:
+        from prover.policies.library import LibraryPolicy
+
+        programs = LibraryPolicy(_Nothing(), Path(library))
+    return HybridPolicy(
+        closers=PortfolioPolicy(),
+        knn=KnnPolicy(_knn_index(trace, extra_steps), online=not offline),
+        model=generator,
+        library=programs,
+        stats=SourceStats.from_outcomes(source_rows),
+        hammer_timeout_s=hammer_timeout or None,
+    )
+
+
+class _Nothing(TacticPolicy):
+    """No candidates (the base under a hybrid's library source)."""
+
+    name = version = "nothing"
+    imports: tuple[str, ...] = ()
+
+    def propose(self, state: Any) -> list[Candidate]:
+        return []
 
 
 def _model(
@@ -61,9 +139,25 @@ def _model(
 LEAN = ("lean", "leandojo")
 REGISTRY: dict[str, PolicySpec] = {
     "portfolio": PolicySpec(("coq", *LEAN), (), _portfolio),
-    "hammer": PolicySpec(("coq",), (), _hammer),
+    "hammer": PolicySpec(("coq",), ("hammer_timeout",), _hammer),
     "model": PolicySpec(
         ("coq", *LEAN), ("model", "num_candidates", "decoding"), _model, required=("model",)
+    ),
+    "knn": PolicySpec(("coq",), ("trace", "extra_steps", "offline"), _knn),
+    "hybrid": PolicySpec(
+        ("coq",),
+        (
+            "trace",
+            "extra_steps",
+            "offline",
+            "source_rows",
+            "model",
+            "num_candidates",
+            "decoding",
+            "library",
+            "hammer_timeout",
+        ),
+        _hybrid,
     ),
 }
 

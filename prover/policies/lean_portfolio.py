@@ -34,11 +34,11 @@ class LeanPortfolioPolicy(TacticPolicy):
         self.closers = closers
 
     def propose(self, state: ProofState) -> list[Candidate]:
-        out = [Candidate(t, -0.1 * (i + 1)) for i, t in enumerate(self.closers)]
+        out = [Candidate(t, -0.1 * (i + 1), "closer") for i, t in enumerate(self.closers)]
         structural = []
         concl = state.text.split("⊢")[-1].strip()
         if concl.startswith("∀") or "→" in concl or concl.startswith("¬"):
             structural.append("intro h")
         structural += ["constructor", "norm_num at *"]
-        out += [Candidate(t, -2.0 - 0.5 * i) for i, t in enumerate(structural)]
+        out += [Candidate(t, -2.0 - 0.5 * i, "closer") for i, t in enumerate(structural)]
         return out

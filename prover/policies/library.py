@@ -92,6 +92,9 @@ class LibraryPolicy(TacticPolicy):
             for s, own in zip(states, self.base.propose_batch(states), strict=True)
         ]
 
+    def learn(self, steps: Sequence[tuple[str, str]]) -> None:
+        self.base.learn(steps)
+
     def _calls(self, state: ProofState, floor: float) -> list[Candidate]:
         names = _in_order(local_names(state.text), state.text)
         out = []
@@ -101,5 +104,5 @@ class LibraryPolicy(TacticPolicy):
             )
             for k, args in enumerate(fills):
                 tactic = " ".join((program["name"], *args)) + "."
-                out.append(Candidate(tactic, floor - 1.0 - 0.1 * rank - 0.01 * k))
+                out.append(Candidate(tactic, floor - 1.0 - 0.1 * rank - 0.01 * k, "library"))
         return out

@@ -57,7 +57,9 @@ class PortfolioPolicy(TacticPolicy):
         self.closers = closers
 
     def propose(self, state: ProofState) -> list[Candidate]:
-        out = [Candidate(f"solve [{t}].", -0.1 * (i + 1)) for i, t in enumerate(self.closers)]
+        out = [
+            Candidate(f"solve [{t}].", -0.1 * (i + 1), "closer") for i, t in enumerate(self.closers)
+        ]
         structural = []
         if _goal_is_quantified(state):
             structural.append("intros.")
@@ -65,5 +67,5 @@ class PortfolioPolicy(TacticPolicy):
         if var is not None:
             structural.append(f"induction {var}.")
         structural += ["simpl.", "split."]
-        out += [Candidate(t, -2.0 - 0.5 * i) for i, t in enumerate(structural)]
+        out += [Candidate(t, -2.0 - 0.5 * i, "closer") for i, t in enumerate(structural)]
         return out

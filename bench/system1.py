@@ -1,0 +1,166 @@
+"""System 1 side by side: every policy on the same held-out theorems at the same budget.
+
+Each row is one `springtail eval coq` run on the first `--limit` theorems of the trace's
+`novel_files/test` (hash order), `--timeout` seconds each, each run pinned to one core of
+`--cores` (`taskset`), one run per core at a time, so every run gets the same compute. Rows
+(those whose inputs are given):
+
+    portfolio        the fixed closers
+    hammer           CoqHammer (`sauto`, then `hammer` with its default budget)
+    knn-offline      retrieval over the trace's training split only
+    knn-online       ... plus every proof verified earlier in the run
+    model            the tactic model's generations (`--model`)
+    hybrid           closers + online retrieval + the model (generating and ranking) + hammer
+    hybrid-loop      hybrid with a loop's model and replay store (`--loop DIR`: its last
+                     round's model; its replay proofs indexed, its outcomes calibrating)
+
+The table: proved / attempted, pass@1, mean time per theorem, tactic calls per second, the
+policy's share of search time, imports dropped, and which sources the proofs' steps came from.
+
+Run: .venv/bin/python bench/system1.py --trace datasets/coq_trace --limit 40 --timeout 30
+     [--model runs/m2] [--loop runs/loop_hybrid] [--rows portfolio,hammer,...] [--cores 0,1]
+     [--out bench/results/system1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import machine, print_table, write_json
+
+ROWS = ("portfolio", "hammer", "knn-offline", "knn-online", "model", "hybrid", "hybrid-loop")
+
+
+def command(row: str, args: argparse.Namespace, out: Path) -> list[str] | None:
+    """The eval command of a row, or None when its inputs were not given."""
+    base = [
+        sys.executable,
+        "-m",
+        "prover.cli",
+        "eval",
+        "coq",
+        "--data",
+        args.trace,
+        "--split",
+        "novel_files/test",
+        "--limit",
+        str(args.limit),
+        "--timeout",
+        str(args.timeout),
+        "--json",
+        str(out / f"{row}.json"),
+    ]
+    if row in ("portfolio", "hammer"):
+        return [*base, "--policy", row]
+    if row == "knn-offline":
+        return [*base, "--policy", "knn", "--offline"]
+    if row == "knn-online":
+        return [*base, "--policy", "knn"]
+    if row in ("model", "hybrid"):
+        if args.model is None:
+            return None
+        return [*base, "--policy", row, "--model", args.model]
+    if row == "hybrid-loop":
+        if args.loop is None:
+            return None
+        rounds = [
+            json.loads(x) for x in (Path(args.loop) / "rounds.jsonl").read_text().split("\n") if x
+        ]
+        model = rounds[-1]["model"]
+        replay = Path(args.loop) / "replay.sqlite"
+        copy = out / "hybrid-loop.replay.sqlite"  # eval records into it: keep the loop's clean
+        shutil.copyfile(replay, copy)
+        return [*base, "--policy", "hybrid", "--model", model, "--replay", str(copy)]
+    raise ValueError(row)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--trace", default="datasets/coq_trace")
+    ap.add_argument("--limit", type=int, default=40)
+    ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--model", help="a trained model (rows model, hybrid)")
+    ap.add_argument("--loop", help="a `springtail loop --policy hybrid` folder (row hybrid-loop)")
+    ap.add_argument("--rows", default=",".join(ROWS))
+    ap.add_argument("--cores", default="0,1", help="one run at a time on each of these cores")
+    ap.add_argument("--out", default="bench/results/system1")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [r for r in args.rows.split(",") if r]
+    unknown = sorted(set(rows) - set(ROWS))
+    if unknown:
+        raise SystemExit(f"unknown rows {unknown}: choose from {', '.join(ROWS)}")
+    jobs = [(r, c) for r in rows if (c := command(r, args, out)) is not None]
+    pin = shutil.which("taskset")
+    running: list[tuple[str, subprocess.Popen[bytes], float, int]] = []
+    free = [int(c) for c in args.cores.split(",")]
+    while jobs or running:
+        while jobs and free:
+            row, cmd = jobs.pop(0)
+            core = free.pop(0)
+            full = [pin, "-c", str(core), *cmd] if pin else cmd
+            log = (out / f"{row}.log").open("wb")
+            print(f"start {row} on core {core}: {' '.join(cmd[1:])}", flush=True)
+            running.append((row, subprocess.Popen(full, stdout=log, stderr=log), time.time(), core))
+        time.sleep(2)
+        for item in list(running):
+            row, proc, t0, core = item
+            if proc.poll() is not None:
+                running.remove(item)
+                free.append(core)
+                print(f"done {row} (rc {proc.returncode}, {time.time() - t0:.0f} s)", flush=True)
+
+    table = []
+    for row in rows:
+        path = out / f"{row}.json"
+        if not path.is_file():
+            continue
+        s = json.loads(path.read_text())
+        attempted = [r for r in s["results"] if r["status"] != "discarded"]
+        search = s["search"]
+        table.append(
+            {
+                "row": row,
+                "proved": s["proved"],
+                "attempted": s["attempted"],
+                "pass@1": round(s["pass_at_1"], 3),
+                "mean_time_s": round(
+                    sum(r["time_s"] for r in attempted) / max(len(attempted), 1), 2
+                ),
+                "calls_per_s": search["calls_per_s"],
+                "policy_share": search["share"]["policy"],
+                "imports_dropped": s["imports_dropped"],
+                "proof_step_sources": s.get("proof_step_sources", {}),
+                "hammer": s.get("policy_settings", {}).get("hammer"),
+            }
+        )
+    print(
+        f"\nmachine: {machine()['cpu']} x{machine()['cpu_count']}; {args.limit} theorems of "
+        f"{args.trace} novel_files/test, {args.timeout:g} s each, one core per run"
+    )
+    print_table(
+        table,
+        [
+            "row",
+            "proved",
+            "attempted",
+            "pass@1",
+            "mean_time_s",
+            "calls_per_s",
+            "policy_share",
+            "imports_dropped",
+            "proof_step_sources",
+        ],
+    )
+    write_json(str(out / "summary.json"), {"args": vars(args), "results": table})
+
+
+if __name__ == "__main__":
+    main()
