@@ -94,6 +94,9 @@ def main() -> None:
     ap.add_argument("--rows", default=",".join(ROWS))
     ap.add_argument("--cores", default="0,1", help="one run at a time on each of these cores")
     ap.add_argument("--out", default="bench/results/system1")
+    ap.add_argument(
+        "--table-only", action="store_true", help="run nothing: tabulate the rows' JSON in --out"
+    )
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -101,7 +104,7 @@ def main() -> None:
     unknown = sorted(set(rows) - set(ROWS))
     if unknown:
         raise SystemExit(f"unknown rows {unknown}: choose from {', '.join(ROWS)}")
-    jobs = [(r, c) for r in rows if (c := command(r, args, out)) is not None]
+    jobs = [] if args.table_only else [(r, c) for r in rows if (c := command(r, args, out))]
     pin = shutil.which("taskset")
     running: list[tuple[str, subprocess.Popen[bytes], float, int]] = []
     free = [int(c) for c in args.cores.split(",")]
