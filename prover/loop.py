@@ -280,7 +280,7 @@ def _attempt(
             theorems,
             cfg.search(),
             recorder,
-            desc=f"model {split}",
+            desc=f"{policy.name} {split}",
             allow_original_axioms=True,
         )
     times = [x.time_s for x in results if x.attempted]
