@@ -44,10 +44,11 @@ import os
 import shutil
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from prover.data import Theorem
+from prover.data import Theorem, split_theorems
 from prover.envs import EnvError, VerifyResult, get_env
 from prover.envs.base import short_names, valid_axiom_name
 from prover.episodes import run_theorems
@@ -55,6 +56,9 @@ from prover.overrides import Parser
 from prover.policies import DEFAULT_TRACE, REGISTRY, TacticPolicy, get_policy
 from prover.policies.base import DECODINGS
 from prover.search import SearchConfig
+
+if TYPE_CHECKING:
+    from prover.replay import ReplayStore
 
 EXIT_OK, EXIT_NOT_PROVED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -71,6 +75,10 @@ def _positive(value: str) -> float:
     if not (0 < x < math.inf):  # also refuses nan and inf, which would switch a budget off
         raise argparse.ArgumentTypeError(f"expected a positive, finite number, got {value!r}")
     return x
+
+
+def _seconds_or_zero(value: str) -> float:
+    return 0.0 if value.strip() in ("0", "0.0") else _positive(value)
 
 
 def _axiom_name(value: str) -> str:
@@ -116,11 +124,14 @@ def _policy(
     tactic_timeout: float,
     *,
     trace: str | None = None,
-    replay: str | None = None,
+    split: str = "novel_files/train",
+    store: ReplayStore | None = None,
+    held_out: Collection[Theorem] = (),
 ) -> TacticPolicy:
-    """The policy the arguments name. `trace`: the trace a knn/hybrid index is built from
-    (default: `--trace`, else datasets/coq_trace); `replay`: a store whose verified proofs
-    join the index and whose outcomes calibrate the hybrid's sources."""
+    """The policy the arguments name. knn/hybrid: `trace`'s training `split` is indexed
+    (default trace: `--trace`, else datasets/coq_trace), and `store`'s verified proofs join
+    the index and its outcomes calibrate the hybrid's sources, except those of the
+    `held_out` theorems being evaluated."""
     options: dict[str, object] = {
         "model": args.model,
         "num_candidates": args.num_candidates,
@@ -134,7 +145,8 @@ def _policy(
     if args.policy in ("knn", "hybrid"):
         if backend != "coq":
             raise UsageError(f"the {args.policy} policy works with --backend coq, not {backend}")
-        options.update(_system1_options(args, trace or args.trace or DEFAULT_TRACE, replay))
+        folder = Path(trace or args.trace or DEFAULT_TRACE)
+        options.update(_system1_options(args, folder, split, store, held_out))
     elif args.trace or args.offline:
         flag = "--trace" if args.trace else "--offline"
         raise UsageError(f"{flag} is only used with --policy knn or hybrid")
@@ -153,19 +165,28 @@ def _policy(
     return policy
 
 
-def _system1_options(args: argparse.Namespace, trace: str, replay: str | None) -> dict[str, object]:
+def _system1_options(
+    args: argparse.Namespace,
+    folder: Path,
+    split: str,
+    store: ReplayStore | None,
+    held_out: Collection[Theorem],
+) -> dict[str, object]:
     """The knn/hybrid inputs: the trace (checked before any work), the replay store's proofs
-    and outcomes."""
-    folder = Path(trace)
+    and outcomes but for the held-out theorems' (a store an earlier eval of the same split
+    wrote must not hand this one its answers)."""
     _system1_trace(folder, args.policy)
-    options: dict[str, object] = {"trace": str(folder), "offline": args.offline or None}
-    if replay and Path(replay).is_file():
-        from prover.replay import ReplayStore
-
-        with ReplayStore(replay, readonly=True) as store:
-            options["extra_steps"] = store.proof_steps()
-            if args.policy == "hybrid":
-                options["source_rows"] = store.source_outcomes()
+    options: dict[str, object] = {
+        "trace": str(folder),
+        "split": split,
+        "offline": args.offline or None,
+    }
+    if store is not None:
+        skip = {(str(t.file), t.name) for t in held_out}
+        steps = store.proof_steps()
+        options["extra_steps"] = [s for s in steps if (s.file_path, s.theorem) not in skip]
+        if args.policy == "hybrid":
+            options["source_rows"] = store.source_outcomes(exclude=skip)
     return options
 
 
@@ -385,15 +406,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from eval import minif2f
 
         rows = minif2f.load_statements(args.data, split)[: args.limit]
-    trace = (args.data or DEFAULT_TRACE) if backend == "coq" else None
-    policy = _policy(args, backend, tactic_timeout, trace=args.trace or trace, replay=args.replay)
+    data = Path(args.data or DEFAULT_TRACE)
+    held_out: list[Theorem] = []
+    if backend == "coq":
+        if args.trace and Path(args.trace).resolve() != data.resolve():
+            raise UsageError(
+                "eval coq indexes the training split of the trace it evaluates (--data): "
+                "--trace is not used here"
+            )
+        held_out = split_theorems(data, split)[: args.limit]
     with contextlib.ExitStack() as stack:
+        # opened (and upgraded) before the policy reads it
         store = stack.enter_context(ReplayStore(args.replay)) if args.replay else None
+        policy = _policy(
+            args,
+            backend,
+            tactic_timeout,
+            trace=str(data),
+            split=f"{split.split('/')[0]}/train",
+            store=store,
+            held_out=held_out,
+        )
         if args.benchmark == "coq":
             from eval.coq_split import evaluate
 
-            data = Path(args.data or "datasets/coq_trace")
-            summary = evaluate(data, policy, config, tqdm.write, store=store)
+            summary = evaluate(data, policy, config, tqdm.write, theorems=held_out, store=store)
         else:
             env = stack.enter_context(get_env("lean", tactic_timeout=tactic_timeout))
             summary = minif2f.evaluate(rows, policy, config, env, tqdm.write, store=store)
@@ -589,7 +626,7 @@ def _loop_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     )
     lp.add_argument(
         "--hammer-timeout",
-        type=float,
+        type=_seconds_or_zero,
         metavar="S",
         help="hybrid: seconds per `hammer.` call (default: 20, at most 2/3 of --timeout; 0: off)",
     )

@@ -29,15 +29,17 @@ With `--policy hybrid`, every search (training and held-out) uses the hybrid pol
 (`prover.policies.hybrid`) around the round's model: the trace's training steps plus the replay
 store's verified proofs are indexed (and each proof verified during the search is added at
 once), the model generates and ranks, CoqHammer is the last resort, and the sources' success
-rates are learned again from the store's outcomes each round. Note that on the training
-theorems the index holds their own human proofs (they are training data); held-out files'
-proofs are never indexed.
+rates are learned again from the store's outcomes each round. The index never holds the
+human proofs of the theorems being searched (training theorems are left out of it while
+they are searched) nor of any held-out file; the evaluation split must share the training
+split's strategy.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,8 +111,18 @@ class LoopConfig:
             raise ValueError("introspect_minimise is a number of proofs (0: none)")
         if self.policy not in ("model", "hybrid"):
             raise ValueError(f"the loop's policy is model or hybrid, not {self.policy!r}")
-        if self.hammer_timeout is not None and self.hammer_timeout < 0:
-            raise ValueError("hammer_timeout is seconds per call (0: no CoqHammer)")
+        if self.hammer_timeout is not None:
+            if not 0 <= self.hammer_timeout < math.inf:
+                raise ValueError("hammer_timeout is seconds per call (0: no CoqHammer)")
+            if self.policy != "hybrid":
+                raise ValueError("hammer_timeout is for the hybrid policy (--policy hybrid)")
+        strategy = self.train_split.split("/")[0]
+        if self.policy == "hybrid" and self.eval_split.split("/")[0] != strategy:
+            raise ValueError(
+                f"the hybrid policy indexes {self.train_split}: evaluate on a split of the same "
+                f"strategy ({strategy}/val or {strategy}/test), not {self.eval_split}, or its "
+                "held-out proofs would be in the index"
+            )
         if self.introspect and self.train_split.split("/")[-1] != "train":
             raise ValueError(f"introspection mines training proofs only, not {self.train_split!r}")
 
@@ -267,7 +279,9 @@ def _attempt(
     policy: TacticPolicy
     options: dict[str, Any] = {"library": str(library)} if library is not None else {}
     if cfg.policy == "hybrid":
-        policy = _hybrid(cfg, model, library, knowledge or store)
+        # the theorems searched now: their own human proofs are not retrieved
+        exclude = {t.label for t in theorems}
+        policy = _hybrid(cfg, model, library, knowledge or store, exclude)
     else:
         policy = ModelPolicy(model, num_candidates=cfg.num_candidates)
         if library is not None:
@@ -295,7 +309,11 @@ def _attempt(
 
 
 def _hybrid(
-    cfg: LoopConfig, model: Path, library: Path | None, store: ReplayStore | None
+    cfg: LoopConfig,
+    model: Path,
+    library: Path | None,
+    store: ReplayStore | None,
+    exclude: set[str],
 ) -> TacticPolicy:
     """The hybrid policy of a round: the trace's training steps and the replay store's
     verified proofs indexed (online), the round's model generating and ranking, the library's
@@ -308,6 +326,8 @@ def _hybrid(
         backend="coq",
         tactic_timeout=cfg.tactic_timeout,
         trace=cfg.data,
+        split=cfg.train_split,
+        exclude=exclude,
         extra_steps=store.proof_steps() if store is not None else (),
         source_rows=store.source_outcomes() if store is not None else (),
         model=str(model),

@@ -26,7 +26,7 @@ import json
 import sqlite3
 import stat
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -408,28 +408,34 @@ class ReplayStore:
         return [(r[0], r[1], r[2]) for r in rows]
 
     @_guard
-    def source_outcomes(self) -> list[tuple[str, str, bool]]:
-        """(source, state, succeeded) for every outcome a hybrid policy's candidate had: it
-        succeeded when its step lies on a verified proof of that theorem (for a closing step,
-        when that proof closes the same state)."""
+    def source_outcomes(
+        self, exclude: Collection[tuple[str, str]] = ()
+    ) -> list[tuple[str, str, bool]]:
+        """(source, state, succeeded) for every outcome a hybrid policy's candidate had (but
+        those of the (file, theorem) pairs in `exclude`): it succeeded when it applied and its
+        step lies on a verified proof of that theorem (for a closing step, when that proof
+        closes the same state). Tactics are compared as sentences (`_sentence`): the env
+        records `simpl` as `simpl.`."""
         on_proof: set[tuple[str, str, str, str]] = set()
         closing: set[tuple[str, str, str]] = set()
         for p in self.proofs():
             for state, tactic in p["steps"]:
-                on_proof.add((p["file"], p["theorem"], state, tactic))
+                on_proof.add((p["file"], p["theorem"], state, _sentence(tactic)))
             if p["steps"]:
                 closing.add((p["file"], p["theorem"], p["steps"][-1][0]))
         rows = self.conn.execute(
             "SELECT source, file, theorem, state, tactic, kind FROM outcomes WHERE source != ''"
         )
+        skip = set(exclude)
         return [
             (
                 source,
                 state,
-                (file, theorem, state, tactic) in on_proof
+                (kind == "progress" and (file, theorem, state, _sentence(tactic)) in on_proof)
                 or (kind == "proved" and (file, theorem, state) in closing),
             )
             for source, file, theorem, state, tactic, kind in rows
+            if (file, theorem) not in skip
         ]
 
     def proof_steps(self) -> list[TacticStep]:
@@ -536,6 +542,12 @@ class ReplayRecorder:
                 model_version=self.model_version,
                 round=self.round,
             )
+
+
+def _sentence(tactic: str) -> str:
+    """A tactic as one sentence: whitespace runs as one space, one final period."""
+    text = " ".join(tactic.split())
+    return text if text.endswith(".") else text + "."
 
 
 class _Transaction:

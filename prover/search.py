@@ -190,6 +190,7 @@ def best_first_search(
 ) -> SearchResult:
     """Search for a proof of `root`; the proof still needs `env.verify` before it counts."""
     t_start = time.perf_counter()
+    policy.begin(root)
     tree = SearchTree(root, config.length_normalize)
     policy_s = env_s = 0.0
     expansions = calls = 0
@@ -241,11 +242,12 @@ def best_first_search(
                 if calls >= config.max_tactic_calls or out_of_time():
                     return result(Status.BUDGET)
                 t0 = time.perf_counter()
-                out = (
-                    env.step(node.state, cand.tactic)
-                    if cand.timeout_s is None
-                    else env.step(node.state, cand.tactic, timeout_s=cand.timeout_s)
-                )
+                if cand.timeout_s is None:
+                    out = env.step(node.state, cand.tactic)
+                else:  # its own limit, but never past the search's budget
+                    left = config.time_limit_s - (time.perf_counter() - t_start)
+                    limit = max(0.5, min(cand.timeout_s, left))
+                    out = env.step(node.state, cand.tactic, timeout_s=limit)
                 dt = time.perf_counter() - t0
                 env_s += dt
                 calls += 1

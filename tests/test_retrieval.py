@@ -139,7 +139,7 @@ def test_source_stats_calibrate_by_kind_and_shrink_to_the_source() -> None:
     assert SourceStats().rate("hammer", "eq") == pytest.approx(1 / 4)
 
 
-def test_hybrid_merges_sources_by_calibrated_score_and_puts_hammer_last() -> None:
+def test_hybrid_merges_sources_by_calibrated_score_and_puts_hammer_last_at_the_root() -> None:
     closers = Fixed(["solve [auto].", "intros."], ("From Coq Require Import Lia.",))
     knn = KnnPolicy(StateIndex.build(STEPS), online=True)
     stats = SourceStats.from_outcomes([("knn", ADD, True)] * 50 + [("closer", ADD, False)] * 50)
@@ -147,7 +147,9 @@ def test_hybrid_merges_sources_by_calibrated_score_and_puts_hammer_last() -> Non
     assert policy.imports[0] == "From Coq Require Import Lia."
     assert "From Hammer Require Import Hammer Tactics." in policy.imports
     assert "Set Hammer ATPLimit 3." in policy.imports
-    cands = policy.propose(ProofState(ADD, 0, 1))
+    root = ProofState(ADD, 0, 1)
+    policy.begin(root)
+    cands = policy.propose(root)
     assert cands[0] == Candidate(cands[0].tactic, cands[0].logprob, "knn")
     assert cands[0].tactic == "apply Nat.add_comm."
     assert [c.logprob for c in cands] == sorted((c.logprob for c in cands), reverse=True)
@@ -156,6 +158,8 @@ def test_hybrid_merges_sources_by_calibrated_score_and_puts_hammer_last() -> Non
         ("hammer.", "hammer", 7.0),
     ]
     assert len({c.tactic for c in cands}) == len(cands)
+    # below the root, CoqHammer is not offered again
+    assert not any(c.source == "hammer" for c in policy.propose(ProofState(CONJ, 1, 1)))
     # learning goes to the index
     policy.learn([(f"{SEP}\nTrue", "exact I.")])
     assert policy.propose(ProofState(f"{SEP}\nTrue", 0, 1))[0].tactic == "exact I."

@@ -305,11 +305,16 @@ def test_the_policies_imports_are_in_the_held_out_closure() -> None:
     assert [i for i in hybrid.imports if "Require" not in i] == ["Set Hammer ATPLimit 5."]
 
 
-def test_eval_knn_and_hybrid_on_the_held_out_split(traced: Path, tmp_path: Path) -> None:
+def test_eval_knn_hammer_and_hybrid_on_the_held_out_split(traced: Path, tmp_path: Path) -> None:
     from prover.cli import main
 
     rows = {}
-    for name, extra in (("knn", []), ("hybrid", ["--hammer-timeout", "6"])):
+    runs = (
+        ("knn", []),
+        ("hammer", ["--hammer-timeout", "4"]),
+        ("hybrid", ["--hammer-timeout", "6"]),
+    )
+    for name, extra in runs:
         out = tmp_path / f"{name}.json"
         argv = ["eval", "coq", "--data", str(traced), "--policy", name, "--limit", "4"]
         assert main([*argv, "--timeout", "15", "--json", str(out), *extra]) == 0
@@ -319,6 +324,7 @@ def test_eval_knn_and_hybrid_on_the_held_out_split(traced: Path, tmp_path: Path)
         for r in s["results"]:
             assert not r["imports_dropped"]
             assert len(r["sources"]) == len(r["proof"])
+    assert rows["hammer"]["policy_settings"]["hammer"] == {"timeout_s": 4.0, "atp_limit_s": 2}
     hybrid = rows["hybrid"]
     assert hybrid["proved"] >= 1
     assert hybrid["policy_settings"]["hammer"] == {"timeout_s": 6.0, "atp_limit_s": 3}

@@ -116,6 +116,7 @@ class CoqEnv(ProofEnv):
         self._doc_sids: list[int] = []  # state ids of its first len() sentences, all live
         self._root: _Root | None = None
         self._chain: list[tuple[TacticSentence, int]] = []  # live tactic states above the root
+        self._slow: dict[str, float] = {}  # tactic sent -> the longer limit it succeeded under
         self._root_sid = -1
         self._handles: dict[int, _Handle] = {}
         self._closed = False
@@ -262,8 +263,10 @@ class CoqEnv(ProofEnv):
         if hammer:
             found = self._reconstructed(parent, tac, sid, goals, limit)
             if found is None:
-                return Failed("hammer succeeded once but not when run again (restarted state)")
+                return Failed("hammer succeeded, then failed when run again for its state")
             tac, sid = found
+        if limit > self.config.tactic_timeout:
+            self._slow[tac.wrapped] = limit
         self._chain.append((tac, sid))
         new = _Handle(handle.root, handle.path + (tac,))
         if goals.is_empty:
@@ -330,8 +333,10 @@ class CoqEnv(ProofEnv):
             self._edit_at(sid)
             del self._chain[k:]
         for tac in handle.path[k:]:
-            new = proc.add(tac.wrapped, sid, deadline_s=self.config.tactic_timeout * 4)
-            goals = new if isinstance(new, CoqFail) else proc.goals(self.config.tactic_timeout * 4)
+            # a step that ran under its own, longer limit (CoqHammer) gets that limit again
+            limit = max(self.config.tactic_timeout * 4, self._slow.get(tac.wrapped, 0.0))
+            new = proc.add(tac.wrapped, sid, deadline_s=limit)
+            goals = new if isinstance(new, CoqFail) else proc.goals(limit)
             if isinstance(goals, CoqFail):
                 self._edit_at(sid)
                 raise _ReplayFailed(f"{tac.text!r} failed on replay: {goals.message}")

@@ -8,9 +8,10 @@
 | `portfolio` | coq, lean, leandojo | (the backend picks Coq's or Lean's portfolio) |
 | `hammer` | coq | `hammer_timeout` (seconds per `hammer.` call; the ATPs get half) |
 | `model` | coq, lean, leandojo | `model` (required), `num_candidates`, `decoding` |
-| `knn` | coq | `trace` (its training split is indexed), `extra_steps` (replay proofs), `offline` |
-| `hybrid` | coq | `trace`, `extra_steps`, `offline`, `source_rows`, `model`, `num_candidates`, |
-| | | `decoding`, `library`, `hammer_timeout` (0: no CoqHammer) |
+| `knn` | coq | `trace`, `split` (the training split indexed), `extra_steps` (replay proofs), |
+| | | `exclude` (full names of theorems whose steps are left out), `offline` |
+| `hybrid` | coq | the knn options, `source_rows`, `model`, `num_candidates`, `decoding`, |
+| | | `library`, `hammer_timeout` (0: no CoqHammer) |
 
 `source_rows` are a replay store's outcomes (`ReplayStore.source_outcomes`) from which the
 hybrid learns each source's success rate; `extra_steps` its verified proofs' steps, indexed
@@ -22,7 +23,7 @@ Options given as None count as not given. Anything else a policy does not take i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,10 +57,10 @@ def _hammer(backend: str, tactic_timeout: float, *, hammer_timeout: float = 20.0
     return HammerPolicy(hammer_timeout_s=hammer_timeout)
 
 
-def _knn_index(trace: str, extra_steps: Sequence[Any]) -> Any:
+def _knn_index(trace: str, split: str, extra_steps: Sequence[Any], exclude: Collection[str]) -> Any:
     from prover.policies.knn import load_index
 
-    return load_index(Path(trace), extra=extra_steps)
+    return load_index(Path(trace), split, extra_steps, exclude)
 
 
 def _knn(
@@ -67,12 +68,14 @@ def _knn(
     tactic_timeout: float,
     *,
     trace: str = DEFAULT_TRACE,
+    split: str = "novel_files/train",
     extra_steps: Sequence[Any] = (),
+    exclude: Collection[str] = (),
     offline: bool = False,
 ) -> TacticPolicy:
     from prover.policies.knn import KnnPolicy
 
-    return KnnPolicy(_knn_index(trace, extra_steps), online=not offline)
+    return KnnPolicy(_knn_index(trace, split, extra_steps, exclude), online=not offline)
 
 
 def _hybrid(
@@ -80,14 +83,16 @@ def _hybrid(
     tactic_timeout: float,
     *,
     trace: str = DEFAULT_TRACE,
+    split: str = "novel_files/train",
     extra_steps: Sequence[Any] = (),
+    exclude: Collection[str] = (),
     offline: bool = False,
     source_rows: Sequence[tuple[str, str, bool]] = (),
     model: str | None = None,
     num_candidates: int = 8,
     decoding: str = "beam",
     library: str | None = None,
-    hammer_timeout: float = 10.0,
+    hammer_timeout: float = 20.0,
 ) -> TacticPolicy:
     from prover.policies.hybrid import HybridPolicy, SourceStats
     from prover.policies.knn import KnnPolicy
@@ -105,7 +110,7 @@ def _hybrid(
         programs = LibraryPolicy(_Nothing(), Path(library))
     return HybridPolicy(
         closers=PortfolioPolicy(),
-        knn=KnnPolicy(_knn_index(trace, extra_steps), online=not offline),
+        knn=KnnPolicy(_knn_index(trace, split, extra_steps, exclude), online=not offline),
         model=generator,
         library=programs,
         stats=SourceStats.from_outcomes(source_rows),
@@ -143,12 +148,14 @@ REGISTRY: dict[str, PolicySpec] = {
     "model": PolicySpec(
         ("coq", *LEAN), ("model", "num_candidates", "decoding"), _model, required=("model",)
     ),
-    "knn": PolicySpec(("coq",), ("trace", "extra_steps", "offline"), _knn),
+    "knn": PolicySpec(("coq",), ("trace", "split", "extra_steps", "exclude", "offline"), _knn),
     "hybrid": PolicySpec(
         ("coq",),
         (
             "trace",
+            "split",
             "extra_steps",
+            "exclude",
             "offline",
             "source_rows",
             "model",

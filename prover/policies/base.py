@@ -44,6 +44,10 @@ class TacticPolicy(Protocol):
         """`propose` for each state, in order (override to batch the work)."""
         return [self.propose(s) for s in states]
 
+    def begin(self, root: ProofState) -> None:
+        """A search for `root` starts (search calls it first). Default: nothing."""
+        return None
+
     def learn(self, steps: Sequence[tuple[str, str]]) -> None:
         """The (state text, tactic) steps of a proof just verified in this run (the episode
         driver calls it only after `env.verify` accepted the proof); an online policy adds

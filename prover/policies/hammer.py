@@ -33,8 +33,8 @@ def hammer_imports(atp_limit: int) -> tuple[str, ...]:
 
 def default_hammer_timeout(theorem_timeout_s: float) -> float:
     """A `hammer.` call's limit by default: 20 s (CoqHammer's own ATP default is 20 s; we
-    give the provers 10), at most two thirds of the theorem's search budget."""
-    return min(20.0, round(theorem_timeout_s * 2 / 3, 1))
+    give the provers 10), at most two thirds of the theorem's search budget, at least 1 s."""
+    return max(1.0, min(20.0, round(theorem_timeout_s * 2 / 3, 1)))
 
 
 class HammerPolicy(TacticPolicy):

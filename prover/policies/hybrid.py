@@ -16,9 +16,10 @@ candidate is also scored by the model's log-likelihood in one batched teacher-fo
 model's share among that source's candidates. A tactic proposed by several sources keeps its
 best score and that source's name.
 
-CoqHammer comes last at every node as an expensive, time-capped resort: `sauto.` under the
-env's per-tactic limit, then `hammer.` with its own limit (`hammer_timeout_s`, the ATPs get
-half). A proof found by `hammer.` records CoqHammer's reconstruction tactic when it printed one
+CoqHammer is the expensive, time-capped last resort at the root of each search (`begin`
+names it): after every other root candidate, `sauto.` under the env's per-tactic limit, then
+`hammer.` with its own limit (`hammer_timeout_s`, the ATPs get half; never past the search's
+budget). A proof found by `hammer.` records CoqHammer's reconstruction tactic when it printed one
 that reaches the same goals (the env does this), so it re-checks without the provers.
 
 Each step of a found proof carries its source (`EpisodeResult.sources`); outcomes in the
@@ -133,7 +134,10 @@ class HybridPolicy(TacticPolicy):
     ) -> None:
         self.closers, self.knn, self.model, self.library = closers, knn, model, library
         self.stats = stats or SourceStats()
+        if hammer_timeout_s is not None and not 0 < hammer_timeout_s < math.inf:
+            raise ValueError(f"hammer_timeout_s must be positive seconds, got {hammer_timeout_s}")
         self.hammer_timeout_s = hammer_timeout_s
+        self._root = ""  # the text of the state the current search started from
         imports = [*closers.imports, *(knn.imports if knn else ())]
         if library is not None:
             imports += library.imports
@@ -160,6 +164,12 @@ class HybridPolicy(TacticPolicy):
                 "atp_limit_s": atp_limit_s(self.hammer_timeout_s),
             }
         return out
+
+    def begin(self, root: ProofState) -> None:
+        self._root = root.text
+        for part in (self.closers, self.knn, self.model, self.library):
+            if part is not None:
+                part.begin(root)
 
     def learn(self, steps: Sequence[tuple[str, str]]) -> None:
         if self.knn is not None:
@@ -205,7 +215,7 @@ class HybridPolicy(TacticPolicy):
                     if tactic not in best or lp > best[tactic].logprob:
                         best[tactic] = Candidate(tactic, lp, source)
             merged = sorted(best.values(), key=lambda c: -c.logprob)
-            if self.hammer_timeout_s is not None:
+            if self.hammer_timeout_s is not None and state.text == self._root:
                 floor = min((c.logprob for c in merged), default=0.0)
                 rate = math.log(self.stats.rate("hammer", kind))
                 merged += [

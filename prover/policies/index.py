@@ -102,7 +102,7 @@ def head_symbol(state: str) -> str:
     depth = 0
     best: tuple[int, str] | None = None  # lowest-precedence infix at depth 0
     precedence = {"<->": 0, "->": 1, "\\/": 2, "/\\": 3, "=": 4, "<>": 4, "<=": 4, "<": 4}
-    for m in re.finditer(r"[()]|<->|->|\\/|/\\|<>|<=|=|<", concl):
+    for m in re.finditer(r"[()]|<->|->|\\/|/\\|<>|<=|=(?!>)|<", concl):
         tok = m.group(0)
         if tok == "(":
             depth += 1
@@ -110,10 +110,11 @@ def head_symbol(state: str) -> str:
             depth -= 1
         elif depth == 0 and (best is None or precedence[tok] < precedence[best[1]]):
             best = (precedence[tok], tok)
+    # `~` (level 75) binds tighter than /\, \/, ->, <-> and looser than =, <>, <=, <
+    if concl.startswith("~") and (best is None or best[0] >= 4):
+        return "~"
     if best is not None:
         return best[1]
-    if concl.startswith("~"):
-        return "~"
     first = _TOKEN_RE.search(concl)
     return first.group(0) if first else ""
 
@@ -145,10 +146,11 @@ def rename_tactic(
     indexed: Sequence[tuple[str, str]],
     query: Sequence[tuple[str, str]],
     used: Sequence[str] | None = None,
-) -> str:
+) -> str | None:
     """`tactic`, written for a state with hypotheses `indexed`, with each of those names it
     uses (`used`, computed when not given) mapped onto `query`'s hypotheses: same type text
-    first, else same position, else unchanged."""
+    first, else same position, else unchanged; None when an unchanged name would collide
+    with a mapped one."""
     if used is None:
         used = names_used(tactic, indexed)
     if not used:
@@ -170,6 +172,9 @@ def rename_tactic(
         if i < len(query) and query[i][0] not in taken:
             mapping[name] = query[i][0]
             taken.add(query[i][0])
+    unmapped = {n for n in used if n not in mapping}
+    if unmapped & set(mapping.values()):
+        return None  # a name left as it is would now mean another hypothesis
     mapping = {a: b for a, b in mapping.items() if a != b}
     if not mapping:
         return tactic
@@ -305,7 +310,10 @@ class StateIndex:
                     if query_hyps is None:
                         query_hyps = hypotheses(state)
                     hyps, used = self._hyps[row]
-                    tactic = rename_tactic(tactic, hyps, query_hyps, used)
+                    renamed = rename_tactic(tactic, hyps, query_hyps, used)
+                    if renamed is None:
+                        continue
+                    tactic = renamed
                 if tactic not in best:
                     best[tactic] = Hit(tactic, min(score, 1.0), row)
                     if len(best) == k:

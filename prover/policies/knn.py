@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 from prover.data import TacticStep, load_steps
@@ -29,12 +29,18 @@ MIN_SIMILARITY = 1e-3
 
 
 def load_index(
-    trace: Path, split: str = TRAIN_SPLIT, extra: Iterable[TacticStep] = ()
+    trace: Path,
+    split: str = TRAIN_SPLIT,
+    extra: Iterable[TacticStep] = (),
+    exclude: Collection[str] = (),
 ) -> StateIndex:
-    """An index over the steps of `trace`'s training `split`, then `extra` (replay steps)."""
+    """An index over the steps of `trace`'s training `split`, then `extra` (replay steps),
+    leaving out the steps of the theorems named in `exclude` (full names: the theorems a
+    run is about to search, whose own human proofs must not be retrieved)."""
     if not split.endswith("/train"):
         raise ValueError(f"the index is built from a training split, not {split!r}")
-    steps = load_steps(trace, split)
+    left_out = set(exclude)
+    steps = [s for s in load_steps(trace, split) if s.theorem not in left_out]
     return StateIndex.build(
         [(s.state_before, s.tactic) for s in steps] + [(s.state_before, s.tactic) for s in extra]
     )

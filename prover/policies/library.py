@@ -92,6 +92,9 @@ class LibraryPolicy(TacticPolicy):
             for s, own in zip(states, self.base.propose_batch(states), strict=True)
         ]
 
+    def begin(self, root: ProofState) -> None:
+        self.base.begin(root)
+
     def learn(self, steps: Sequence[tuple[str, str]]) -> None:
         self.base.learn(steps)
 
