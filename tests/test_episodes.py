@@ -173,3 +173,21 @@ def test_result_json_keeps_the_fields_and_plain_strings() -> None:
     assert row["status"] == "proved" and type(row["status"]) is str and row["proved"] is True
     keys = {"theorem", "proved", "proof", "time_s", "axioms", "imports", "status", "reason"}
     assert keys | {"search", "imports_dropped", "steps", "sources"} == set(row)
+
+
+def test_only_a_verified_proof_reaches_learn() -> None:
+    """An online policy learns from accepted proofs only: a proof `verify` refuses is never
+    handed to `learn`."""
+
+    class Learner(Policy):
+        def __init__(self) -> None:
+            self.learned: list[list[tuple[str, str]]] = []
+
+        def learn(self, steps):
+            self.learned.append(list(steps))
+
+    policy = Learner()
+    theorems = [Theorem(FILE, n) for n in ("good", "admitted", "axiom")]
+    results = list(run_theorems(Env(), policy, theorems, SearchConfig(time_limit_s=5)))
+    assert [r.status for r in results] == [Status.PROVED, Status.REJECTED, Status.REJECTED]
+    assert policy.learned == [[("good", "auto.")]]

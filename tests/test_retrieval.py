@@ -244,3 +244,44 @@ def test_source_outcomes_mark_the_steps_of_verified_proofs(tmp_path: Path) -> No
             ("hammer", "s1", True),  # closed the proof's last state (recorded reconstructed)
             ("knn", "s0", False),
         ]
+
+
+def test_the_ranker_scores_each_candidate_of_each_state() -> None:
+    """Two states, three sources: every candidate must get the model's score of its own text
+    (a ranker that scores a tactic by a fixed table shows any mix-up)."""
+    table = {"solve [auto].": -9.0, "simpl.": -0.1, "apply Nat.add_comm.": -0.2, "exact I.": -0.3}
+
+    class TableRanker(Fixed):
+        seen: list[list[list[str]]] = []
+
+        def score_batch(self, states, candidates):
+            self.seen.append([list(row) for row in candidates])
+            return [[table.get(t, -5.0) for t in row] for row in candidates]
+
+    closers = Fixed(["solve [auto].", "simpl."])
+    knn = KnnPolicy(StateIndex.build([*STEPS, (f"{SEP}\nTrue", "exact I.")]))
+    model = TableRanker([])
+    model.version = "t"
+    policy = HybridPolicy(closers=closers, knn=knn, model=model, hammer_timeout_s=None)
+    add, true = ProofState(ADD, 0, 1), ProofState(f"{SEP}\nTrue", 1, 1)
+    first, second = policy.propose_batch([add, true])
+    (asked,) = model.seen
+    assert asked[0][:2] == asked[1][:2] == ["solve [auto].", "simpl."]  # closers first
+    assert "apply Nat.add_comm." in asked[0] and "exact I." in asked[1]
+    # within the closers, the ranker's preference (simpl. -0.1 vs solve [auto]. -9.0) wins
+    for cands in (first, second):
+        by = {c.tactic: c.logprob for c in cands}
+        assert by["simpl."] > by["solve [auto]."]
+    assert first[0].tactic == "apply Nat.add_comm." and second[0].tactic == "exact I."
+
+
+def test_renaming_refuses_a_collision() -> None:
+    # H1 (type B) has no counterpart; H0 (type A) maps onto the query's H1: both would be H1
+    indexed = [("H0", "A"), ("H1", "B")]
+    assert rename_tactic("exact (f H0 H1).", indexed, [("H1", "A")]) is None
+
+
+def test_negation_and_match_arrows_are_classed_right() -> None:
+    assert head_symbol(f"{SEP}\n~ a = b") == "~"
+    assert head_symbol(f"{SEP}\n~ a \\/ b") == "\\/"
+    assert head_symbol(f"{SEP}\nmatch n with 0 => True | S _ => False end") == "match"

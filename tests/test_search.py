@@ -255,9 +255,9 @@ def test_a_hammer_proof_records_the_reconstruction_and_rechecks_without_provers(
     )
     policy = HammerPolicy(hammer_timeout_s=20)
     state = coq_env.open(file=path, theorem="in_end", imports=policy.imports)
-    # the env's own 2 s limit is far too short for CoqHammer: the candidate's limit is used
-    assert isinstance(coq_env.step(state, "hammer."), TimedOut)
-    out = coq_env.step(state, "hammer.", timeout_s=20)
+    # a limit too short for CoqHammer times out; the candidate's own limit is what counts
+    assert isinstance(coq_env.step(state, "hammer.", timeout_s=0.3), TimedOut)
+    out = coq_env.step(state, "hammer.", timeout_s=60)  # ~10 s on an idle machine
     assert isinstance(out, Proved), out
     (tactic,) = out.proof
     assert tactic != "hammer." and "use:" in tactic, tactic
@@ -268,3 +268,37 @@ def test_a_hammer_proof_records_the_reconstruction_and_rechecks_without_provers(
         imports=["From Hammer Require Import Tactics."],  # no Hammer plugin: no provers
     )
     assert verdict.ok, verdict.reason
+
+
+def test_coqhammer_reconstruction_text_is_read_as_one_checked_tactic() -> None:
+    """What CoqHammer prints is only ever taken as one tactic sentence that `check_tactic`
+    accepts; anything else leaves `hammer.` in the proof."""
+    from prover.envs.coq import _reconstruction
+    from prover.envs.coq_source import check_tactic
+
+    hammer = check_tactic("hammer.")
+    recon = _reconstruction(
+        [
+            "Reconstructing the proof...",
+            "Replace the hammer tactic with:\n\tsrun eauto use: in_elt.",
+        ],
+        hammer,
+    )
+    assert recon.text == "srun (eauto) use: in_elt."  # parenthesised: Coq 8.16 parses it
+    assert _reconstruction(["Replace the hammer tactic with: sfirstorder "], hammer).text == (
+        "sfirstorder."
+    )
+    # a second sentence smuggled into the message is refused: hammer. stays
+    for forged in (
+        "Replace the hammer tactic with: auto. Admitted.",
+        "Replace the hammer tactic with: idtac.\nQed.",
+    ):
+        assert _reconstruction([forged], hammer) is hammer
+    # one sentence that is no tactic is only ever sent as a tactic expression, which Coq
+    # refuses to parse (the env then keeps `hammer.`, whose own state it had)
+    vernac = _reconstruction(["Replace the hammer tactic with: Axiom x : False."], hammer)
+    assert vernac.wrapped == "(Axiom x : False)."
+    assert _reconstruction([], hammer) is hammer
+    # only a bare `hammer.` is ever replaced
+    other = check_tactic("intros; hammer.")
+    assert _reconstruction(["Replace the hammer tactic with: sauto."], other) is other

@@ -355,3 +355,60 @@ def test_prove_with_hybrid_on_any_file_names_the_trace(
     assert "springtail trace --backend coq --out" in err and len(err.splitlines()) == 1
     # knn/hybrid options with another policy are bad input
     assert main(["prove", "--file", str(path), "--theorem", "mine", "--offline"]) == 2
+
+
+def test_a_replay_store_never_hands_an_eval_its_own_answers(traced: Path, tmp_path: Path) -> None:
+    """Proofs and outcomes an earlier run stored for the theorems now evaluated are left out
+    of the index and the source statistics; the rest of the store is used."""
+    import argparse
+
+    from prover.cli import _system1_options
+    from prover.replay import Outcome, ReplayStore
+
+    held_out = split_theorems(traced, "novel_files/test")
+    train = split_theorems(traced, "novel_files/train")[0]
+    with ReplayStore(tmp_path / "r.sqlite") as store:
+        for thm, state in ((held_out[0], "held-out state"), (train, "train state")):
+            store.add_proof(
+                theorem=thm.name,
+                file=str(thm.file),
+                tactics=["auto."],
+                steps=[(state, "auto.")],
+                axioms=[],
+                time_s=1.0,
+                model_version="v",
+                round=0,
+            )
+            store.record_outcomes(
+                [
+                    Outcome(
+                        thm.name,
+                        str(thm.file),
+                        state,
+                        "auto.",
+                        "proved",
+                        None,
+                        None,
+                        1.0,
+                        "v",
+                        0,
+                        "knn",
+                    )
+                ]
+            )
+        args = argparse.Namespace(policy="hybrid", offline=False)
+        options = _system1_options(args, traced, "novel_files/train", store, held_out)
+    assert [s.state_before for s in options["extra_steps"]] == ["train state"]
+    assert options["source_rows"] == [("knn", "train state", True)]
+
+
+def test_loop_hybrid_refuses_an_eval_split_of_another_strategy() -> None:
+    from prover.loop import LoopConfig
+
+    with pytest.raises(ValueError, match="same strategy"):
+        LoopConfig(policy="hybrid", eval_split="random/val")
+    with pytest.raises(ValueError, match="hybrid"):
+        LoopConfig(policy="model", hammer_timeout=5.0)
+    with pytest.raises(ValueError, match="seconds"):
+        LoopConfig(policy="hybrid", hammer_timeout=float("nan"))
+    assert LoopConfig(policy="hybrid", hammer_timeout=0.0).hammer_timeout == 0.0
