@@ -199,7 +199,7 @@ class StateIndex:
             norm=None,
         )
         self._base_t: Any = None  # (features x rows) of the build-time rows, CSR
-        self._idf: Any = None  # diagonal: idf of each feature searched on, else 0
+        self._idf: Any = None  # idf of each feature searched on, else 0 (numpy, N_FEATURES)
         self._online: Any = None  # (rows x features) of rows added since, CSR
         self._online_t: Any = None
         self.tactics: list[str] = []
@@ -217,12 +217,12 @@ class StateIndex:
         states, tactics = index._new_rows(steps)
         counts = index._vectorizer.transform(states) if states else None
         if counts is not None:
-            import scipy.sparse as sp
 
             idf = TfidfTransformer(sublinear_tf=True).fit(counts).idf_
             df = np.bincount(counts.indices, minlength=N_FEATURES)
             keep = df <= max(MAX_DF * len(states), MIN_PRUNED_DF)
-            index._idf = sp.diags(np.where(keep, idf, 0.0), format="csr")
+            index._idf = np.zeros(N_FEATURES)
+            index._idf[: len(idf)] = np.where(keep[: len(idf)], idf, 0.0)
             index._base_t = index._weigh(counts).T.tocsr()
         index.tactics = tactics
         index.num_base = len(tactics)
@@ -266,9 +266,10 @@ class StateIndex:
 
         tf = counts.astype(np.float64)
         tf.data = 1.0 + np.log(tf.data)
-        weighted = tf @ self._idf if self._idf is not None else tf
-        weighted.eliminate_zeros()
-        return normalize(weighted)
+        if self._idf is not None:
+            tf.data *= self._idf[tf.indices]
+            tf.eliminate_zeros()
+        return normalize(tf)
 
     def similarities(self, states: Sequence[str]) -> Any:
         """(queries x rows) cosine similarities, sparse (rows sharing no feature are absent)."""
