@@ -26,9 +26,12 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prover.policies.base import Candidate, PolicyError, TacticPolicy
+
+if TYPE_CHECKING:
+    from prover.policies.knn import KnnPolicy
 
 DEFAULT_TRACE = "datasets/coq_trace"  # the trace whose training split a knn index holds
 
@@ -72,7 +75,7 @@ def _knn(
     extra_steps: Sequence[Any] = (),
     exclude: Collection[str] = (),
     offline: bool = False,
-) -> TacticPolicy:
+) -> KnnPolicy:
     from prover.policies.knn import KnnPolicy
 
     return KnnPolicy(_knn_index(trace, split, extra_steps, exclude), online=not offline)
@@ -82,20 +85,15 @@ def _hybrid(
     backend: str,
     tactic_timeout: float,
     *,
-    trace: str = DEFAULT_TRACE,
-    split: str = "novel_files/train",
-    extra_steps: Sequence[Any] = (),
-    exclude: Collection[str] = (),
-    offline: bool = False,
     source_rows: Sequence[tuple[str, str, bool]] = (),
     model: str | None = None,
     num_candidates: int = 8,
     decoding: str = "beam",
     library: str | None = None,
     hammer_timeout: float = 20.0,
+    **knn: Any,  # the knn options: trace, split, extra_steps, exclude, offline
 ) -> TacticPolicy:
     from prover.policies.hybrid import HybridPolicy, SourceStats
-    from prover.policies.knn import KnnPolicy
     from prover.policies.portfolio import PortfolioPolicy
 
     generator = None
@@ -110,7 +108,7 @@ def _hybrid(
         programs = LibraryPolicy(_Nothing(), Path(library))
     return HybridPolicy(
         closers=PortfolioPolicy(),
-        knn=KnnPolicy(_knn_index(trace, split, extra_steps, exclude), online=not offline),
+        knn=_knn(backend, tactic_timeout, **knn),
         model=generator,
         library=programs,
         stats=SourceStats.from_outcomes(source_rows),
