@@ -217,7 +217,6 @@ class StateIndex:
         states, tactics = index._new_rows(steps)
         counts = index._vectorizer.transform(states) if states else None
         if counts is not None:
-
             idf = TfidfTransformer(sublinear_tf=True).fit(counts).idf_
             df = np.bincount(counts.indices, minlength=N_FEATURES)
             keep = df <= max(MAX_DF * len(states), MIN_PRUNED_DF)
