@@ -1,4 +1,4 @@
-"""`make demo`: the whole loop on a fresh machine in about six CPU minutes. Trace a slice of the
+"""`make demo`: the whole loop on a fresh machine in about seven CPU minutes. Trace a slice of the
 Coq standard library, train a tiny tactic model on it, run one round of expert iteration with
 the hybrid policy (closers, online retrieval over the training proofs, the model generating
 and ranking; search training lemmas, record every outcome in the replay store, retrain on the
