@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from prover.policies.knn import KnnPolicy
 
 DEFAULT_TRACE = "datasets/coq_trace"  # the trace whose training split a knn index holds
+HYBRID_KNN_CANDIDATES = 16  # retrieved tactics per state inside the hybrid (as measured)
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,12 @@ def _knn(
     extra_steps: Sequence[Any] = (),
     exclude: Collection[str] = (),
     offline: bool = False,
+    candidates: int | None = None,
 ) -> KnnPolicy:
-    from prover.policies.knn import KnnPolicy
+    from prover.policies.knn import CANDIDATES, KnnPolicy
 
-    return KnnPolicy(_knn_index(trace, split, extra_steps, exclude), online=not offline)
+    index = _knn_index(trace, split, extra_steps, exclude)
+    return KnnPolicy(index, num_candidates=candidates or CANDIDATES, online=not offline)
 
 
 def _hybrid(
@@ -108,7 +111,7 @@ def _hybrid(
         programs = LibraryPolicy(_Nothing(), Path(library))
     return HybridPolicy(
         closers=PortfolioPolicy(),
-        knn=_knn(backend, tactic_timeout, **knn),
+        knn=_knn(backend, tactic_timeout, candidates=HYBRID_KNN_CANDIDATES, **knn),
         model=generator,
         library=programs,
         stats=SourceStats.from_outcomes(source_rows),
