@@ -34,6 +34,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from prover.data import TacticStep, Theorem
 from prover.envs.base import Failed, Progress, ProofState, Proved, StepResult, TimedOut
 from prover.episodes import EpisodeResult
+from prover.policies.base import tactic_key
 
 SCHEMA_VERSION = 2
 KINDS = ("progress", "proved", "failed", "timeout")
@@ -414,13 +415,13 @@ class ReplayStore:
         """(source, state, succeeded) for every outcome a hybrid policy's candidate had (but
         those of the (file, theorem) pairs in `exclude`): it succeeded when it applied and its
         step lies on a verified proof of that theorem (for a closing step, when that proof
-        closes the same state). Tactics are compared as sentences (`_sentence`): the env
-        records `simpl` as `simpl.`."""
+        closes the same state). Tactics are compared by `tactic_key` (the env records
+        `simpl` as `simpl.`)."""
         on_proof: set[tuple[str, str, str, str]] = set()
         closing: set[tuple[str, str, str]] = set()
         for p in self.proofs():
             for state, tactic in p["steps"]:
-                on_proof.add((p["file"], p["theorem"], state, _sentence(tactic)))
+                on_proof.add((p["file"], p["theorem"], state, tactic_key(tactic)))
             if p["steps"]:
                 closing.add((p["file"], p["theorem"], p["steps"][-1][0]))
         rows = self.conn.execute(
@@ -431,7 +432,7 @@ class ReplayStore:
             (
                 source,
                 state,
-                (kind == "progress" and (file, theorem, state, _sentence(tactic)) in on_proof)
+                (kind == "progress" and (file, theorem, state, tactic_key(tactic)) in on_proof)
                 or (kind == "proved" and (file, theorem, state) in closing),
             )
             for source, file, theorem, state, tactic, kind in rows
@@ -542,12 +543,6 @@ class ReplayRecorder:
                 model_version=self.model_version,
                 round=self.round,
             )
-
-
-def _sentence(tactic: str) -> str:
-    """A tactic as one sentence: whitespace runs as one space, one final period."""
-    text = " ".join(tactic.split())
-    return text if text.endswith(".") else text + "."
 
 
 class _Transaction:

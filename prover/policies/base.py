@@ -31,6 +31,13 @@ class Candidate:
     timeout_s: float | None = None  # its own per-tactic limit (an expensive call), else the env's
 
 
+def tactic_key(tactic: str) -> str:
+    """What makes two tactics the same candidate: whitespace runs collapsed to one space, the
+    ends stripped, and one trailing period dropped."""
+    text = " ".join(tactic.split())
+    return text[:-1].rstrip() if text.endswith(".") else text
+
+
 class TacticPolicy(Protocol):
     name: str
     version: str

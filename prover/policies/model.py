@@ -36,18 +36,11 @@ from typing import TYPE_CHECKING
 
 from prover.envs.base import ProofState
 from prover.model.artifact import load_tactic_model
-from prover.policies.base import DECODINGS, Candidate, TacticPolicy
+from prover.policies.base import DECODINGS, Candidate, TacticPolicy, tactic_key
 from prover.tokenizer import PAD
 
 if TYPE_CHECKING:
     import torch
-
-
-def tactic_key(tactic: str) -> str:
-    """What makes two tactics the same candidate: whitespace runs collapsed to one space, the
-    ends stripped, and one trailing period dropped."""
-    text = " ".join(tactic.split())
-    return text[:-1].rstrip() if text.endswith(".") else text
 
 
 def best_distinct(tactics: Sequence[str], scores: Sequence[float], k: int) -> list[Candidate]:
