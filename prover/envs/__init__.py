@@ -12,7 +12,7 @@ Backends: "coq" (coqidetop), "lean" (the Lean REPL, `lake exe repl`), "leandojo"
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from prover.envs.base import (
     BackendUnavailable,
@@ -53,6 +53,20 @@ def _leandojo(**kwargs: object) -> ProofEnv:
 BACKENDS: dict[str, Callable[..., ProofEnv]] = {"coq": _coq, "lean": _lean, "leandojo": _leandojo}
 
 
+def format_proof(backend: str, tactics: Sequence[str]) -> str:
+    """`ProofEnv.format_proof` of `backend` without starting an env (a driver whose envs live
+    in its workers)."""
+    if backend == "coq":
+        from prover.envs.coq import format_coq_proof
+
+        return format_coq_proof(tactics)
+    if backend in BACKENDS:
+        from prover.envs.lean_source import format_lean_proof
+
+        return format_lean_proof(tactics)
+    raise EnvError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+
+
 def get_env(backend: str, **kwargs: object) -> ProofEnv:
     """A live env for `backend` ("coq", "lean", "leandojo"); options go to its config."""
     if backend not in BACKENDS:
@@ -76,5 +90,6 @@ __all__ = [
     "TheoremNotFound",
     "TimedOut",
     "VerifyResult",
+    "format_proof",
     "get_env",
 ]

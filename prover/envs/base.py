@@ -142,6 +142,7 @@ class Status(StrEnum):
     FAILED = "failed"  # search exhausted the tree
     BUDGET = "budget"  # a search budget ran out
     DISCARDED = "discarded"  # the theorem could not be opened (not counted as attempted)
+    ERROR = "error"  # the proof assistant (or the worker running it) failed during the attempt
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,10 @@ class ProofEnv(abc.ABC):
     """A live connection to one proof assistant. Use as a context manager."""
 
     name: str = "abstract"
+    # times the assistant's process died under this env (crashed, or was killed from outside;
+    # not the ones the env killed itself after a timeout): an attempt during which it grew ran
+    # partly on a process that is gone, so a driver may retry it
+    crashes: int = 0
 
     @abc.abstractmethod
     def open(self, *, file: str | Path, theorem: str, imports: Sequence[str] = ()) -> ProofState:

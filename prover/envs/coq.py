@@ -121,6 +121,7 @@ class CoqEnv(ProofEnv):
         self._handles: dict[int, _Handle] = {}
         self._closed = False
         self.restarts = 0
+        self.crashes = 0
         # Springtail's own checked and compiled copy of the library, if one is given
         self._library = private_copy(Path(self.config.library)) if self.config.library else None
 
@@ -206,7 +207,7 @@ class CoqEnv(ProofEnv):
         return check_file(self.document(file), opts)
 
     def format_proof(self, tactics: Sequence[str]) -> str:
-        return "\n".join(["Proof.", *(f"  {t}" for t in tactics), "Qed."])
+        return format_coq_proof(tactics)
 
     def original_axioms(self, file: str | Path, theorem: str) -> tuple[str, ...] | None:
         """Axioms (kernel names) the theorem's own proof in `file` uses, or None if it does
@@ -406,6 +407,7 @@ class CoqEnv(ProofEnv):
 
     def _forget_process(self) -> None:
         if self._proc is not None:
+            self.crashes += self._proc.crashed
             self._proc.kill()
             self._proc.close()
             self.restarts += 1
@@ -416,6 +418,11 @@ class CoqEnv(ProofEnv):
         return with_restart(
             fn, died=(CoqDied, CoqTimeout), restart=self._forget_process, what="Coq"
         )
+
+
+def format_coq_proof(tactics: Sequence[str]) -> str:
+    """The proof as a user pastes it after the statement."""
+    return "\n".join(["Proof.", *(f"  {t}" for t in tactics), "Qed."])
 
 
 _HAMMER_RE = re.compile(r"(?<![\w'.])hammer(?![\w'])")

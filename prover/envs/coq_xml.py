@@ -154,6 +154,8 @@ class CoqProcess:
             preexec_fn=memory_cap(max_memory_mb),
             start_new_session=True,  # a SIGINT meant for us never reaches Coq by accident
         )
+        self.died = False  # closed its output unasked
+        self.killed = False  # `kill` ended it
         self._buf = b""
         self.messages: list[str] = []  # notices from feedback since the last call
         try:
@@ -245,6 +247,7 @@ class CoqProcess:
             if ready:
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
+                    self.died = True
                     self.kill()
                     raise CoqDied(f"coqidetop closed its output{self._stderr_tail()}")
                 self._buf += chunk
@@ -263,7 +266,14 @@ class CoqProcess:
             os.kill(self.proc.pid, signal.SIGINT)
 
     def kill(self) -> None:
+        if self.alive:
+            self.killed = True
         kill_group(self.proc)
+
+    @property
+    def crashed(self) -> bool:
+        """It ended (or closed its output) on its own or by another's hand, not by `kill`."""
+        return self.died or (not self.alive and not self.killed)
 
     @property
     def alive(self) -> bool:
