@@ -57,6 +57,7 @@ def summarize(
                 "imports": r.imports,
                 "imports_dropped": r.imports_dropped,
                 "sources": r.sources,
+                "retried": r.retried,
                 "search": r.search,
             }
             for r in results

@@ -24,7 +24,7 @@ import functools
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
 from tqdm import tqdm
@@ -66,6 +66,7 @@ class EpisodeResult:
     imports_dropped: bool = False  # the policy's imports would load this very file
     steps: list[tuple[str, str]] = field(default_factory=list)  # (state, tactic) of the proof
     sources: list[str] = field(default_factory=list)  # what proposed each step of the proof
+    retried: bool = False  # the first attempt's worker or proof assistant died; this is the second
 
     @property
     def proved(self) -> bool:
@@ -77,6 +78,15 @@ class EpisodeResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"proved": self.proved, **asdict(self), "status": str(self.status)}
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> EpisodeResult:
+        """The result `to_json` wrote (a resumed run reads its finished theorems back)."""
+        names = {f.name for f in fields(cls)}
+        kept = {k: v for k, v in row.items() if k in names}
+        kept["status"] = Status(row["status"])
+        kept["steps"] = [tuple(s) for s in row.get("steps", [])]
+        return cls(**kept)
 
 
 class Recorder(Protocol):
@@ -112,33 +122,58 @@ def run_theorems(
     A theorem that cannot be opened is `DISCARDED` (not attempted) when `discard_unusable`,
     and raises its `TheoremNotFound` / `TheoremUnusable` otherwise (a single `prove` reports
     it as bad input). An env error once the theorem is open (the assistant failing during
-    search or verification) makes it `FAILED`: attempted, not proved. A missing toolchain or
+    search or verification) makes it `ERROR`: attempted, not proved. A missing toolchain or
     an unbuilt dependency always raises: it is no theorem's failure."""
     for theorem in theorems:
         hook = functools.partial(recorder.outcome, theorem) if recorder is not None else None
-        t0 = time.perf_counter()
-        try:
-            result = prove_theorem(
-                env,
-                policy,
-                theorem,
-                search_config,
-                allow_original_axioms=allow_original_axioms,
-                on_outcome=hook,
-            )
-        except RUN_ERRORS:
-            raise
-        except (TheoremNotFound, TheoremUnusable) as e:
-            if not discard_unusable:
-                raise
-            result = _unfinished(theorem, Status.DISCARDED, t0, str(e))
-        except EnvError as e:
-            result = _unfinished(theorem, Status.FAILED, t0, f"the proof assistant failed: {e}")
+        result = attempt_theorem(
+            env,
+            policy,
+            theorem,
+            search_config,
+            hook,
+            allow_original_axioms=allow_original_axioms,
+            discard_unusable=discard_unusable,
+        )
         if result.proved:
             policy.learn(result.steps)  # online policies: usable by the next theorem
         if recorder is not None:
             recorder.finish(theorem, result)
         yield result
+
+
+def attempt_theorem(
+    env: ProofEnv,
+    policy: TacticPolicy,
+    theorem: Theorem,
+    search_config: SearchConfig,
+    on_outcome: OutcomeHook | None = None,
+    *,
+    allow_original_axioms: bool = False,
+    discard_unusable: bool = True,
+) -> EpisodeResult:
+    """One theorem, as `run_theorems` (and each worker of `prover.pool`) attempts it: proved,
+    refused, failed or out of budget; `DISCARDED` when it cannot be opened (or the error,
+    without `discard_unusable`); `ERROR` when the assistant failed once it was open. A run
+    error (missing toolchain, unbuilt dependency) raises."""
+    t0 = time.perf_counter()
+    try:
+        return prove_theorem(
+            env,
+            policy,
+            theorem,
+            search_config,
+            allow_original_axioms=allow_original_axioms,
+            on_outcome=on_outcome,
+        )
+    except RUN_ERRORS:
+        raise
+    except (TheoremNotFound, TheoremUnusable) as e:
+        if not discard_unusable:
+            raise
+        return _unfinished(theorem, Status.DISCARDED, t0, str(e))
+    except EnvError as e:
+        return _unfinished(theorem, Status.ERROR, t0, f"the proof assistant failed: {e}")
 
 
 def _unfinished(theorem: Theorem, status: Status, t0: float, reason: str) -> EpisodeResult:
@@ -255,6 +290,9 @@ def tally(results: Sequence[EpisodeResult]) -> dict[str, Any]:
         "discarded": len(results) - len(attempted),
         # attempted without the policy's imports: they would load the file being proved
         "imports_dropped": sum(r.imports_dropped for r in attempted),
+        # the proof assistant or its worker failed (after a retry, on a pool of workers)
+        "errors": sum(r.status is Status.ERROR for r in attempted),
+        "retried": sum(r.retried for r in results),
         "pass_at_1": proved / len(attempted) if attempted else 0.0,
         "search": search_totals(results),
     }

@@ -6,6 +6,7 @@ Run: pytest tests/test_episodes.py
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -147,8 +148,8 @@ def test_original_axioms_are_allowed_only_when_asked_and_only_for_axiom_refusals
 def test_an_assistant_failing_after_open_is_a_failed_attempt_not_a_discard() -> None:
     env, rec = Env(), Recorder()
     (crash,) = run(env, ["crash"], recorder=rec, discard_unusable=False)
-    assert crash.status is Status.FAILED and crash.attempted
-    assert "failed twice" in crash.reason and rec.finished == [("crash", Status.FAILED)]
+    assert crash.status is Status.ERROR and crash.attempted
+    assert "failed twice" in crash.reason and rec.finished == [("crash", Status.ERROR)]
 
 
 @pytest.mark.parametrize("error", [BackendUnavailable("no coq"), DependencyNotBuilt("make")])
@@ -172,7 +173,9 @@ def test_result_json_keeps_the_fields_and_plain_strings() -> None:
     row = good.to_json()
     assert row["status"] == "proved" and type(row["status"]) is str and row["proved"] is True
     keys = {"theorem", "proved", "proof", "time_s", "axioms", "imports", "status", "reason"}
-    assert keys | {"search", "imports_dropped", "steps", "sources"} == set(row)
+    assert keys | {"search", "imports_dropped", "steps", "sources", "retried"} == set(row)
+    # a resumed run reads its finished theorems back from this JSON
+    assert EpisodeResult.from_json(json.loads(json.dumps(row))) == good
 
 
 def test_only_a_verified_proof_reaches_learn() -> None:
