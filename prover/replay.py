@@ -6,11 +6,16 @@ Tables (schema version in `PRAGMA user_version`, upgraded in place by `MIGRATION
   candidate's source (`Candidate.source`: closer, knn, model, library, hammer, or '');
 - `proofs`: theorem, file, tactics (JSON list), the (state, tactic) steps along the proof,
   axioms, seconds, model version, round; unique per (file, theorem, tactics). Only proofs that
-  `env.verify` accepted are stored here.
+  `env.verify` accepted are stored here;
+- `episodes` (v3): for a named run (an `eval --out` folder, a loop round's search), each
+  finished theorem with its result (JSON); unique per (run, file, theorem).
 
 Crash safety: the file is in WAL mode with `synchronous=NORMAL`; each `record_outcomes` /
-`add_proof` call is one transaction, so a killed process leaves every committed row intact
-and no half-written batch (a power cut may lose the last commits, never the database).
+`add_proof` / `record_episode` call is one transaction, so a killed process leaves every
+committed row intact and no half-written batch (a power cut may lose the last commits, never
+the database). `record_episode` writes a theorem's outcomes, proof and episode row together,
+and nothing when the run already has that theorem: so outcomes are recorded exactly once per
+finished theorem, whoever retries or resumes.
 
 Bad files: an existing file is inspected read-only (SQLite header, `user_version`, the tables
 of that schema version) before anything writes to it, so a file written by a newer Springtail,
@@ -36,7 +41,7 @@ from prover.envs.base import Failed, Progress, ProofState, Proved, StepResult, T
 from prover.episodes import EpisodeResult
 from prover.policies.base import tactic_key
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 KINDS = ("progress", "proved", "failed", "timeout")
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -77,6 +82,21 @@ MIGRATIONS: list[str] = [
     # with one source)
     """
     ALTER TABLE outcomes ADD COLUMN source TEXT NOT NULL DEFAULT '';
+    """,
+    # v3: the finished theorems of a named run (`ReplayRecorder(run=...)`), written in the same
+    # transaction as their outcomes and proof, so a run killed and started again skips exactly
+    # the theorems whose rows are in (none is recorded twice)
+    """
+    CREATE TABLE episodes (
+        id INTEGER PRIMARY KEY,
+        run TEXT NOT NULL,
+        theorem TEXT NOT NULL,
+        file TEXT NOT NULL,
+        status TEXT NOT NULL,
+        result TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (run, file, theorem)
+    );
     """,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -198,6 +218,18 @@ def _guard(
 
 
 @dataclass(frozen=True)
+class _ProofRow:
+    theorem: str
+    file: str
+    tactics: Sequence[str]
+    steps: Sequence[tuple[str, str]]
+    axioms: Sequence[str]
+    time_s: float
+    model_version: str
+    round: int
+
+
+@dataclass(frozen=True)
 class Outcome:
     theorem: str
     file: str
@@ -308,6 +340,65 @@ class ReplayStore:
     @_guard
     def record_outcomes(self, outcomes: Iterable[Outcome]) -> int:
         """Append outcomes in one transaction; returns how many."""
+        with self._transaction():
+            return self._insert_outcomes(outcomes)
+
+    @_guard
+    def add_proof(
+        self,
+        *,
+        theorem: str,
+        file: str,
+        tactics: Sequence[str],
+        steps: Sequence[tuple[str, str]],
+        axioms: Sequence[str] = (),
+        time_s: float = 0.0,
+        model_version: str = "",
+        round: int = 0,
+    ) -> bool:
+        """Store a verified proof; False when this exact proof was stored before."""
+        proof = _ProofRow(theorem, file, tactics, steps, axioms, time_s, model_version, round)
+        with self._transaction():
+            return self._insert_proof(proof)
+
+    @_guard
+    def record_episode(
+        self,
+        run: str | None,
+        result: EpisodeResult,
+        file: str,
+        outcomes: Iterable[Outcome],
+        proof: _ProofRow | None = None,
+    ) -> bool:
+        """One finished theorem: its outcomes, its verified proof and (for a named `run`) its
+        episode row, in one transaction; False (and nothing written) when the run has
+        recorded it before."""
+        with self._transaction():
+            if run is None:
+                self._insert_outcomes(outcomes)
+                if proof is not None:
+                    self._insert_proof(proof)
+                return True
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO episodes (run, theorem, file, status, result, created_at) "
+                "VALUES (?,?,?,?,?,?)",
+                (
+                    run,
+                    result.theorem,
+                    file,
+                    str(result.status),
+                    json.dumps(result.to_json()),
+                    time.time(),
+                ),
+            )
+            if cur.rowcount != 1:
+                return False
+            self._insert_outcomes(outcomes)
+            if proof is not None:
+                self._insert_proof(proof)
+        return True
+
+    def _insert_outcomes(self, outcomes: Iterable[Outcome]) -> int:
         now = time.time()
         rows = [
             (
@@ -326,47 +417,32 @@ class ReplayStore:
             )
             for o in outcomes
         ]
-        with self._transaction():
-            self.conn.executemany(
-                "INSERT INTO outcomes (theorem, file, state, tactic, kind, new_state, error, "
-                "time_s, model_version, round, created_at, source) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+        self.conn.executemany(
+            "INSERT INTO outcomes (theorem, file, state, tactic, kind, new_state, error, "
+            "time_s, model_version, round, created_at, source) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
         return len(rows)
 
-    @_guard
-    def add_proof(
-        self,
-        *,
-        theorem: str,
-        file: str,
-        tactics: Sequence[str],
-        steps: Sequence[tuple[str, str]],
-        axioms: Sequence[str] = (),
-        time_s: float = 0.0,
-        model_version: str = "",
-        round: int = 0,
-    ) -> bool:
-        """Store a verified proof; False when this exact proof was stored before."""
-        if len(steps) != len(tactics):
+    def _insert_proof(self, p: _ProofRow) -> bool:
+        if len(p.steps) != len(p.tactics):
             raise ValueError("a proof needs one (state, tactic) step per tactic")
-        with self._transaction():
-            cur = self.conn.execute(
-                "INSERT OR IGNORE INTO proofs (theorem, file, tactics, steps, axioms, time_s, "
-                "model_version, round, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    theorem,
-                    file,
-                    json.dumps(list(tactics)),
-                    json.dumps([list(s) for s in steps]),
-                    json.dumps(list(axioms)),
-                    time_s,
-                    model_version,
-                    round,
-                    time.time(),
-                ),
-            )
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO proofs (theorem, file, tactics, steps, axioms, time_s, "
+            "model_version, round, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                p.theorem,
+                p.file,
+                json.dumps(list(p.tactics)),
+                json.dumps([list(s) for s in p.steps]),
+                json.dumps(list(p.axioms)),
+                p.time_s,
+                p.model_version,
+                p.round,
+                time.time(),
+            ),
+        )
         return cur.rowcount == 1
 
     def _transaction(self) -> _Transaction:
@@ -378,6 +454,12 @@ class ReplayStore:
     def proved_theorems(self) -> set[tuple[str, str]]:
         """(file, theorem) pairs with at least one verified proof."""
         return {(f, t) for f, t in self.conn.execute("SELECT DISTINCT file, theorem FROM proofs")}
+
+    @_guard
+    def episodes(self, run: str) -> dict[tuple[str, str], EpisodeResult]:
+        """The finished theorems of `run`, by (file, theorem)."""
+        rows = self.conn.execute("SELECT file, theorem, result FROM episodes WHERE run = ?", (run,))
+        return {(f, t): EpisodeResult.from_json(json.loads(r)) for f, t, r in rows}
 
     @_guard
     def proofs(self) -> list[dict[str, Any]]:
@@ -498,12 +580,15 @@ class ReplayStore:
 
 class ReplayRecorder:
     """The episode driver's recorder (`episodes.Recorder`) for one store: it collects each
-    theorem's outcomes as search reports them, then `finish` writes them (one transaction) and
-    then the proof, when it was verified (another). Rows are tagged with the policy's
-    `model_version` and the loop's `round`."""
+    theorem's outcomes as search reports them, then `finish` writes them and the proof, when it
+    was verified, in one transaction. Rows are tagged with the policy's `model_version` and the
+    loop's `round`. With `run`, `finish` also records the theorem as finished in that run
+    (`ReplayStore.episodes`), and writes nothing for a theorem the run has already recorded."""
 
-    def __init__(self, store: ReplayStore, model_version: str, round: int = 0) -> None:
-        self.store, self.model_version, self.round = store, model_version, round
+    def __init__(
+        self, store: ReplayStore, model_version: str, round: int = 0, run: str | None = None
+    ) -> None:
+        self.store, self.model_version, self.round, self.run = store, model_version, round, run
         self.pending: list[Outcome] = []
 
     def outcome(
@@ -531,18 +616,19 @@ class ReplayRecorder:
 
     def finish(self, theorem: Theorem, result: EpisodeResult) -> None:
         pending, self.pending = self.pending, []
-        self.store.record_outcomes(pending)
+        proof = None
         if result.proved:  # `proved` is only ever set after the whole-file recheck
-            self.store.add_proof(
-                theorem=theorem.name,
-                file=str(theorem.file),
-                tactics=result.proof,
-                steps=result.steps,
-                axioms=result.axioms,
-                time_s=result.time_s,
-                model_version=self.model_version,
-                round=self.round,
+            proof = _ProofRow(
+                theorem.name,
+                str(theorem.file),
+                result.proof,
+                result.steps,
+                result.axioms,
+                result.time_s,
+                self.model_version,
+                self.round,
             )
+        self.store.record_episode(self.run, result, str(theorem.file), pending, proof)
 
 
 class _Transaction:
