@@ -11,15 +11,17 @@ Run: springtail eval coq --split novel_files/test --policy portfolio --limit 50 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from eval.summary import EvalConfig, summarize
 from prover.data import Theorem, split_theorems
 from prover.envs import get_env
-from prover.episodes import run_all
+from prover.episodes import EpisodeResult
 from prover.policies import TacticPolicy
+from prover.pool import PoolConfig, run_episodes
 from prover.replay import ReplayRecorder, ReplayStore
 
 
@@ -31,23 +33,30 @@ def evaluate(
     *,
     theorems: list[Theorem] | None = None,
     store: ReplayStore | None = None,
+    pool: PoolConfig | None = None,
+    run: str | None = None,
+    done: Mapping[tuple[str, str], EpisodeResult] | None = None,
 ) -> dict[str, Any]:
     """Run the policy on the split (or on `theorems`); returns the JSON-ready summary with
     per-theorem results. With `store`, every tactic outcome and every verified proof is
-    recorded there, tagged with the policy's version."""
+    recorded there, tagged with the policy's version (and, with `run`, each finished theorem,
+    so the run can resume: `done` holds the results it recorded before). `pool`: on Ray
+    workers (`prover.pool`); None runs in this process."""
     if theorems is None:
         theorems = split_theorems(data_dir, config.split)[: config.limit]
-    recorder = ReplayRecorder(store, policy.version) if store is not None else None
+    recorder = ReplayRecorder(store, policy.version, run=run) if store is not None else None
     options: dict[str, object] = {"library": config.library} if config.library else {}
-    with get_env("coq", tactic_timeout=config.tactic_timeout, **options) as env:
-        results, wall_s = run_all(
-            env,
-            policy,
-            theorems,
-            config.search(),
-            recorder,
-            desc=f"{policy.name} {config.split}",
-            log=log,
-            allow_original_axioms=True,
-        )
+    make_env = functools.partial(get_env, "coq", tactic_timeout=config.tactic_timeout, **options)
+    results, wall_s = run_episodes(
+        make_env,
+        policy,
+        theorems,
+        config.search(),
+        recorder,
+        pool=pool,
+        desc=f"{policy.name} {config.split}",
+        log=log,
+        allow_original_axioms=True,
+        done=done,
+    )
     return summarize(config, policy.name, results, wall_s, getattr(policy, "settings", None))

@@ -19,15 +19,16 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from eval.summary import EvalConfig, summarize
 from prover.data import Theorem
 from prover.envs import ProofEnv
-from prover.episodes import run_all
+from prover.episodes import EpisodeResult, run_all
 from prover.policies import TacticPolicy
+from prover.pool import PoolConfig, run_episodes
 from prover.replay import ReplayRecorder, ReplayStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -142,16 +143,38 @@ def evaluate(
     rows: list[dict[str, Any]],
     policy: TacticPolicy,
     config: EvalConfig,
-    env: ProofEnv,
+    env: ProofEnv | Callable[[], ProofEnv],
     log: Callable[[str], None] | None = None,
     work_dir: Path = WORK_DIR,
     *,
     store: ReplayStore | None = None,
+    pool: PoolConfig | None = None,
+    run: str | None = None,
+    done: Mapping[tuple[str, str], EpisodeResult] | None = None,
 ) -> dict[str, Any]:
-    """pass@1 of `policy` on `rows` in `env` (a Lean REPL env); the JSON-ready summary. With
-    `store`, outcomes and verified proofs are recorded as for Coq."""
+    """pass@1 of `policy` on `rows`; the JSON-ready summary. `env`: a Lean REPL env to run in
+    this process, or a picklable callable making one (in each Ray worker of `pool`; in this
+    process without a pool). With `store`, outcomes and verified proofs are recorded as for
+    Coq (with `run`, each finished theorem too: `done` holds those of the interrupted run)."""
     theorems = [Theorem(statement_file(row, work_dir), row["name"]) for row in rows]
-    recorder = ReplayRecorder(store, policy.version) if store is not None else None
+    recorder = ReplayRecorder(store, policy.version, run=run) if store is not None else None
     desc = f"{policy.name} minif2f {config.split}"
-    results, wall_s = run_all(env, policy, theorems, config.search(), recorder, desc=desc, log=log)
+    if not callable(env):  # an env, not a recipe for one
+        if pool is not None:
+            raise ValueError("Ray workers build their own env: pass a callable that makes one")
+        results, wall_s = run_all(
+            env, policy, theorems, config.search(), recorder, desc=desc, log=log
+        )
+    else:
+        results, wall_s = run_episodes(
+            env,
+            policy,
+            theorems,
+            config.search(),
+            recorder,
+            pool=pool,
+            desc=desc,
+            log=log,
+            done=done,
+        )
     return summarize(config, policy.name, results, wall_s)

@@ -3,24 +3,26 @@
     springtail doctor
     springtail check FILE [--backend coq|lean] [--json] [--allow-axiom NAME ...]
                      [--allow-impredicative-set]
-    springtail prove --backend coq|lean|leandojo --file F --theorem NAME
+    springtail prove --backend coq|lean|leandojo --file F --theorem NAME [NAME ...]
                      [--policy portfolio|hammer|model|knn|hybrid [--model DIR]
                      [--num-candidates K] [--decoding beam|sample] [--trace DIR] [--offline]
                      [--hammer-timeout S]] [--expand-batch B] [--debug-search]
                      [--library LIBDIR]
                      [--timeout S] [--tactic-timeout S] [--json OUT] [--allow-axiom NAME ...]
-                     [--allow-impredicative-set]
+                     [--allow-impredicative-set] [--workers N] [--ray-address ADDR]
     springtail trace --backend coq --out DIR [--files GLOB ...] [--workers N]
     springtail train [--preset tiny|small|base] [--data DIR] [--minutes M] --out DIR [k=v ...]
     springtail loop --backend coq --rounds R [--policy model|hybrid] [--model DIR] [--out DIR]
                      [--minutes M] [--hammer-timeout S]
                      [--expand-batch B] [--num-candidates K] [--library LIBDIR]
                      [--introspect] [--introspect-iterations N] ...
+                     [--workers N] [--ray-address ADDR]
     springtail eval coq|minif2f [--split S] [--data PATH] [--policy ...] [--model DIR]
                      [--trace DIR] [--offline] [--hammer-timeout S]
                      [--num-candidates K] [--decoding beam|sample] [--expand-batch B]
                      [--limit K] [--timeout S] [--tactic-timeout S] [--json OUT]
-                     [--replay FILE] [--library LIBDIR] [--debug-search]
+                     [--replay FILE | --out DIR] [--library LIBDIR] [--debug-search]
+                     [--verbose] [--workers N] [--ray-address ADDR]
     springtail introspect [--backend coq|lean] --trace DIR --out LIBDIR [--replay DB]
                      [--iterations N] [--minimise] [--lean-project DIR]
                      [--max-arity K] [--max-sentences N] [--verify-limit N]
@@ -30,6 +32,10 @@
     springtail csp eval --task sudoku|maze (--checkpoint DIR | --solver exact) --data FILE
                      [--json OUT] [--plot OUT.svg]
 
+`prove`, `eval` and `loop` attempt their theorems on Ray workers, each with its own proof
+assistant (`prover.pool`): `--workers N` (default: the machine's cores), `--ray-address ADDR`
+to join a cluster (default: a local Ray instance, started and stopped by the command).
+
 Exit codes: 0 success, 1 not proved / rejected, 2 bad input. Errors are one line on stderr,
 never a traceback (set SPRINGTAIL_DEBUG=1 to see one).
 """
@@ -38,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
@@ -49,12 +56,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prover.data import Theorem, split_theorems
-from prover.envs import EnvError, VerifyResult, get_env
+from prover.envs import EnvError, VerifyResult, format_proof, get_env
 from prover.envs.base import short_names, valid_axiom_name
-from prover.episodes import run_theorems
+from prover.episodes import EpisodeResult
 from prover.overrides import Parser
 from prover.policies import DEFAULT_TRACE, REGISTRY, TacticPolicy, get_policy
 from prover.policies.base import DECODINGS
+from prover.pool import PoolConfig, PoolError, run_parallel
 from prover.search import SearchConfig
 
 if TYPE_CHECKING:
@@ -204,6 +212,24 @@ def _system1_trace(folder: Path, policy: str) -> None:
     check_trace(folder)
 
 
+def _add_pool_args(p: argparse.ArgumentParser) -> None:
+    """Where the theorems run: Ray workers, each with its own proof assistant."""
+    p.add_argument(
+        "--workers",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="Ray workers, each with its own proof assistant process (default: the machine's "
+        "cores; with --ray-address, the cluster's CPUs)",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="join this Ray cluster (`auto`, or the head's HOST:PORT; theorem files must be at "
+        "the same paths on every node); default: a local Ray instance for this command",
+    )
+
+
 def _add_search_args(p: argparse.ArgumentParser) -> None:
     """The policy (from the registry) and the search's batching and debugging."""
     p.add_argument("--policy", choices=list(REGISTRY), default="portfolio")
@@ -346,13 +372,30 @@ def cmd_prove(args: argparse.Namespace) -> int:
         if args.backend != "coq":
             raise UsageError("--allow-impredicative-set is a Coq option")
         env_kwargs["allow_impredicative_set"] = True
-    theorem = Theorem(Path(args.file), args.theorem)
-    with get_env(args.backend, **env_kwargs) as env:
-        # a theorem that cannot be opened is bad input here (exit 2), not a discarded one
-        (result,) = run_theorems(env, policy, [theorem], search, discard_unusable=False)
-        pasted = env.format_proof(result.proof)
+    if not Path(args.file).is_file():
+        raise UsageError(f"--file {args.file}: no such file")
+    theorems = [Theorem(Path(args.file), name) for name in args.theorem]
+    make_env = functools.partial(get_env, args.backend, **env_kwargs)
+    # a theorem that cannot be opened is bad input here (exit 2), not a discarded one
+    results, _ = run_parallel(
+        make_env,
+        policy,
+        theorems,
+        search,
+        pool=_pool(args, len(theorems)),
+        desc=f"{policy.name} prove",
+        discard_unusable=False,
+        quiet=len(theorems) == 1,
+    )
     if args.json:
-        _write_json(args.json, result.to_json())
+        rows = [r.to_json() for r in results]
+        _write_json(args.json, rows[0] if len(rows) == 1 else rows)
+    for result in results:
+        _print_prove(result, format_proof(args.backend, result.proof))
+    return EXIT_OK if all(r.proved for r in results) else EXIT_NOT_PROVED
+
+
+def _print_prove(result: EpisodeResult, pasted: str) -> None:
     if result.proved:
         print(f"PROVED {result.theorem} in {result.time_s:.1f}s")
         for imp in result.imports:
@@ -360,10 +403,17 @@ def cmd_prove(args: argparse.Namespace) -> int:
         print(pasted)
         if result.axioms:
             print(f"axioms: {', '.join(result.axioms)}")
-        return EXIT_OK
+        return
     why = f": {result.reason}" if result.reason else ""
     print(f"NOT PROVED {result.theorem} ({result.status} after {result.time_s:.1f}s){why}")
-    return EXIT_NOT_PROVED
+
+
+def _pool(args: argparse.Namespace, jobs: int | None = None) -> PoolConfig:
+    """The Ray pool the arguments ask for; never more local workers than `jobs`."""
+    workers = args.workers
+    if workers is None and jobs is not None and not args.ray_address:
+        workers = max(1, min(os.cpu_count() or 1, jobs))
+    return PoolConfig(workers=workers, ray_address=args.ray_address)
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
@@ -415,9 +465,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 "--trace is not used here"
             )
         held_out = split_theorems(data, split)[: args.limit]
+    run = _eval_run(args, backend, split, tactic_timeout)
+    log = tqdm.write if args.verbose else None
     with contextlib.ExitStack() as stack:
         # opened (and upgraded) before the policy reads it
-        store = stack.enter_context(ReplayStore(args.replay)) if args.replay else None
+        replay = run.store if run is not None else args.replay
+        store = stack.enter_context(ReplayStore(replay)) if replay else None
+        done = store.episodes(EVAL_RUN) if run is not None and store is not None else {}
+        if done:
+            print(
+                f"resuming {args.out}: {len(done)} theorem(s) already recorded, the others "
+                "attempted now",
+                file=sys.stderr,
+            )
         policy = _policy(
             args,
             backend,
@@ -427,17 +487,99 @@ def cmd_eval(args: argparse.Namespace) -> int:
             store=store,
             held_out=held_out,
         )
+        pool, name = _pool(args), EVAL_RUN if run is not None else None
         if args.benchmark == "coq":
             from eval.coq_split import evaluate
 
-            summary = evaluate(data, policy, config, tqdm.write, theorems=held_out, store=store)
+            summary = evaluate(
+                data,
+                policy,
+                config,
+                log,
+                theorems=held_out,
+                store=store,
+                pool=pool,
+                run=name,
+                done=done,
+            )
         else:
-            env = stack.enter_context(get_env("lean", tactic_timeout=tactic_timeout))
-            summary = minif2f.evaluate(rows, policy, config, env, tqdm.write, store=store)
+            make_env = functools.partial(get_env, "lean", tactic_timeout=tactic_timeout)
+            summary = minif2f.evaluate(
+                rows, policy, config, make_env, log, store=store, pool=pool, run=name, done=done
+            )
     print(markdown_table([summary]))
+    if run is not None:
+        _write_json(str(run.folder / "summary.json"), summary)
     if args.json:
         _write_json(args.json, summary)
     return EXIT_OK
+
+
+EVAL_RUN = "eval"  # the run name of an `eval --out` folder's episodes
+
+
+class _EvalRun:
+    """An `eval --out DIR` folder: its replay store and the options it was started with."""
+
+    def __init__(self, folder: Path, options: dict[str, object]) -> None:
+        self.folder, self.options = folder, options
+        self.store = folder / "replay.sqlite"
+
+
+def _eval_run(
+    args: argparse.Namespace, backend: str, split: str, tactic_timeout: float
+) -> _EvalRun | None:
+    """The `--out` run folder, created, or checked to hold a run of these very options (a
+    resumed run must not mix two configurations); None without --out."""
+    if args.out is None:
+        return None
+    if args.replay:
+        raise UsageError(
+            f"--out {args.out} keeps its own replay store ({Path(args.out) / 'replay.sqlite'}): "
+            "drop --replay"
+        )
+    folder = Path(args.out)
+    options: dict[str, object] = {
+        "benchmark": args.benchmark,
+        "backend": backend,
+        "data": str(args.data or ""),
+        "split": split,
+        "limit": args.limit,
+        "policy": args.policy,
+        "model": args.model,
+        "num_candidates": args.num_candidates,
+        "decoding": args.decoding,
+        "trace": args.trace,
+        "offline": args.offline,
+        "hammer_timeout": args.hammer_timeout,
+        "library": args.library,
+        "timeout": args.timeout,
+        "tactic_timeout": tactic_timeout,
+        "expand_batch": args.expand_batch,
+    }
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out {folder} is a file: give a folder for the run")
+    path = folder / "run.json"
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise UsageError(f"{path} is unreadable ({e}): give a new --out") from None
+        differ = sorted(k for k in options if before.get(k) != options[k])
+        if differ:
+            raise UsageError(
+                f"--out {folder} holds a run with other options ({', '.join(differ)} differ): "
+                "give the same options to resume it, or a new --out"
+            )
+    else:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(
+                f"--out {folder}: cannot create the folder ({e.strerror or e})"
+            ) from None
+        path.write_text(json.dumps(options, indent=2) + "\n")
+    return _EvalRun(folder, options)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -478,6 +620,8 @@ def cmd_loop(args: argparse.Namespace) -> int:
         introspect=args.introspect,
         policy=args.policy,
         hammer_timeout=args.hammer_timeout,
+        workers=args.workers,
+        ray_address=args.ray_address,
         **tuning,
     )
     if args.policy == "hybrid":
@@ -540,8 +684,16 @@ def _prove_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     pr = sub.add_parser("prove", help="search for a proof of one theorem and re-check it")
     pr.add_argument("--backend", choices=["coq", "lean", "leandojo"], default="coq")
     pr.add_argument("--file", required=True)
-    pr.add_argument("--theorem", required=True)
+    pr.add_argument(
+        "--theorem",
+        required=True,
+        nargs="+",
+        action="extend",
+        metavar="NAME",
+        help="theorem(s) to prove (several: attempted on --workers in parallel)",
+    )
     _add_search_args(pr)
+    _add_pool_args(pr)
     pr.add_argument("--timeout", type=_positive, default=60.0, help="search seconds (default 60)")
     pr.add_argument("--tactic-timeout", type=_positive, default=None, help="seconds per tactic")
     pr.add_argument("--json", metavar="OUT", type=_output_path, help="write the result as JSON")
@@ -588,6 +740,15 @@ def _eval_parser(sub: argparse._SubParsersAction[Parser]) -> None:
         metavar="FILE",
         help="record every tactic outcome and verified proof in this replay SQLite file",
     )
+    e.add_argument(
+        "--out",
+        metavar="DIR",
+        help="run folder: DIR/replay.sqlite records every outcome and finished theorem, "
+        "DIR/summary.json the result; run again with the same --out to resume, skipping the "
+        "theorems already recorded",
+    )
+    e.add_argument("--verbose", action="store_true", help="a line per theorem as it finishes")
+    _add_pool_args(e)
     e.set_defaults(fn=cmd_eval)
 
 
@@ -656,6 +817,7 @@ def _loop_parser(sub: argparse._SubParsersAction[Parser]) -> None:
         metavar="N",
         help="minimise the first N proofs (replay first) before each round's mining",
     )
+    _add_pool_args(lp)
     lp.set_defaults(fn=cmd_loop)
 
 
@@ -928,7 +1090,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     try:
         return int(args.fn(args))
-    except (EnvError, UsageError, ValueError, FileNotFoundError) as e:
+    except (EnvError, UsageError, PoolError, ValueError, FileNotFoundError) as e:
         print(f"springtail {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

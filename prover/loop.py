@@ -38,6 +38,7 @@ split's strategy.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import shutil
@@ -49,7 +50,7 @@ from typing import Any
 from prover.data import Theorem, split_theorems
 from prover.envs import get_env
 from prover.envs.coq_library import private_copy, program_calls
-from prover.episodes import run_all, tally
+from prover.episodes import EpisodeResult, tally
 from prover.introspect.corpus import from_replay, from_trace
 from prover.introspect.library import BuildConfig, build_library
 from prover.introspect.rewrite import load_programs
@@ -60,6 +61,7 @@ from prover.policies.base import TacticPolicy
 from prover.policies.hammer import default_hammer_timeout
 from prover.policies.library import LibraryPolicy, library_programs
 from prover.policies.model import ModelPolicy
+from prover.pool import PoolConfig, ray_session, run_episodes
 from prover.replay import ReplayRecorder, ReplayStore
 from prover.search import SearchConfig
 from prover.train import TacticTrainConfig, preset, train
@@ -97,6 +99,8 @@ class LoopConfig:
     introspect_minimise: int = 0  # proofs minimised per round before mining
     policy: str = "model"  # "model" (generation) or "hybrid" (prover.policies.hybrid)
     hammer_timeout: float | None = None  # hybrid: per `hammer.` call (None: the default, 0: off)
+    workers: int | None = None  # Ray workers searching (None: the machine's cores)
+    ray_address: str | None = None  # join this Ray cluster (None: a local instance)
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
@@ -109,6 +113,8 @@ class LoopConfig:
             raise ValueError("introspect_iterations and introspect_verify_limit must be at least 1")
         if self.introspect_minimise < 0:
             raise ValueError("introspect_minimise is a number of proofs (0: none)")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
         if self.policy not in ("model", "hybrid"):
             raise ValueError(f"the loop's policy is model or hybrid, not {self.policy!r}")
         if self.hammer_timeout is not None:
@@ -136,6 +142,9 @@ class LoopConfig:
 
     def search(self) -> SearchConfig:
         return SearchConfig(time_limit_s=self.time_limit_s, expand_batch=self.expand_batch)
+
+    def pool(self) -> PoolConfig:
+        return PoolConfig(workers=self.workers, ray_address=self.ray_address)
 
 
 def train_config(
@@ -177,11 +186,22 @@ def run_loop(
     model: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Run (or resume) the loop; returns one row per round, round 0 first."""
+    """Run (or resume) the loop; returns one row per round, round 0 first. Every search runs
+    on Ray workers (`cfg.workers`), in one Ray instance for the whole run."""
     library = Path(cfg.library) if cfg.library else None
     if library is not None:  # a library Springtail refuses is bad input, said before any work
         check_library(library)
-    out = Path(out)
+    with ray_session(cfg.pool()):
+        return _run_loop(cfg, Path(out), library, model, log)
+
+
+def _run_loop(
+    cfg: LoopConfig,
+    out: Path,
+    library: Path | None,
+    model: str | Path | None,
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
     out.mkdir(parents=True, exist_ok=True)
     rows_path = out / "rounds.jsonl"
     rows: list[dict[str, Any]] = []
@@ -214,7 +234,7 @@ def run_loop(
     with ReplayStore(out / "replay.sqlite") as store:
         while rows[-1]["round"] < cfg.rounds:
             r = rows[-1]["round"] + 1
-            before = store.proved_theorems()
+            before = {(p["file"], p["theorem"]) for p in store.proofs() if p["round"] < r}
             log(f"== round {r}: searching {len(train_set)} training theorems with {current}")
             found = _attempt(
                 cfg, current, library, train_set, cfg.train_split, store=store, round=r
@@ -286,17 +306,25 @@ def _attempt(
         policy = ModelPolicy(model, num_candidates=cfg.num_candidates)
         if library is not None:
             policy = LibraryPolicy(policy, library)
-    recorder = ReplayRecorder(store, policy.version, round) if store is not None else None
-    with get_env("coq", tactic_timeout=cfg.tactic_timeout, **options) as env:
-        results, _ = run_all(
-            env,
-            policy,
-            theorems,
-            cfg.search(),
-            recorder,
-            desc=f"{policy.name} {split}",
-            allow_original_axioms=True,
-        )
+    recorder = None
+    done: dict[tuple[str, str], EpisodeResult] = {}
+    if store is not None:
+        # a round stopped part-way and run again skips the theorems it recorded
+        run = f"round {round}: {split}"
+        recorder = ReplayRecorder(store, policy.version, round, run=run)
+        done = store.episodes(run)
+    make_env = functools.partial(get_env, "coq", tactic_timeout=cfg.tactic_timeout, **options)
+    results, _ = run_episodes(
+        make_env,
+        policy,
+        theorems,
+        cfg.search(),
+        recorder,
+        pool=cfg.pool(),
+        desc=f"{policy.name} {split}",
+        allow_original_axioms=True,
+        done=done,
+    )
     times = [x.time_s for x in results if x.attempted]
     proofs = [x.proof for x in results if x.proved]
     calling = sum(any(program_calls(t) for t in proof) for proof in proofs)

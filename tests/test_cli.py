@@ -294,14 +294,21 @@ def test_cli_prove_and_eval_with_the_model(trained, trace_dir, tmp_path, capsys)
 def test_debug_search_checks_the_tree_and_loop_offers_only_what_works(
     capsys, user_file: Path, monkeypatch
 ) -> None:
-    from prover.search import SearchTree
+    # the search runs in a Ray worker: what reaches it is the SearchConfig the pool is given
+    # (tests/test_search.py checks what `debug` does there)
+    import prover.cli
 
-    checks = []
-    real = SearchTree.check_invariants
-    monkeypatch.setattr(SearchTree, "check_invariants", lambda self: checks.append(real(self)))
+    configs = []
+    real = prover.cli.run_parallel
+
+    def spy(make_env, policy, theorems, search, *args, **kwargs):  # noqa: ANN001, ANN202
+        configs.append(search)
+        return real(make_env, policy, theorems, search, *args, **kwargs)
+
+    monkeypatch.setattr(prover.cli, "run_parallel", spy)
     argv = ["prove", "--file", str(user_file), "--theorem", "and_true", "--timeout", "30"]
-    assert main(argv) == 0 and checks == []
-    assert main([*argv, "--debug-search"]) == 0 and len(checks) >= 1
+    assert main(argv) == 0 and main([*argv, "--debug-search"]) == 0
+    assert [c.debug for c in configs] == [False, True]
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(["loop", "--help"])

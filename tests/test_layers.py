@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("policies", ("prover.policies",)),
     ("search", ("prover.search",)),
     ("episodes", ("prover.episodes",)),
+    ("pool", ("prover.pool",)),  # the episodes on Ray workers; the driver's recorder writes
     ("replay", ("prover.replay",)),
     ("introspection", ("prover.introspect",)),  # mines verified proofs into a library
     ("training", ("prover.trainer", "prover.train", "prover.csp")),

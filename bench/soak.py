@@ -1,0 +1,129 @@
+"""Soak test of the Ray worker pool: many theorem attempts on one pool, watching for leaks.
+
+`--attempts` attempts (the trace's `novel_files/test` theorems, cycled) on `--workers` workers
+of one pool (`prover.pool`, the path `springtail eval` takes), `--timeout` seconds each. Every
+`--every` results it samples each worker's resident memory and that of the processes it started
+(its Coq process, ATPs), their count and zombies, and the number of Ray and Coq processes on the
+machine. Reported: those figures after warm-up (`--warmup` attempts) and at the end, and the
+growth in between (the target: under 10 %).
+
+Run: .venv/bin/python bench/soak.py --trace datasets/coq_trace --attempts 1000 --workers 2
+     --timeout 5 [--out bench/results/soak.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from _common import print_table, write_json
+
+from prover.data import split_theorems
+from prover.envs import get_env
+from prover.policies import get_policy
+from prover.pool import PoolConfig, start_pool
+from prover.pool import run_pool as pool_run
+from prover.search import SearchConfig
+
+WATCHED = ("coqidetop", "coqc", "coqchk", "eprover", "cvc4", "z3", "raylet", "gcs_server", "ray::")
+
+
+def machine_processes() -> dict[str, int]:
+    """Ray and Coq processes on the machine, and zombies among them."""
+    alive = zombies = 0
+    for p in psutil.process_iter(["name", "cmdline", "status"]):
+        text = " ".join([p.info["name"] or "", *(p.info["cmdline"] or [])[:1]])
+        if any(w in text for w in WATCHED):
+            if p.info["status"] == psutil.STATUS_ZOMBIE:
+                zombies += 1
+            else:
+                alive += 1
+    return {"processes": alive, "zombies": zombies}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--trace", default="datasets/coq_trace")
+    ap.add_argument("--attempts", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--timeout", type=float, default=5.0)
+    ap.add_argument("--tactic-timeout", type=float, default=2.0)
+    ap.add_argument("--every", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--out", default="bench/results/soak.json")
+    args = ap.parse_args()
+    split = split_theorems(Path(args.trace), "novel_files/test")
+    theorems = list(itertools.islice(itertools.cycle(split), args.attempts))
+    policy = get_policy("portfolio", backend="coq", tactic_timeout=args.tactic_timeout)
+    make_env = functools.partial(get_env, "coq", tactic_timeout=args.tactic_timeout)
+    samples: list[dict[str, Any]] = []
+    counts = {"proved": 0, "attempted": 0, "error": 0, "retried": 0}
+    t0 = time.perf_counter()
+    with start_pool(make_env, policy, PoolConfig(workers=args.workers)) as pool:
+        runs = pool_run(pool, theorems, SearchConfig(time_limit_s=args.timeout), None)
+        for done, (_, r) in enumerate(runs, start=1):
+            counts["attempted"] += r.attempted
+            counts["proved"] += r.proved
+            counts["error"] += str(r.status) == "error"
+            counts["retried"] += r.retried
+            if done % args.every == 0 or done == len(theorems):
+                workers = pool.memory()
+                sample = {
+                    "done": done,
+                    "elapsed_s": round(time.perf_counter() - t0, 1),
+                    "workers": workers,
+                    **machine_processes(),
+                }
+                samples.append(sample)
+                rss = ", ".join(
+                    f"{w['rss_mib']:.0f}+{w['children_rss_mib']:.0f} MiB ({w['children']})"
+                    for w in workers
+                )
+                print(f"{done}: {rss}; {sample['processes']} processes", flush=True)
+    after_warmup = next(s for s in samples if s["done"] >= args.warmup)
+    end = samples[-1]
+    rows = []
+    for k in range(args.workers):
+        a, b = after_warmup["workers"][k], end["workers"][k]
+        total_a = a["rss_mib"] + a["children_rss_mib"]
+        total_b = b["rss_mib"] + b["children_rss_mib"]
+        rows.append(
+            {
+                "worker": k,
+                "rss_warm_mib": round(total_a, 1),
+                "rss_end_mib": round(total_b, 1),
+                "growth": round(total_b / total_a - 1, 3),
+                "children_warm": a["children"],
+                "children_end": b["children"],
+                "zombies_end": b["zombies"],
+            }
+        )
+    print(
+        f"\n{args.attempts} attempts, {args.workers} workers, {args.timeout:g} s each: "
+        f"{counts['proved']}/{counts['attempted']} proved, {counts['error']} errors, "
+        f"{counts['retried']} retried, {end['elapsed_s']:.0f} s; Ray+Coq processes after "
+        f"warm-up {after_warmup['processes']}, at the end {end['processes']} "
+        f"({end['zombies']} zombies)"
+    )
+    print_table(
+        rows,
+        [
+            "worker",
+            "rss_warm_mib",
+            "rss_end_mib",
+            "growth",
+            "children_warm",
+            "children_end",
+            "zombies_end",
+        ],
+    )
+    write_json(args.out, {"args": vars(args), "counts": counts, "rows": rows, "samples": samples})
+
+
+if __name__ == "__main__":
+    main()
