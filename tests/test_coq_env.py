@@ -87,7 +87,38 @@ def test_killed_process_is_restarted_and_state_rebuilt(coq_env, user_file: Path)
     coq_env._proc.proc.wait()
     out = coq_env.step(s1, "apply Nat.add_comm.")
     assert out == Proved(("intros a b.", "apply Nat.add_comm."))
-    assert coq_env.restarts == 1
+    assert coq_env.restarts == 1 and coq_env.crashes == 1  # a death it did not cause
+
+
+def test_a_timeout_kill_is_no_crash(coq_env, user_file: Path) -> None:
+    """A tactic that ignores its time limit is killed by the env: that restart is no crash
+    (a pool would otherwise retry every theorem with a stubborn tactic)."""
+    s0 = coq_env.open(file=user_file, theorem="add_comm'")
+    coq_env.step(s0, "intros a b.")
+    coq_env._forget_process()  # what the env does to a process that ignored an interrupt
+    assert coq_env.restarts == 1 and coq_env.crashes == 0
+
+
+def test_states_of_old_theorems_are_forgotten(coq_env, tmp_path: Path) -> None:
+    """An env proving theorem after theorem keeps the states of its last KEEP_THEOREMS opened
+    theorems only (bounded memory); a forgotten state is refused with a clear error."""
+    from prover.envs.coq import KEEP_THEOREMS
+
+    src = tmp_path / "Many.v"
+    n = KEEP_THEOREMS + 1
+    src.write_text(
+        "".join(f"Lemma t{i} : {i} = {i}.\nProof. reflexivity. Qed.\n" for i in range(n))
+    )
+    states = [coq_env.open(file=src, theorem=f"t{i}") for i in range(n)]
+    with pytest.raises(EnvError, match=f"last {KEEP_THEOREMS} opened theorems"):
+        coq_env.step(states[0], "reflexivity.")
+    assert coq_env.step(states[1], "reflexivity.") == Proved(("reflexivity.",))
+    # t0 opened again is the most recent: t1, now the oldest, goes; t2 stays
+    coq_env.open(file=src, theorem="t0")
+    with pytest.raises(EnvError, match="unknown state handle"):
+        coq_env.step(states[1], "reflexivity.")
+    assert coq_env.step(states[2], "reflexivity.") == Proved(("reflexivity.",))
+    assert len(coq_env._handles) < 4 * KEEP_THEOREMS
 
 
 @pytest.mark.parametrize(

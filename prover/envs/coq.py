@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,9 @@ class CoqEnv(ProofEnv):
         self._slow: dict[str, float] = {}  # tactic sent -> the longer limit it succeeded under
         self._root_sid = -1
         self._handles: dict[int, _Handle] = {}
+        # the handles of each opened theorem, least recently opened first: an env that proves
+        # theorem after theorem forgets the states of all but the last KEEP_THEOREMS
+        self._root_handles: OrderedDict[_Root, list[int]] = OrderedDict()
         self._closed = False
         self.restarts = 0
         self.crashes = 0
@@ -156,6 +160,7 @@ class CoqEnv(ProofEnv):
         doc = self.document(file)
         thm = doc.find(theorem)
         root = _Root(doc.ctx.path, thm.index, tuple(imports))
+        self._remember(root)
         goals = self._with_restart(lambda: self._enter_root(root))
         if not goals.foreground:
             raise EnvError(f"{theorem}: the statement opened no goal in {doc.ctx.path}")
@@ -170,7 +175,8 @@ class CoqEnv(ProofEnv):
         if handle is None:
             raise EnvError(
                 f"unknown state handle {state.handle}: states come from this env's open/step "
-                "(not from another env)"
+                f"(not from another env), and only those of its last {KEEP_THEOREMS} opened "
+                "theorems are kept"
             )
         try:
             parent = self._with_restart(lambda: self._materialize(handle))
@@ -308,9 +314,20 @@ class CoqEnv(ProofEnv):
         except (CoqDied, CoqTimeout):
             self._forget_process()
 
+    def _remember(self, root: _Root) -> None:
+        """`root` is the most recently opened theorem; forget the states of the oldest beyond
+        KEEP_THEOREMS."""
+        self._root_handles.setdefault(root, [])
+        self._root_handles.move_to_end(root)
+        while len(self._root_handles) > KEEP_THEOREMS:
+            _, keys = self._root_handles.popitem(last=False)
+            for key in keys:
+                self._handles.pop(key, None)
+
     def _new_state(self, handle: _Handle, goals: Goals) -> ProofState:
         key = fresh_handle()
         self._handles[key] = handle
+        self._root_handles[handle.root].append(key)
         num = len(goals.foreground) + len(goals.background) + len(goals.shelved)
         return ProofState(text=format_goals(goals), handle=key, num_goals=num)
 
@@ -425,6 +442,7 @@ def format_coq_proof(tactics: Sequence[str]) -> str:
     return "\n".join(["Proof.", *(f"  {t}" for t in tactics), "Qed."])
 
 
+KEEP_THEOREMS = 16  # opened theorems whose states stay addressable (memory stays bounded)
 _HAMMER_RE = re.compile(r"(?<![\w'.])hammer(?![\w'])")
 _RECONSTRUCTION_RE = re.compile(r"Replace the hammer tactic with:\s*(.+?)\s*$", re.S)
 # CoqHammer 1.3 prints `srun eauto use: x`, which Coq 8.16 does not parse; `srun (eauto) use:
