@@ -97,13 +97,21 @@ class ProverWorker:
             pass
         self.make_env = make_env
         self.policy = policy
-        self.env = make_env()
         self.name = f"{os.uname().nodename}:{os.getpid()}"
+        # kept, to be raised by the calls (Ray reports a failed constructor only as text):
+        # e.g. BackendUnavailable, which the driver turns into exit 2 with what to install
+        self.error: Exception | None = None
+        try:
+            self.env = make_env()
+        except Exception as e:
+            self.error = e
 
     def ready(self) -> tuple[str, str]:
-        """Its name (host:pid) and its Ray node's id."""
+        """Its name (host:pid) and its Ray node's id; the env's error if it has none."""
         import ray
 
+        if self.error is not None:
+            raise self.error
         return self.name, ray.get_runtime_context().get_node_id()
 
     def attempt(
@@ -113,6 +121,8 @@ class ProverWorker:
         allow_original_axioms: bool,
         discard_unusable: bool,
     ) -> WorkerAttempt:
+        if self.error is not None:
+            raise self.error
         outcomes: list[tuple[ProofState, str, StepResult, float, str]] = []
 
         def hook(
@@ -480,22 +490,24 @@ def run_parallel(
     results: list[EpisodeResult | None] = [done.get((str(t.file), t.name)) for t in theorems]
     todo = [k for k, r in enumerate(results) if r is None]
     progress = Progress(len(theorems), desc, log, [r for r in results if r is not None], quiet)
-    if todo:
-        with start_pool(make_env, policy, pool) as started:
-            progress.workers = len(started.slots)
-            runs = run_pool(
-                started,
-                [theorems[k] for k in todo],
-                search_config,
-                recorder,
-                allow_original_axioms=allow_original_axioms,
-                discard_unusable=discard_unusable,
-                on_busy=progress.busy,
-            )
-            for j, result in runs:
-                results[todo[j]] = result
-                progress.add(theorems[todo[j]].shown, result)
-    progress.close()
+    try:
+        if todo:
+            with start_pool(make_env, policy, pool) as started:
+                progress.workers = len(started.slots)
+                runs = run_pool(
+                    started,
+                    [theorems[k] for k in todo],
+                    search_config,
+                    recorder,
+                    allow_original_axioms=allow_original_axioms,
+                    discard_unusable=discard_unusable,
+                    on_busy=progress.busy,
+                )
+                for j, result in runs:
+                    results[todo[j]] = result
+                    progress.add(theorems[todo[j]].shown, result)
+    finally:
+        progress.close()  # the bar ends before any error is printed
     assert all(r is not None for r in results)
     return [r for r in results if r is not None], progress.wall_s
 
