@@ -85,6 +85,64 @@ def run_row(row: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def replay_writer(episodes: int = 400, outcomes: int = 100) -> dict[str, float]:
+    """How fast the driver, the replay store's one writer, records finished theorems: each
+    with `outcomes` tactic outcomes (states of ~600 characters) and a proof, in one
+    transaction (`ReplayRecorder.finish` with a run name), on this machine's disk."""
+    import tempfile
+
+    from prover.data import Theorem
+    from prover.envs.base import Failed, ProofState, Status
+    from prover.episodes import EpisodeResult
+    from prover.replay import ReplayRecorder, ReplayStore
+
+    state = ProofState("n : nat\nH : n <= 3\n============================\n" + "x + " * 140, 0, 1)
+    with tempfile.TemporaryDirectory() as tmp, ReplayStore(Path(tmp) / "r.sqlite") as store:
+        recorder = ReplayRecorder(store, "bench", run="bench")
+        t0 = time.perf_counter()
+        for k in range(episodes):
+            theorem = Theorem(Path("F.v"), f"t{k}")
+            for j in range(outcomes):
+                recorder.outcome(theorem, state, f"tac{j}.", Failed("no"), 0.01, "closer")
+            result = EpisodeResult(
+                theorem=theorem.name,
+                status=Status.PROVED,
+                time_s=1.0,
+                proof=["auto."],
+                steps=[(state.text, "auto.")],
+            )
+            recorder.finish(theorem, result)
+        wall = time.perf_counter() - t0
+    return {
+        "theorems_per_s": round(episodes / wall, 1),
+        "outcome_rows_per_s": round(episodes * outcomes / wall),
+        "outcomes_per_theorem": outcomes,
+    }
+
+
+def model_batching(args: argparse.Namespace, sizes: tuple[int, ...] = (1, 2, 8)) -> list[dict]:
+    """Seconds per state of the model policy's proposals at batch sizes `sizes`, one thread:
+    what one batching actor serving every worker could gain over a model in each worker."""
+    import torch
+
+    from prover.data import load_steps
+    from prover.envs.base import ProofState
+    from prover.policies.model import ModelPolicy
+
+    torch.set_num_threads(1)
+    policy = ModelPolicy(Path(args.model))
+    steps = load_steps(Path(args.trace), "novel_files/val")[:32]
+    states = [ProofState(s.state_before, k, 1) for k, s in enumerate(steps)]
+    policy.propose_batch(states[:2])  # warm-up
+    rows = []
+    for size in sizes:
+        t0 = time.perf_counter()
+        for k in range(0, len(states), size):
+            policy.propose_batch(states[k : k + size])
+        rows.append({"batch": size, "s_per_state": round((time.perf_counter() - t0) / 32, 4)})
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trace", default="datasets/coq_trace")
@@ -95,6 +153,9 @@ def main() -> None:
     ap.add_argument("--model", help="a trained model (--policy model)")
     ap.add_argument("--rows", default=",".join(ROWS))
     ap.add_argument("--out", default="bench/results/scale")
+    ap.add_argument(
+        "--table-only", action="store_true", help="run no row: tabulate the rows' JSON in --out"
+    )
     args = ap.parse_args()
     rows = [r for r in args.rows.split(",") if r]
     if set(rows) - set(ROWS):
@@ -103,9 +164,14 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     table = []
     for row in rows:
+        path = out / f"{row}.json"
+        if args.table_only:
+            if path.is_file():
+                table.append(json.loads(path.read_text()))
+            continue
         print(f"== {row}", flush=True)
         result = run_row(row, args)
-        (out / f"{row}.json").write_text(json.dumps(result, indent=2) + "\n")
+        path.write_text(json.dumps(result, indent=2) + "\n")
         table.append(result)
     base = next((r for r in table if r["row"] == "w1"), None)
     for r in table:
@@ -130,7 +196,20 @@ def main() -> None:
             "pool_start_s",
         ],
     )
-    write_json(str(out / "summary.json"), {"args": vars(args), "results": table})
+    writer = replay_writer()
+    print(
+        f"\nreplay writer (the driver): {writer['theorems_per_s']} theorems/s of "
+        f"{writer['outcomes_per_theorem']} outcomes each ({writer['outcome_rows_per_s']} rows/s)"
+    )
+    batching = []
+    if args.policy == "model" and args.model:
+        batching = model_batching(args)
+        print("\nmodel proposals, one thread (a serving actor's gain from batching workers):")
+        print_table(batching, ["batch", "s_per_state"])
+    write_json(
+        str(out / "summary.json"),
+        {"args": vars(args), "results": table, "writer": writer, "batching": batching},
+    )
 
 
 if __name__ == "__main__":

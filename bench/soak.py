@@ -3,9 +3,9 @@
 `--attempts` attempts (the trace's `novel_files/test` theorems, cycled) on `--workers` workers
 of one pool (`prover.pool`, the path `springtail eval` takes), `--timeout` seconds each. Every
 `--every` results it samples each worker's resident memory and that of the processes it started
-(its Coq process, ATPs), their count and zombies, and the number of Ray and Coq processes on the
-machine. Reported: those figures after warm-up (`--warmup` attempts) and at the end, and the
-growth in between (the target: under 10 %).
+(its Coq process, ATPs), their count and zombies, and the number of processes the run started
+(Ray's included: every descendant of the driver). Reported: those figures after warm-up
+(`--warmup` attempts) and at the end, and the growth in between (the target: under 10 %).
 
 Run: .venv/bin/python bench/soak.py --trace datasets/coq_trace --attempts 1000 --workers 2
      --timeout 5 [--out bench/results/soak.json]
@@ -30,19 +30,18 @@ from prover.pool import PoolConfig, start_pool
 from prover.pool import run_pool as pool_run
 from prover.search import SearchConfig
 
-WATCHED = ("coqidetop", "coqc", "coqchk", "eprover", "cvc4", "z3", "raylet", "gcs_server", "ray::")
-
 
 def machine_processes() -> dict[str, int]:
-    """Ray and Coq processes on the machine, and zombies among them."""
+    """The processes this run started (Ray's, its workers', their Coq and ATP processes: all
+    descendants of this process), and zombies among them."""
     alive = zombies = 0
-    for p in psutil.process_iter(["name", "cmdline", "status"]):
-        text = " ".join([p.info["name"] or "", *(p.info["cmdline"] or [])[:1]])
-        if any(w in text for w in WATCHED):
-            if p.info["status"] == psutil.STATUS_ZOMBIE:
-                zombies += 1
-            else:
-                alive += 1
+    for p in psutil.Process().children(recursive=True):
+        try:
+            zombie = p.status() == psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            continue
+        zombies += zombie
+        alive += not zombie
     return {"processes": alive, "zombies": zombies}
 
 
