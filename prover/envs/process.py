@@ -3,6 +3,8 @@ and "restart once" around calls that may find the assistant dead."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import resource
 import signal
@@ -15,10 +17,34 @@ from prover.envs.base import EnvError
 T = TypeVar("T")
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal the child gets when its parent thread dies
+
+
 def memory_cap(max_memory_mb: int) -> Callable[[], None]:
-    """A `preexec_fn` capping the child's address space at `max_memory_mb`."""
+    """A `preexec_fn` for an assistant's process: its address space capped at
+    `max_memory_mb`; SIGINT unblocked (a parent may run with it blocked — Ray's workers do —
+    and the child would inherit that, so Coq's interrupt, which enforces a tactic's time
+    limit, would never arrive); and SIGKILL when the thread that started it dies (a worker
+    killed outright leaves no assistant running a tactic nobody will interrupt)."""
     limit = max_memory_mb * 1024 * 1024
-    return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    def setup() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        if _LIBC is not None:
+            _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    return setup
+
+
+def _libc() -> Any:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:  # not Linux: no parent-death signal, the rest still applies
+        return None
+
+
+_LIBC = _libc()
 
 
 def spawn(
