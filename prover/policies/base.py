@@ -61,6 +61,12 @@ class TacticPolicy(Protocol):
         them to what it knows. Default: nothing."""
         return None
 
+    def to_device(self, device: str) -> bool:
+        """Move the model the policy runs, if any, to `device` ("cpu", "cuda"); whether it has
+        one (the Ray pool ships policies on the CPU and gives workers GPUs only for models).
+        Default: no model."""
+        return False
+
 
 class PolicyError(ValueError):
     """A policy cannot be built from these options (unknown name, option or backend)."""

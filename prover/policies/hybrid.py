@@ -171,6 +171,9 @@ class HybridPolicy(TacticPolicy):
             if part is not None:
                 part.begin(root)
 
+    def to_device(self, device: str) -> bool:
+        return self.model is not None and self.model.to_device(device)
+
     def learn(self, steps: Sequence[tuple[str, str]]) -> None:
         if self.knn is not None:
             self.knn.learn(steps)

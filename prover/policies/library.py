@@ -83,6 +83,9 @@ class LibraryPolicy(TacticPolicy):
         ]
         self.max_calls = max_calls
 
+    def to_device(self, device: str) -> bool:
+        return self.base.to_device(device)
+
     def propose(self, state: ProofState) -> list[Candidate]:
         return self.propose_batch([state])[0]
 

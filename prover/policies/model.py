@@ -93,6 +93,11 @@ class ModelPolicy(TacticPolicy):
     def propose(self, state: ProofState) -> list[Candidate]:
         return self.propose_batch([state])[0]
 
+    def to_device(self, device: str) -> bool:
+        self.model.to(device)
+        self.device = device
+        return True
+
     def propose_batch(self, states: Sequence[ProofState]) -> list[list[Candidate]]:
         import torch
 
