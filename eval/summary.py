@@ -58,6 +58,7 @@ def summarize(
                 "imports_dropped": r.imports_dropped,
                 "sources": r.sources,
                 "retried": r.retried,
+                "worker": r.worker,
                 "search": r.search,
             }
             for r in results

@@ -53,7 +53,7 @@ import sys
 import traceback
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from prover.data import Theorem, split_theorems
 from prover.envs import EnvError, VerifyResult, format_proof, get_env
@@ -372,10 +372,21 @@ def cmd_prove(args: argparse.Namespace) -> int:
         if args.backend != "coq":
             raise UsageError("--allow-impredicative-set is a Coq option")
         env_kwargs["allow_impredicative_set"] = True
+    _check_library(args)
     if not Path(args.file).is_file():
         raise UsageError(f"--file {args.file}: no such file")
     theorems = [Theorem(Path(args.file), name) for name in args.theorem]
     make_env = functools.partial(get_env, args.backend, **env_kwargs)
+    if args.backend == "coq":  # every name resolved (or refused, exit 2) before workers start
+        from prover.envs.coq import CoqEnv
+
+        env = cast(CoqEnv, make_env())
+        try:
+            document = env.document(args.file)
+            for name in args.theorem:
+                document.find(name)
+        finally:
+            env.close()
     # a theorem that cannot be opened is bad input here (exit 2), not a discarded one
     results, _ = run_parallel(
         make_env,
@@ -393,6 +404,14 @@ def cmd_prove(args: argparse.Namespace) -> int:
     for result in results:
         _print_prove(result, format_proof(args.backend, result.proof))
     return EXIT_OK if all(r.proved for r in results) else EXIT_NOT_PROVED
+
+
+def _check_library(args: argparse.Namespace) -> None:
+    """Refuse (exit 2) a --library the workers' envs would refuse, before any starts."""
+    if args.library and getattr(args, "backend", "coq") == "coq":
+        from prover.loop import check_library
+
+        check_library(Path(args.library))
 
 
 def _print_prove(result: EpisodeResult, pasted: str) -> None:
@@ -440,6 +459,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1, got {args.limit}")
+    if args.benchmark == "coq":
+        _check_library(args)
     tactic_timeout = args.tactic_timeout or min(5.0, args.timeout)
     backend = "coq" if args.benchmark == "coq" else "lean"
     split = args.split or ("novel_files/test" if backend == "coq" else "valid")
@@ -468,8 +489,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run = _eval_run(args, backend, split, tactic_timeout)
     log = tqdm.write if args.verbose else None
     with contextlib.ExitStack() as stack:
-        # opened (and upgraded) before the policy reads it
-        replay = run.store if run is not None else args.replay
+        # opened (and upgraded) before the policy reads it; an --out folder's store is opened
+        # only once it exists (a new one: after the policy was built)
+        replay = run.store if run is not None and run.store.is_file() else args.replay
         store = stack.enter_context(ReplayStore(replay)) if replay else None
         done = store.episodes(EVAL_RUN) if run is not None and store is not None else {}
         if done:
@@ -487,6 +509,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             store=store,
             held_out=held_out,
         )
+        if run is not None:
+            run.create()
+            if store is None:
+                store = stack.enter_context(ReplayStore(run.store))
         pool, name = _pool(args), EVAL_RUN if run is not None else None
         if args.benchmark == "coq":
             from eval.coq_split import evaluate
@@ -525,6 +551,19 @@ class _EvalRun:
         self.folder, self.options = folder, options
         self.store = folder / "replay.sqlite"
 
+    def create(self) -> None:
+        """Make the folder and write the options: once the inputs were all accepted (a typo
+        refused before must not pin the folder to its options)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(
+                f"--out {self.folder}: cannot create the folder ({e.strerror or e})"
+            ) from None
+        path = self.folder / "run.json"
+        if not path.is_file():
+            path.write_text(json.dumps(self.options, indent=2) + "\n")
+
 
 def _eval_run(
     args: argparse.Namespace, backend: str, split: str, tactic_timeout: float
@@ -560,6 +599,11 @@ def _eval_run(
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--out {folder} is a file: give a folder for the run")
     path = folder / "run.json"
+    if folder.is_dir() and any(folder.iterdir()) and not path.is_file():
+        raise UsageError(
+            f"--out {folder} holds files but no eval run (no run.json): give a new or empty "
+            "folder (an eval must not write into a loop's or another tool's folder)"
+        )
     if path.is_file():
         try:
             before = json.loads(path.read_text())
@@ -571,14 +615,6 @@ def _eval_run(
                 f"--out {folder} holds a run with other options ({', '.join(differ)} differ): "
                 "give the same options to resume it, or a new --out"
             )
-    else:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UsageError(
-                f"--out {folder}: cannot create the folder ({e.strerror or e})"
-            ) from None
-        path.write_text(json.dumps(options, indent=2) + "\n")
     return _EvalRun(folder, options)
 
 

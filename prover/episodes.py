@@ -67,6 +67,7 @@ class EpisodeResult:
     steps: list[tuple[str, str]] = field(default_factory=list)  # (state, tactic) of the proof
     sources: list[str] = field(default_factory=list)  # what proposed each step of the proof
     retried: bool = False  # the first attempt's worker or proof assistant died; this is the second
+    worker: str = ""  # host:pid of the Ray worker that made this attempt ('' in one process)
 
     @property
     def proved(self) -> bool:

@@ -87,8 +87,15 @@ class WorkerAttempt:
 class ProverWorker:
     """The state of one worker actor: an env, a policy, theorems attempted one at a time."""
 
-    def __init__(self, make_env: Callable[[], ProofEnv], policy: TacticPolicy, cwd: str) -> None:
-        os.chdir(cwd)  # relative theorem paths mean what they mean to the driver
+    def __init__(
+        self,
+        make_env: Callable[[], ProofEnv],
+        policy: TacticPolicy,
+        cwd: str,
+        learned: Sequence[Sequence[tuple[str, str]]] = (),
+    ) -> None:
+        import ray
+
         try:
             import torch
 
@@ -102,6 +109,17 @@ class ProverWorker:
         # e.g. BackendUnavailable, which the driver turns into exit 2 with what to install
         self.error: Exception | None = None
         try:
+            try:
+                os.chdir(cwd)  # relative theorem paths mean what they mean to the driver
+            except OSError as e:
+                raise PoolError(
+                    f"worker {self.name}: the driver's folder {cwd} is not on this node "
+                    f"({e.strerror}): run from a folder every node shares"
+                ) from None
+            if ray.get_gpu_ids():  # Ray gave this worker (part of) a GPU: the model goes there
+                _to_device(policy, "cuda")
+            for steps in learned:
+                policy.learn(steps)
             self.env = make_env()
         except Exception as e:
             self.error = e
@@ -145,6 +163,8 @@ class ProverWorker:
             crashed = result.reason
             self._fresh_env()
         elif self.env.crashes > crashes:
+            # even a proof found after the env restarted it: the attempt ran partly on a dead
+            # process (a tactic it was running counted as failed), so it is made again, whole
             crashed = "the proof assistant's process died during the attempt"
         elif result.proved:
             self.policy.learn(result.steps)
@@ -176,8 +196,16 @@ class ProverWorker:
             self.env.close()
 
     def stop(self) -> int:
-        """Kill every process this worker started (proof assistant, ATPs, checkers), even
-        while an attempt runs (this method has its own thread); how many."""
+        """Kill every process this worker started (proof assistant, ATPs, checkers) and close
+        the env so that a running attempt stops instead of restarting its assistant; callable
+        while an attempt runs (its own thread). How many processes it killed."""
+        killed = self._kill_children()
+        with contextlib.suppress(Exception):
+            self.env.close()  # its process is dead: closing only marks it closed, cleans up
+        return killed + self._kill_children()  # one a restart may have started meanwhile
+
+    @staticmethod
+    def _kill_children() -> int:
         import psutil
 
         procs = psutil.Process().children(recursive=True)
@@ -191,6 +219,12 @@ class ProverWorker:
         with contextlib.suppress(Exception):
             self.env.close()
         self.env = self.make_env()
+
+
+def _to_device(policy: TacticPolicy, device: str) -> bool:
+    """`policy.to_device`, for a policy that implements the protocol without subclassing it."""
+    move = getattr(policy, "to_device", None)
+    return bool(move(device)) if move is not None else False
 
 
 def _zombie(p: Any) -> bool:
@@ -236,22 +270,28 @@ class Pool:
         policy: TacticPolicy,
         workers: int,
         start_timeout_s: float,
+        learned: Sequence[Sequence[tuple[str, str]]] = (),
     ) -> None:
         self.ray = ray
         self.make_env = make_env
+        # shipped on the CPU (a worker may have no GPU); a model gets a share of the cluster's
+        # GPUs when it has some, and goes there in its worker
+        has_model = _to_device(policy, "cpu")
+        gpus = float(ray.cluster_resources().get("GPU", 0)) if has_model else 0.0
         self.policy_ref = ray.put(policy)
         self.start_timeout_s = start_timeout_s
         self.remote = ray.remote(
             num_cpus=1,
+            num_gpus=min(1.0, gpus / workers),
             max_restarts=0,
             concurrency_groups={"control": 1},
         )(ProverWorker)
-        self.learned: list[Sequence[tuple[str, str]]] = []
+        self.learned: list[Sequence[tuple[str, str]]] = list(learned)
         self.slots = [_Slot(k, self._actor()) for k in range(workers)]
         self._await_ready(self.slots)
 
     def _actor(self) -> Any:
-        return self.remote.remote(self.make_env, self.policy_ref, os.getcwd())
+        return self.remote.remote(self.make_env, self.policy_ref, os.getcwd(), self.learned)
 
     def _await_ready(self, slots: Sequence[_Slot]) -> None:
         refs = {s.actor.ready.remote(): s for s in slots}
@@ -266,17 +306,18 @@ class Pool:
                 "--workers"
             )
         for ref in done:
-            refs[ref].name, refs[ref].node = _get(self.ray, ref)
+            try:
+                refs[ref].name, refs[ref].node = _get(self.ray, ref)
+            except self.ray.exceptions.RayActorError as e:
+                raise PoolError(f"a worker died while starting: {_first_line(e)}") from None
 
     def replace(self, slot: _Slot) -> None:
-        """A new actor in a dead one's place, told every proof learned so far."""
+        """A new actor in a dead one's place, started with every proof learned so far."""
         with contextlib.suppress(Exception):
             self.ray.kill(slot.actor)
         slot.actor = self._actor()
         slot.deaths += 1
-        for steps in self.learned:
-            slot.actor.learn.remote(steps)
-        slot.name = ""
+        self._await_ready([slot])
 
     def broadcast(self, steps: Sequence[tuple[str, str]], but: _Slot) -> None:
         self.learned.append(steps)
@@ -285,20 +326,20 @@ class Pool:
                 s.actor.learn.remote(steps)
 
     def memory(self) -> list[dict[str, Any]]:
-        refs = [s.actor.memory.remote() for s in self.slots]
+        """Each worker's `ProverWorker.memory`, asked on its control thread (no wait for the
+        attempt it runs)."""
+        refs = [s.actor.memory.options(concurrency_group="control").remote() for s in self.slots]
         return [self.ray.get(r, timeout=60) for r in refs]
 
     def shutdown(self, interrupted: bool) -> None:
-        """Close each worker's env (killing what it started first when interrupted), then
-        kill the actors."""
+        """End every worker: close its env (when idle: a normal end), kill what it started,
+        kill the actor. Interrupted (Ctrl-C, an error), attempts may still run: their
+        processes are killed at once, from the worker's control thread."""
         ray = self.ray
-        if interrupted:
-            stops = [s.actor.stop.options(concurrency_group="control").remote() for s in self.slots]
+        if not interrupted:
+            closes = [s.actor.close.remote() for s in self.slots]
             with contextlib.suppress(Exception):
-                ray.wait(stops, num_returns=len(stops), timeout=10)
-        closes = [s.actor.close.remote() for s in self.slots]
-        with contextlib.suppress(Exception):
-            ray.wait(closes, num_returns=len(closes), timeout=CLOSE_TIMEOUT_S)
+                ray.wait(closes, num_returns=len(closes), timeout=CLOSE_TIMEOUT_S)
         stops = [s.actor.stop.options(concurrency_group="control").remote() for s in self.slots]
         with contextlib.suppress(Exception):
             ray.wait(stops, num_returns=len(stops), timeout=10)
@@ -368,14 +409,22 @@ def default_workers(ray: Any, config: PoolConfig) -> int:
 
 @contextlib.contextmanager
 def start_pool(
-    make_env: Callable[[], ProofEnv], policy: TacticPolicy, config: PoolConfig
+    make_env: Callable[[], ProofEnv],
+    policy: TacticPolicy,
+    config: PoolConfig,
+    *,
+    jobs: int | None = None,
+    learned: Sequence[Sequence[tuple[str, str]]] = (),
 ) -> Iterator[Pool]:
-    """Ray connected, the workers started and ready; all of it stopped on exit."""
+    """Ray connected, the workers started and ready (no more than `jobs`, the theorems to
+    attempt; each told the proofs `learned` before); all of it stopped on exit."""
     with ray_session(config) as ray:
         workers = default_workers(ray, config)
         if workers < 1:
             raise PoolError(f"--workers must be at least 1, got {workers}")
-        pool = Pool(ray, make_env, policy, workers, config.start_timeout_s)
+        if jobs is not None:
+            workers = max(1, min(workers, jobs))
+        pool = Pool(ray, make_env, policy, workers, config.start_timeout_s, learned)
         interrupted = True
         try:
             yield pool
@@ -421,12 +470,14 @@ def run_pool(
         try:
             attempt: WorkerAttempt = _get(ray, ref)
         except ray.exceptions.RayActorError as e:
-            why = f"worker {slot.name or slot.index} died: {_first_line(e)}"
+            dead = slot.name
+            why = f"worker {dead} died: {_first_line(e)}"
             pool.replace(slot)
             attempt = WorkerAttempt(
                 EpisodeResult(theorem=job.theorem.name, status=Status.ERROR, time_s=0.0),
                 [],
                 why,
+                dead,
             )
         if attempt.crashed:
             job.why.append(attempt.crashed)
@@ -437,14 +488,17 @@ def run_pool(
         result = attempt.result
         if job.tries > 1:
             result = dataclasses.replace(result, retried=True)
-        if attempt.crashed:
+        outcomes = attempt.outcomes
+        if attempt.crashed:  # died twice: an error, and no outcome of a dead attempt is kept
+            outcomes = []
             result = dataclasses.replace(
                 result,
                 status=Status.ERROR,
                 reason="failed twice: " + "; then ".join(job.why),
             )
+        result = dataclasses.replace(result, worker=attempt.worker)
         if recorder is not None:
-            for state, tactic, step, seconds, source in attempt.outcomes:
+            for state, tactic, step, seconds, source in outcomes:
                 recorder.outcome(job.theorem, state, tactic, step, seconds, source)
             recorder.finish(job.theorem, result)
         if result.proved:
@@ -492,7 +546,9 @@ def run_parallel(
     progress = Progress(len(theorems), desc, log, [r for r in results if r is not None], quiet)
     try:
         if todo:
-            with start_pool(make_env, policy, pool) as started:
+            # an online policy knows the proofs the interrupted run found, as it would have
+            learned = [r.steps for r in done.values() if r.proved]
+            with start_pool(make_env, policy, pool, jobs=len(todo), learned=learned) as started:
                 progress.workers = len(started.slots)
                 runs = run_pool(
                     started,

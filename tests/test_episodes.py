@@ -173,7 +173,7 @@ def test_result_json_keeps_the_fields_and_plain_strings() -> None:
     row = good.to_json()
     assert row["status"] == "proved" and type(row["status"]) is str and row["proved"] is True
     keys = {"theorem", "proved", "proof", "time_s", "axioms", "imports", "status", "reason"}
-    assert keys | {"search", "imports_dropped", "steps", "sources", "retried"} == set(row)
+    assert keys | {"search", "imports_dropped", "steps", "sources", "retried", "worker"} == set(row)
     # a resumed run reads its finished theorems back from this JSON
     assert EpisodeResult.from_json(json.loads(json.dumps(row))) == good
 
