@@ -21,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import psutil
@@ -30,7 +29,7 @@ import pytest
 from prover.data import Theorem
 from prover.envs import get_env
 from prover.envs.base import ProofState, Status
-from prover.policies.base import Candidate
+from prover.policies.base import Candidate, TacticPolicy
 from prover.pool import PoolConfig, run_parallel
 from prover.replay import ReplayRecorder, ReplayStore
 from prover.search import SearchConfig
@@ -42,31 +41,24 @@ N = 8
 SLOW_FILE = "Require Import Lia.\n" + "".join(
     f"Lemma s{i} : forall n : nat, n + {i} = {i} + n.\nProof. Admitted.\n" for i in range(N)
 )
-# Ray's processes and Coq's, by process name (Ray renames its workers `ray::...`)
-WATCHED = ("coqidetop", "coqc", "coqchk", "eprover", "cvc4", "z3", "raylet", "gcs_server", "ray::")
+SIGINT_BIT = 1 << (signal.SIGINT - 1)  # in /proc/PID/status SigBlk
 
 
-class SlowPolicy:
-    """Each state: a tactic that keeps Coq busy for a second or two, then `lia`."""
+class SlowPolicy(TacticPolicy):
+    """Each state: a tactic that keeps Coq busy for a second or two, then `lia`; a state
+    whose goal mentions 99 kills the worker it runs in (each time)."""
 
     name = "slow"
     version = "slow"
     imports: tuple[str, ...] = ()
 
     def propose(self, state: ProofState) -> list[Candidate]:
+        if "99" in state.text:
+            os.kill(os.getpid(), signal.SIGKILL)
         return [
             Candidate("assert (forall k : nat, k = k) by (do 3000000 idtac; reflexivity).", -1.0),
             Candidate("intros; lia.", -2.0),
         ]
-
-    def propose_batch(self, states: Sequence[ProofState]) -> list[list[Candidate]]:
-        return [self.propose(s) for s in states]
-
-    def begin(self, root: ProofState) -> None:
-        pass
-
-    def learn(self, steps: Sequence[tuple[str, str]]) -> None:
-        pass
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -77,38 +69,67 @@ def _ship_this_module() -> None:
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
-def watched() -> set[int]:
-    """Pids of running Coq and Ray processes."""
-    out = set()
-    for p in psutil.process_iter(["name", "cmdline", "status"]):
-        text = " ".join([p.info["name"] or "", *(p.info["cmdline"] or [])[:1]])
-        if p.info["status"] != psutil.STATUS_ZOMBIE and any(w in text for w in WATCHED):
-            out.add(p.pid)
-    return out
+class Tracker:
+    """Every process descending from `root` while it runs, sampled every 0.2 s (whatever else
+    runs on the machine is never looked at): what the run started, and what is left of it."""
+
+    def __init__(self, root: int) -> None:
+        self.root = psutil.Process(root)
+        self.seen: dict[tuple[int, float], psutil.Process] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            time.sleep(0.2)
+
+    def sample(self) -> list[psutil.Process]:
+        try:
+            now = self.root.children(recursive=True)
+        except psutil.Error:
+            return []
+        for p in now:
+            with contextlib.suppress(psutil.Error):
+                self.seen.setdefault((p.pid, p.create_time()), p)
+        return now
+
+    def named(self, text: str) -> list[psutil.Process]:
+        """Live descendants whose name or command line holds `text`."""
+        out = []
+        for p in self.sample():
+            with contextlib.suppress(psutil.Error):
+                if text in p.name() or text in " ".join(p.cmdline()[:2]):
+                    out.append(p)
+        return out
+
+    def left(self, seconds: float = 30) -> list[str]:
+        """What it saw that still runs (not a zombie) after at most `seconds`."""
+        self._stop.set()
+        deadline = time.monotonic() + seconds
+        while True:
+            alive = []
+            for p in self.seen.values():
+                with contextlib.suppress(psutil.Error):
+                    if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                        alive.append(f"{p.pid} {p.name()}")
+            if not alive or time.monotonic() > deadline:
+                return alive
+            time.sleep(0.5)
 
 
-def settle(before: set[int], seconds: float = 30) -> set[int]:
-    """What is still running, of what was not running `before`, after at most `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        left = watched() - before
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.5)
+def worker_of(p: psutil.Process) -> str:
+    """host:pid of the Ray worker `p` is, or runs under (what results report)."""
+    for q in [p, *p.parents()]:
+        if "ProverWorker" in " ".join(q.cmdline()[:2]):
+            return f"{os.uname().nodename}:{q.pid}"
+    return ""
 
 
-def worker_processes() -> list[psutil.Process]:
-    return [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if "ProverWorker" in " ".join(p.info["cmdline"] or [])
-    ]
-
-
-def coq_of_workers() -> list[psutil.Process]:
-    return [
-        c for w in worker_processes() for c in w.children(recursive=True) if "coqidetop" in c.name()
-    ]
+def sigint_blocked(p: psutil.Process) -> bool:
+    status = Path(f"/proc/{p.pid}/status").read_text()
+    return bool(int(status.split("SigBlk:")[1].split()[0], 16) & SIGINT_BIT)
 
 
 def integrity(db: Path) -> tuple[str, int, int, int]:
@@ -127,23 +148,31 @@ def integrity(db: Path) -> tuple[str, int, int, int]:
 
 
 def run_slow(
-    tmp_path: Path, kill: Callable[[], list[psutil.Process]]
-) -> tuple[list, Path, list[int]]:
-    """The slow file's theorems on 2 workers, recorded in a replay store; once the first
-    theorem is done, `kill` picks processes and they get SIGKILL."""
+    tmp_path: Path, victim: str | None, text: str = SLOW_FILE, count: int = N
+) -> tuple[list, Path, dict]:
+    """The file's theorems on 2 workers of an in-process pool, recorded in a replay store.
+    Once the first theorem is done: the processes of this run are checked (a worker's Coq
+    must take SIGINT), and with `victim` ("coqidetop" or "ProverWorker") one of them gets
+    SIGKILL."""
     src = tmp_path / "Slow.v"
-    src.write_text(SLOW_FILE)
-    theorems = [Theorem(src, f"s{i}") for i in range(N)]
-    killed: list[int] = []
+    src.write_text(text)
+    theorems = [Theorem(src, f"s{i}") for i in range(count)]
+    seen: dict = {}
     first = threading.Event()
+    tracker = Tracker(os.getpid())
 
     def killer() -> None:
-        if first.wait(120):
-            for p in kill()[:1]:
-                killed.append(p.pid)
-                p.kill()
+        if not first.wait(120):
+            return
+        coqs = tracker.named("coqidetop")
+        seen["coq_sigint_blocked"] = [sigint_blocked(c) for c in coqs if worker_of(c)]
+        if victim is not None:
+            p = tracker.named(victim)[0]
+            seen["killed_worker"] = worker_of(p)
+            p.kill()
 
-    threading.Thread(target=killer, daemon=True).start()
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
     db = tmp_path / "replay.sqlite"
     with ReplayStore(db) as store:
         results, _ = run_parallel(
@@ -156,35 +185,53 @@ def run_slow(
             desc="slow",
             log=lambda line: first.set(),
         )
-    return results, db, killed
+    thread.join(10)
+    seen["left"] = tracker.left()
+    return results, db, seen
 
 
-def check_accounted(results: list, db: Path) -> None:
+def check_accounted(results: list, db: Path, seen: dict) -> None:
     assert [r.theorem for r in results] == [f"s{i}" for i in range(N)]
     assert all(r.status is Status.PROVED for r in results), [
         (r.theorem, r.status, r.reason) for r in results
     ]
-    assert sum(r.retried for r in results) == 1  # the one the kill hit, and only it
+    (again,) = [r for r in results if r.retried]  # the one the kill hit, and only it
+    assert seen["killed_worker"] and again.worker != seen["killed_worker"]  # on another worker
     check, outcomes, episodes, distinct = integrity(db)
     assert check == "ok" and episodes == distinct == N
     # each tactic call of each theorem's kept attempt recorded once; the dead attempt's none
     assert outcomes == sum(r.search["tactic_calls"] for r in results)
+    assert seen["coq_sigint_blocked"] and not any(seen["coq_sigint_blocked"])
+    assert seen["left"] == []
 
 
 def test_a_killed_coq_process_costs_one_retry(tmp_path: Path, coq_installed: None) -> None:
-    before = watched()
-    results, db, killed = run_slow(tmp_path, coq_of_workers)
-    assert len(killed) == 1
-    check_accounted(results, db)
-    assert not settle(before)
+    results, db, seen = run_slow(tmp_path, "coqidetop")
+    check_accounted(results, db, seen)
 
 
 def test_a_killed_worker_actor_costs_one_retry(tmp_path: Path, coq_installed: None) -> None:
-    before = watched()
-    results, db, killed = run_slow(tmp_path, worker_processes)
-    assert len(killed) == 1
-    check_accounted(results, db)
-    assert not settle(before)
+    results, db, seen = run_slow(tmp_path, "ProverWorker")
+    check_accounted(results, db, seen)
+
+
+def test_a_theorem_that_kills_its_worker_twice_is_an_error(
+    tmp_path: Path, coq_installed: None
+) -> None:
+    text = "Require Import Lia.\n" + "".join(
+        f"Lemma s{i} : forall n : nat, n + {i if i != 2 else 99} = {i if i != 2 else 99} + n."
+        "\nProof. Admitted.\n"
+        for i in range(4)
+    )
+    results, db, seen = run_slow(tmp_path, None, text, count=4)
+    by = {r.theorem: r for r in results}
+    assert by["s2"].status is Status.ERROR and by["s2"].retried
+    assert "failed twice" in by["s2"].reason and "died" in by["s2"].reason
+    assert all(by[t].proved and not by[t].retried for t in ("s0", "s1", "s3"))
+    check, outcomes, episodes, distinct = integrity(db)
+    assert check == "ok" and episodes == distinct == 4
+    assert outcomes == sum(r.search.get("tactic_calls", 0) for r in results)  # s2 left none
+    assert seen["left"] == []
 
 
 PROVABLE = """Require Import Arith Lia.
@@ -203,15 +250,18 @@ Proof. Admitted.
 """
 
 
-def springtail(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+def springtail(*args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """`springtail ARGS` in a process of its own; its result, and what it left running."""
+    proc = subprocess.Popen(
         [sys.executable, "-m", "prover.cli", *args],
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=600,
-        **kwargs,  # type: ignore[arg-type]
     )
+    tracker = Tracker(proc.pid)
+    out, err = proc.communicate(timeout=600)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), tracker.left()
 
 
 def test_two_workers_prove_what_one_proves(tmp_path: Path, coq_installed: None) -> None:
@@ -221,10 +271,11 @@ def test_two_workers_prove_what_one_proves(tmp_path: Path, coq_installed: None) 
     rows = {}
     for workers in ("1", "2"):
         out = tmp_path / f"w{workers}.json"
-        res = springtail(
+        res, left = springtail(
             "prove", "--file", str(src), "--theorem", *names, "--timeout", "20",
             "--workers", workers, "--json", str(out),
         )  # fmt: skip
+        assert left == []
         assert res.returncode == 1, res.stderr  # a3 is false: not everything is proved
         rows[workers] = {
             r["theorem"]: (r["status"], r["proof"]) for r in json.loads(out.read_text())
@@ -276,7 +327,6 @@ def test_a_killed_driver_resumes_without_duplicates(tmp_path: Path, coq_installe
         "eval", "coq", "--data", str(data), "--split", "novel_files/test", "--timeout", "20",
         "--workers", "2", "--out", str(out), "--verbose",
     )  # fmt: skip
-    before = watched()
     driver = subprocess.Popen(
         [sys.executable, "-m", "prover.cli", *args],
         cwd=ROOT,
@@ -284,11 +334,13 @@ def test_a_killed_driver_resumes_without_duplicates(tmp_path: Path, coq_installe
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its group: what a killed driver leaves is found and ended
     )
+    tracker = Tracker(driver.pid)
     db = out / "replay.sqlite"
     try:
         deadline = time.monotonic() + 300
         while episodes_in(db) < 2 and driver.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
+        tracker.sample()
         driver.kill()  # SIGKILL: no cleanup of its own
         driver.wait()
     finally:
@@ -297,9 +349,9 @@ def test_a_killed_driver_resumes_without_duplicates(tmp_path: Path, coq_installe
             os.killpg(driver.pid, signal.SIGKILL)
     first = episodes_in(db)
     assert 2 <= first < count, first  # killed mid-run
-    settle(before)
+    assert tracker.left() == []  # the group's end took everything (the workers' Coq too)
 
-    res = springtail(*args)
+    res, left = springtail(*args)
     assert res.returncode == 0, res.stderr
     assert f"resuming {out}: {first} theorem(s) already recorded" in res.stderr
     summary = json.loads((out / "summary.json").read_text())
@@ -307,14 +359,22 @@ def test_a_killed_driver_resumes_without_duplicates(tmp_path: Path, coq_installe
     check, outcomes, episodes, distinct = integrity(db)
     assert check == "ok" and episodes == distinct == count
     assert outcomes == sum(r["search"]["tactic_calls"] for r in summary["results"])
-    assert not settle(before)
+    assert left == []
 
     # the same folder with other options is refused before any work
-    other = springtail(*("5" if a == "20" else a for a in args))
+    other, _ = springtail(*("5" if a == "20" else a for a in args))
     assert other.returncode == 2 and "other options (timeout differ)" in other.stderr
+    # so is a folder that holds something else (a loop's, say)
+    (tmp_path / "loop").mkdir()
+    (tmp_path / "loop" / "rounds.jsonl").write_text("")
+    foreign, _ = springtail(*(str(tmp_path / "loop") if a == str(out) else a for a in args))
+    assert foreign.returncode == 2 and "no run.json" in foreign.stderr
 
 
-def test_ctrl_c_leaves_no_process_behind(tmp_path: Path, coq_installed: None) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_leaves_no_process_behind(tmp_path: Path, coq_installed: None, sig: int) -> None:
+    """Ctrl-C (or SIGTERM) while both workers prove: the command ends within seconds and
+    nothing it started runs on."""
     # false statements: CoqHammer searches for its whole time limit on each
     src = tmp_path / "False.v"
     src.write_text(
@@ -323,7 +383,6 @@ def test_ctrl_c_leaves_no_process_behind(tmp_path: Path, coq_installed: None) ->
             for i in range(N)
         )
     )
-    before = watched()
     driver = subprocess.Popen(
         [
             sys.executable,
@@ -346,11 +405,27 @@ def test_ctrl_c_leaves_no_process_behind(tmp_path: Path, coq_installed: None) ->
         stderr=subprocess.PIPE,
         text=True,
     )
+    tracker = Tracker(driver.pid)
     deadline = time.monotonic() + 120
-    while len(coq_of_workers()) < 2 and time.monotonic() < deadline:
+    while len(tracker.named("coqidetop")) < 2 and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert len(coq_of_workers()) == 2  # both workers are proving
-    driver.send_signal(signal.SIGINT)
+    assert len(tracker.named("coqidetop")) == 2  # both workers are proving
+    driver.send_signal(sig)
+    t0 = time.monotonic()
     _, err = driver.communicate(timeout=120)
     assert driver.returncode == 130 and "interrupted" in err
-    assert not settle(before)
+    assert time.monotonic() - t0 < 20  # not after the running attempts end
+    assert tracker.left() == []
+
+
+def test_a_misspelled_name_among_several_is_refused_first(tmp_path: Path, capsys) -> None:
+    """Every name is resolved before any worker starts: one bad name is exit 2 at once, not
+    after the others were searched."""
+    from prover.cli import main
+
+    src = tmp_path / "P.v"
+    src.write_text(PROVABLE)
+    t0 = time.monotonic()
+    assert main(["prove", "--file", str(src), "--theorem", "a0", "a9", "--workers", "2"]) == 2
+    assert "no theorem named 'a9'" in capsys.readouterr().err
+    assert time.monotonic() - t0 < 5  # no Ray was started
