@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import functools
 import itertools
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,13 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--out", default="bench/results/soak.json")
+    ap.add_argument("--table-only", action="store_true", help="run nothing: report --out")
     args = ap.parse_args()
     split = split_theorems(Path(args.trace), "novel_files/test")
+    if args.table_only:
+        saved = json.loads(Path(args.out).read_text())
+        report(args, saved["counts"], saved["samples"], len(split))
+        return
     theorems = list(itertools.islice(itertools.cycle(split), args.attempts))
     policy = get_policy("portfolio", backend="coq", tactic_timeout=args.tactic_timeout)
     make_env = functools.partial(get_env, "coq", tactic_timeout=args.tactic_timeout)
@@ -84,44 +90,47 @@ def main() -> None:
                     for w in workers
                 )
                 print(f"{done}: {rss}; {sample['processes']} processes", flush=True)
-    after_warmup = next(s for s in samples if s["done"] >= args.warmup)
+    report(args, counts, samples, len(split))
+    write_json(args.out, {"args": vars(args), "counts": counts, "samples": samples})
+
+
+def report(
+    args: argparse.Namespace, counts: dict[str, int], samples: list[dict[str, Any]], cycle: int
+) -> None:
+    """Per worker: its own resident memory after warm-up and at the end (the growth the
+    target bounds), and its Coq process's largest resident memory in each pass over the
+    theorems (a Coq process lives per file, and files differ in size, so passes are what
+    compare); the processes the run started, and zombies."""
+    warm = next((s for s in samples if s["done"] >= args.warmup), samples[0])
     end = samples[-1]
     rows = []
-    for k in range(args.workers):
-        a, b = after_warmup["workers"][k], end["workers"][k]
-        total_a = a["rss_mib"] + a["children_rss_mib"]
-        total_b = b["rss_mib"] + b["children_rss_mib"]
+    for k in range(len(end["workers"])):
+        a, b = warm["workers"][k]["rss_mib"], end["workers"][k]["rss_mib"]
+        passes: dict[int, float] = {}
+        for s in samples:
+            c = (s["done"] - 1) // cycle
+            passes[c] = max(passes.get(c, 0.0), s["workers"][k]["children_rss_mib"])
         rows.append(
             {
                 "worker": k,
-                "rss_warm_mib": round(total_a, 1),
-                "rss_end_mib": round(total_b, 1),
-                "growth": round(total_b / total_a - 1, 3),
-                "children_warm": a["children"],
-                "children_end": b["children"],
-                "zombies_end": b["zombies"],
+                "rss_warm_mib": round(a),
+                "rss_end_mib": round(b),
+                "growth": f"{b / a - 1:+.1%}",
+                "coq_max_mib_per_pass": " / ".join(f"{v:.0f}" for v in passes.values()),
+                "zombies_max": max(s["workers"][k]["zombies"] for s in samples),
             }
         )
     print(
-        f"\n{args.attempts} attempts, {args.workers} workers, {args.timeout:g} s each: "
-        f"{counts['proved']}/{counts['attempted']} proved, {counts['error']} errors, "
-        f"{counts['retried']} retried, {end['elapsed_s']:.0f} s; Ray+Coq processes after "
-        f"warm-up {after_warmup['processes']}, at the end {end['processes']} "
-        f"({end['zombies']} zombies)"
+        f"\n{counts['attempted']} attempts, {len(end['workers'])} workers, {args.timeout:g} s "
+        f"each: {counts['proved']} proved, {counts['error']} errors, {counts['retried']} "
+        f"retried, {end['elapsed_s']:.0f} s; processes the run started: "
+        f"{min(s['processes'] for s in samples)}-{max(s['processes'] for s in samples)} "
+        f"({max(s['zombies'] for s in samples)} zombies at most)"
     )
     print_table(
         rows,
-        [
-            "worker",
-            "rss_warm_mib",
-            "rss_end_mib",
-            "growth",
-            "children_warm",
-            "children_end",
-            "zombies_end",
-        ],
+        ["worker", "rss_warm_mib", "rss_end_mib", "growth", "coq_max_mib_per_pass", "zombies_max"],
     )
-    write_json(args.out, {"args": vars(args), "counts": counts, "rows": rows, "samples": samples})
 
 
 if __name__ == "__main__":
