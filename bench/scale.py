@@ -4,13 +4,14 @@ a second node, one CPU each, so the two workers run on different Ray nodes).
 
 Each row runs the first `--limit` theorems of the trace's `novel_files/test` (hash order) with
 `--policy` (default the portfolio), `--timeout` seconds each, through `prover.pool` (the path
-`springtail eval --workers N` takes). Reported: proved / attempted, wall time (from the first
-theorem handed out to the last result; the pool's start is apart), speed-up over 1 worker,
-tactic calls per second of wall time, and the workers' idle share (1 - the attempts' summed
-time / (workers x wall)).
+`springtail eval --workers N` takes); the row `inproc` runs them in this process without Ray
+(`run_episodes(pool=None)`), what Ray costs a single worker. Reported: proved / attempted,
+wall time (from the first theorem handed out to the last result; the pool's start is apart),
+speed-up over 1 worker, tactic calls per second of wall time, and the workers' idle share
+(1 - the attempts' summed time / (workers x wall)).
 
 Run: .venv/bin/python bench/scale.py --trace datasets/coq_trace --limit 100 --timeout 30
-     [--rows w1,w2,cluster2] [--policy model --model runs/m2] [--out bench/results/scale]
+     [--rows inproc,w1,w2,cluster2] [--policy model --model runs/m2] [--out bench/results/scale]
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from _common import machine, print_table, write_json
 from prover.data import split_theorems
 from prover.envs import get_env
 from prover.policies import get_policy
-from prover.pool import PoolConfig, start_pool
+from prover.pool import PoolConfig, run_episodes, start_pool
 from prover.pool import run_pool as pool_run
 from prover.search import SearchConfig
 
-ROWS = ("w1", "w2", "cluster2")
+ROWS = ("inproc", "w1", "w2", "cluster2")  # inproc: no Ray, the one-process driver
 
 
 def run_row(row: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -41,7 +42,14 @@ def run_row(row: str, args: argparse.Namespace) -> dict[str, Any]:
     options = {"model": args.model} if args.model else {}
     policy = get_policy(args.policy, backend="coq", tactic_timeout=args.tactic_timeout, **options)
     make_env = functools.partial(get_env, "coq", tactic_timeout=args.tactic_timeout)
-    workers = 1 if row == "w1" else 2
+    workers = 1 if row in ("inproc", "w1") else 2
+    if row == "inproc":  # the same theorems through the one-process driver: Ray's overhead
+        t1 = time.perf_counter()
+        results, _ = run_episodes(
+            make_env, policy, theorems, SearchConfig(time_limit_s=args.timeout), None,
+            pool=None, desc="inproc", allow_original_axioms=True,
+        )  # fmt: skip
+        return _row(row, workers, 1, results, time.perf_counter() - t1, 0.0)
     cluster = None
     if row == "cluster2":
         from ray.cluster_utils import Cluster
@@ -67,13 +75,19 @@ def run_row(row: str, args: argparse.Namespace) -> dict[str, Any]:
         if cluster is not None:
             ray.shutdown()
             cluster.shutdown()
+    return _row(row, workers, len(nodes), results, wall, start_s)
+
+
+def _row(
+    row: str, workers: int, nodes: int, results: list, wall: float, start_s: float
+) -> dict[str, Any]:
     attempted = [r for r in results if r.attempted]
     busy = sum(r.time_s for r in results)
     calls = sum(r.search.get("tactic_calls", 0) for r in results)
     return {
         "row": row,
         "workers": workers,
-        "ray_nodes": len(nodes),
+        "ray_nodes": nodes,
         "proved": sum(r.proved for r in attempted),
         "attempted": len(attempted),
         "errors": sum(str(r.status) == "error" for r in results),
@@ -173,7 +187,7 @@ def main() -> None:
         result = run_row(row, args)
         path.write_text(json.dumps(result, indent=2) + "\n")
         table.append(result)
-    base = next((r for r in table if r["row"] == "w1"), None)
+    base = next((r for r in table if r["row"] == "w1"), None)  # speed-up over 1 Ray worker
     for r in table:
         r["speedup"] = round(base["wall_s"] / r["wall_s"], 2) if base else None
     m = machine()

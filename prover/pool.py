@@ -22,10 +22,10 @@ Faults: a theorem whose worker died under it (the actor killed, or its proof ass
 process dying mid-attempt) is attempted once more on another worker (one that is alive and,
 when there are several, not the one it died on) and reported with `retried: true`; a second
 death makes it `ERROR`. Outcomes travel with the result, so those of a dead attempt are never
-recorded and none is recorded twice. A dead actor is replaced (and told every proof the
+recorded and none is recorded twice. A dead actor is replaced (started with every proof the
 others have learned). When the run ends — normally, by an error, by Ctrl-C or SIGTERM — every
-worker's processes (proof assistant, ATPs) are killed and the actors with them, and a local
-Ray instance is shut down.
+worker's processes (proof assistant, ATPs) are killed at once, from a control thread of the
+worker's own, and the actors with them, and a local Ray instance is shut down.
 
 Online policies: a proof one worker verifies is handed to every other worker's policy
 (`TacticPolicy.learn`) before its next theorem, so the whole pool learns it, as a single
@@ -43,6 +43,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -386,12 +387,15 @@ def ray_session(config: PoolConfig) -> Iterator[Any]:
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = config.ray_address or "a local instance"
         raise PoolError(f"could not start Ray ({where}): {e}") from None
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _interrupt)
+    main = threading.current_thread() is threading.main_thread()  # where handlers can be set
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    if main:
+        signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up as Ctrl-C does
     try:
         yield ray
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main:
+            signal.signal(signal.SIGTERM, previous)
         ray.shutdown()
 
 
