@@ -76,6 +76,9 @@ class Tracker:
     def __init__(self, root: int) -> None:
         self.root = psutil.Process(root)
         self.seen: dict[tuple[int, float], psutil.Process] = {}
+        # what already ran under `root` (an earlier test's helper in this pytest process) is
+        # not this run's
+        self.before = {(p.pid, p.create_time()) for p in self.root.children(recursive=True)}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -92,7 +95,9 @@ class Tracker:
             return []
         for p in now:
             with contextlib.suppress(psutil.Error):
-                self.seen.setdefault((p.pid, p.create_time()), p)
+                key = (p.pid, p.create_time())
+                if key not in self.before:
+                    self.seen.setdefault(key, p)
         return now
 
     def named(self, text: str) -> list[psutil.Process]:
@@ -120,10 +125,12 @@ class Tracker:
 
 
 def worker_of(p: psutil.Process) -> str:
-    """host:pid of the Ray worker `p` is, or runs under (what results report)."""
-    for q in [p, *p.parents()]:
-        if "ProverWorker" in " ".join(q.cmdline()[:2]):
-            return f"{os.uname().nodename}:{q.pid}"
+    """host:pid of the Ray worker `p` is, or runs under (what results report); '' when none
+    (or `p` is gone)."""
+    with contextlib.suppress(psutil.Error):
+        for q in [p, *p.parents()]:
+            if "ProverWorker" in " ".join(q.cmdline()[:2]):
+                return f"{os.uname().nodename}:{q.pid}"
     return ""
 
 
@@ -404,12 +411,19 @@ def test_ctrl_c_leaves_no_process_behind(tmp_path: Path, coq_installed: None, si
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a shell running the tests in the background ignores SIGINT, and
+        # its children would inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     tracker = Tracker(driver.pid)
+
+    def proving() -> int:  # workers with a Coq process
+        return len({worker_of(c) for c in tracker.named("coqidetop")} - {""})
+
     deadline = time.monotonic() + 120
-    while len(tracker.named("coqidetop")) < 2 and time.monotonic() < deadline:
+    while proving() < 2 and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert len(tracker.named("coqidetop")) == 2  # both workers are proving
+    assert proving() == 2  # both workers are proving
     driver.send_signal(sig)
     t0 = time.monotonic()
     _, err = driver.communicate(timeout=120)
