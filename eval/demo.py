@@ -28,6 +28,7 @@ from eval.summary import EvalConfig
 from prover.envs.coq_trace import TraceConfig, resolve_files, trace
 from prover.loop import LoopConfig, run_loop, table
 from prover.policies.portfolio import PortfolioPolicy
+from prover.pool import PoolConfig
 
 # A slice whose held-out files (novel_files/test, by hash of the path) mix easy Bool lemmas
 # with harder QArith and Logic ones.
@@ -119,7 +120,8 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"\n== 4. the portfolio baseline on the same {args.limit} held-out lemmas ({split})")
     config = EvalConfig(split, args.limit, args.timeout, tactic_timeout=2.0)
-    summary = evaluate(out, PortfolioPolicy(), config, tqdm.write)
+    # on Ray workers, as the loop's searches: each lemma gets one core and the same budget
+    summary = evaluate(out, PortfolioPolicy(), config, tqdm.write, pool=PoolConfig())
     model = {f"hybrid (model round {r['round']})": r for r in rows}
     print(f"\n| prover | proved / attempted ({split}) | pass@1 |\n|---|---|---|")
     print(
