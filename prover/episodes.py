@@ -24,7 +24,7 @@ import functools
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Protocol
 
 from tqdm import tqdm
@@ -217,11 +217,7 @@ def prove_theorem(
             imports_dropped=dropped,
         )
     proof = list(res.proof)
-    verdict, used = _verify(env, theorem, proof, imports, ())
-    if verdict.status is Status.USES_AXIOM and allow_original_axioms:
-        original = env.original_axioms(theorem.file, theorem.name)
-        if original:
-            verdict, used = _verify(env, theorem, proof, imports, original)
+    verdict, used = check_proof(env, theorem, proof, imports, allow_original_axioms)
     return EpisodeResult(
         theorem=theorem.name,
         status=Status.PROVED if verdict else Status.REJECTED,
@@ -234,6 +230,49 @@ def prove_theorem(
         imports_dropped=dropped,
         steps=list(res.trajectory),
         sources=list(res.sources),
+    )
+
+
+def check_proof(
+    env: ProofEnv,
+    theorem: Theorem,
+    proof: list[str],
+    imports: Sequence[str],
+    allow_original_axioms: bool = False,
+) -> tuple[VerifyResult, tuple[str, ...]]:
+    """`env.verify`'s verdict on `proof` (without the policy's `imports`, else with them; with
+    `allow_original_axioms`, refused only for axioms: again, allowing those the theorem's own
+    proof uses), and the imports it needed."""
+    verdict, used = _verify(env, theorem, proof, imports, ())
+    if verdict.status is Status.USES_AXIOM and allow_original_axioms:
+        original = env.original_axioms(theorem.file, theorem.name)
+        if original:
+            verdict, used = _verify(env, theorem, proof, imports, original)
+    return verdict, used
+
+
+def recheck(
+    env: ProofEnv,
+    theorem: Theorem,
+    recorded: EpisodeResult,
+    imports: Sequence[str],
+    *,
+    allow_original_axioms: bool = False,
+) -> EpisodeResult:
+    """A result read back from a replay store (a resumed run) as it may be reported now: a
+    recorded proof counts only if `env.verify` accepts it again, with the policy's `imports`
+    (a store is a file anyone can write; its stored imports and axioms are not trusted)."""
+    if not recorded.proved:
+        return recorded
+    verdict, used = check_proof(env, theorem, recorded.proof, imports, allow_original_axioms)
+    if verdict:
+        return replace(recorded, axioms=list(verdict.axioms), imports=list(used))
+    return replace(
+        recorded,
+        status=Status.REJECTED,
+        axioms=[],
+        imports=[],
+        reason=f"recorded as proved by an earlier session, refused on re-check: {verdict.reason}",
     )
 
 

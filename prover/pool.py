@@ -54,7 +54,7 @@ from tqdm import tqdm
 
 from prover.data import Theorem
 from prover.envs.base import ProofEnv, ProofState, Status, StepResult
-from prover.episodes import EpisodeResult, Recorder, attempt_theorem, run_all
+from prover.episodes import EpisodeResult, Recorder, attempt_theorem, recheck, run_all
 from prover.policies.base import TacticPolicy
 from prover.search import SearchConfig
 
@@ -544,7 +544,7 @@ def run_parallel(
     busy workers, ETA; none when `quiet`) and, with `log`, a line per theorem; the results in
     the order of `theorems`, and the wall time. `done`: results of an earlier, interrupted run
     by (file, theorem), not attempted again."""
-    done = done or {}
+    done = _rechecked(make_env, policy, theorems, done, allow_original_axioms)
     results: list[EpisodeResult | None] = [done.get((str(t.file), t.name)) for t in theorems]
     todo = [k for k, r in enumerate(results) if r is None]
     progress = Progress(len(theorems), desc, log, [r for r in results if r is not None], quiet)
@@ -600,7 +600,7 @@ def run_episodes(
             allow_original_axioms=allow_original_axioms,
             done=done,
         )
-    done = done or {}
+    done = _rechecked(make_env, policy, theorems, done, allow_original_axioms)
     todo = [t for t in theorems if (str(t.file), t.name) not in done]
     with make_env() as env:
         fresh, wall_s = run_all(
@@ -615,6 +615,30 @@ def run_episodes(
         )
     by_key = {**done, **{(str(t.file), t.name): r for t, r in zip(todo, fresh, strict=True)}}
     return [by_key[(str(t.file), t.name)] for t in theorems], wall_s
+
+
+def _rechecked(
+    make_env: Callable[[], ProofEnv],
+    policy: TacticPolicy,
+    theorems: Sequence[Theorem],
+    done: Mapping[tuple[str, str], EpisodeResult] | None,
+    allow_original_axioms: bool,
+) -> dict[tuple[str, str], EpisodeResult]:
+    """The earlier session's results of `theorems`, each recorded proof verified again here
+    (`episodes.recheck`): what a resumed run reports was checked by this process."""
+    if not done:
+        return {}
+    wanted = {(str(t.file), t.name): t for t in theorems}
+    kept = {k: r for k, r in done.items() if k in wanted}
+    if not any(r.proved for r in kept.values()):
+        return kept
+    with make_env() as env:
+        return {
+            k: recheck(
+                env, wanted[k], r, policy.imports, allow_original_axioms=allow_original_axioms
+            )
+            for k, r in kept.items()
+        }
 
 
 class Progress:
