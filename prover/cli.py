@@ -380,7 +380,9 @@ def cmd_prove(args: argparse.Namespace) -> int:
     if args.backend == "coq":  # every name resolved (or refused, exit 2) before workers start
         from prover.envs.coq import CoqEnv
 
-        env = cast(CoqEnv, make_env())
+        # parsing needs no library (the workers' envs compile it; _check_library did once)
+        parse = {k: v for k, v in env_kwargs.items() if k != "library"}
+        env = cast(CoqEnv, get_env("coq", **parse))
         try:
             document = env.document(args.file)
             for name in args.theorem:

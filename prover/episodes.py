@@ -376,27 +376,54 @@ def run_all(
 
 
 class LiveRate:
-    """Collects episode results with a progress bar showing the live prove rate, and an
-    optional line per theorem."""
+    """Collects episode results with one progress bar (proved / attempted, the live rate,
+    ETA; on a pool, busy workers too) and an optional line per theorem. `earlier`: results of
+    an interrupted run, counted from the start; `quiet`: no bar."""
 
-    def __init__(self, total: int, desc: str, log: Callable[[str], None] | None = None) -> None:
-        self.bar = tqdm(total=total, desc=desc, file=sys.stderr)
+    def __init__(
+        self,
+        total: int,
+        desc: str,
+        log: Callable[[str], None] | None = None,
+        earlier: Sequence[EpisodeResult] = (),
+        quiet: bool = False,
+    ) -> None:
+        self.bar = tqdm(
+            total=total, initial=len(earlier), desc=desc, file=sys.stderr, disable=quiet
+        )
         self.log = log
-        self.results: list[EpisodeResult] = []
+        self.results: list[EpisodeResult] = list(earlier)
+        self.workers: int | None = None  # set by a pool: then the bar shows busy / workers
+        self._busy = 0
         self.t0 = time.perf_counter()
         self.wall_s = 0.0
 
+    def busy(self, n: int) -> None:
+        """`n` workers are attempting a theorem now."""
+        if n != self._busy:
+            self._busy = n
+            self._postfix()
+
     def add(self, label: str, r: EpisodeResult) -> None:
         self.results.append(r)
+        self.bar.update(1)
+        proved, attempted, rate = self._postfix()
+        if self.log is not None:
+            again = ", retried" if r.retried else ""
+            self.log(
+                f"{label}: {r.status} ({r.time_s:.1f}s{again}) | proved {proved}/{attempted} "
+                f"= {rate}"
+            )
+
+    def _postfix(self) -> tuple[int, int, str]:
         proved = sum(x.proved for x in self.results)
         attempted = sum(x.attempted for x in self.results)
         rate = f"{proved / max(attempted, 1):.1%}"
-        self.bar.update(1)
-        self.bar.set_postfix(proved=f"{proved}/{attempted}", rate=rate)
-        if self.log is not None:
-            self.log(
-                f"{label}: {r.status} ({r.time_s:.1f}s) | proved {proved}/{attempted} = {rate}"
-            )
+        shown = {"proved": f"{proved}/{attempted}", "rate": rate}
+        if self.workers is not None:
+            shown["busy"] = f"{self._busy}/{self.workers}"
+        self.bar.set_postfix(shown)
+        return proved, attempted, rate
 
     def close(self) -> list[EpisodeResult]:
         self.bar.close()

@@ -42,19 +42,22 @@ import dataclasses
 import logging
 import os
 import signal
-import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tqdm import tqdm
-
 from prover.data import Theorem
 from prover.envs.base import ProofEnv, ProofState, Status, StepResult
-from prover.episodes import EpisodeResult, Recorder, attempt_theorem, recheck, run_all
+from prover.episodes import (
+    EpisodeResult,
+    LiveRate,
+    Recorder,
+    attempt_theorem,
+    recheck,
+    run_all,
+)
 from prover.policies.base import TacticPolicy
 from prover.search import SearchConfig
 
@@ -82,7 +85,6 @@ class WorkerAttempt:
     result: EpisodeResult
     outcomes: list[tuple[ProofState, str, StepResult, float, str]]
     crashed: str = ""  # why the attempt cannot be trusted: the proof assistant died under it
-    worker: str = ""  # host:pid
 
 
 class ProverWorker:
@@ -169,7 +171,7 @@ class ProverWorker:
             crashed = "the proof assistant's process died during the attempt"
         elif result.proved:
             self.policy.learn(result.steps)
-        return WorkerAttempt(result, outcomes, crashed, self.name)
+        return WorkerAttempt(dataclasses.replace(result, worker=self.name), outcomes, crashed)
 
     def learn(self, steps: Sequence[tuple[str, str]]) -> None:
         self.policy.learn(steps)
@@ -249,7 +251,6 @@ class _Slot:
     name: str = ""
     node: str = ""  # the Ray node it runs on
     busy: bool = False
-    deaths: int = 0
 
 
 @dataclass
@@ -317,7 +318,6 @@ class Pool:
         with contextlib.suppress(Exception):
             self.ray.kill(slot.actor)
         slot.actor = self._actor()
-        slot.deaths += 1
         self._await_ready([slot])
 
     def broadcast(self, steps: Sequence[tuple[str, str]], but: _Slot) -> None:
@@ -477,12 +477,10 @@ def run_pool(
             dead = slot.name
             why = f"worker {dead} died: {_first_line(e)}"
             pool.replace(slot)
-            attempt = WorkerAttempt(
-                EpisodeResult(theorem=job.theorem.name, status=Status.ERROR, time_s=0.0),
-                [],
-                why,
-                dead,
+            failed = EpisodeResult(
+                theorem=job.theorem.name, status=Status.ERROR, time_s=0.0, worker=dead
             )
+            attempt = WorkerAttempt(failed, [], why)
         if attempt.crashed:
             job.why.append(attempt.crashed)
             if job.tries < 2:
@@ -500,7 +498,6 @@ def run_pool(
                 status=Status.ERROR,
                 reason="failed twice: " + "; then ".join(job.why),
             )
-        result = dataclasses.replace(result, worker=attempt.worker)
         if recorder is not None:
             for state, tactic, step, seconds, source in outcomes:
                 recorder.outcome(job.theorem, state, tactic, step, seconds, source)
@@ -547,7 +544,7 @@ def run_parallel(
     done = _rechecked(make_env, policy, theorems, done, allow_original_axioms)
     results: list[EpisodeResult | None] = [done.get((str(t.file), t.name)) for t in theorems]
     todo = [k for k, r in enumerate(results) if r is None]
-    progress = Progress(len(theorems), desc, log, [r for r in results if r is not None], quiet)
+    progress = LiveRate(len(theorems), desc, log, [r for r in results if r is not None], quiet)
     try:
         if todo:
             # an online policy knows the proofs the interrupted run found, as it would have
@@ -639,64 +636,6 @@ def _rechecked(
             )
             for k, r in kept.items()
         }
-
-
-class Progress:
-    """One bar for the whole run: proved / attempted, rate, busy workers, ETA (tqdm's), and
-    an optional line per theorem."""
-
-    def __init__(
-        self,
-        total: int,
-        desc: str,
-        log: Callable[[str], None] | None = None,
-        earlier: Sequence[EpisodeResult] = (),
-        quiet: bool = False,
-    ) -> None:
-        self.bar = tqdm(
-            total=total, initial=len(earlier), desc=desc, file=sys.stderr, disable=quiet
-        )
-        self.log = log
-        self.results: list[EpisodeResult] = list(earlier)
-        self.workers = 0
-        self._busy = 0
-        self.t0 = time.perf_counter()
-        self.wall_s = 0.0
-        self._postfix()
-
-    def busy(self, n: int) -> None:
-        if n != self._busy:
-            self._busy = n
-            self._postfix()
-
-    def add(self, label: str, r: EpisodeResult) -> None:
-        self.results.append(r)
-        self.bar.update(1)
-        self._postfix()
-        if self.log is not None:
-            proved, attempted = self._counts()
-            again = ", retried" if r.retried else ""
-            self.log(
-                f"{label}: {r.status} ({r.time_s:.1f}s{again}) | proved {proved}/{attempted} "
-                f"= {proved / max(attempted, 1):.1%}"
-            )
-
-    def _counts(self) -> tuple[int, int]:
-        return sum(x.proved for x in self.results), sum(x.attempted for x in self.results)
-
-    def _postfix(self) -> None:
-        proved, attempted = self._counts()
-        self.bar.set_postfix(
-            proved=f"{proved}/{attempted}",
-            rate=f"{proved / max(attempted, 1):.1%}",
-            busy=f"{self._busy}/{self.workers}",
-            refresh=False,
-        )
-        self.bar.refresh()
-
-    def close(self) -> None:
-        self.bar.close()
-        self.wall_s = time.perf_counter() - self.t0
 
 
 __all__ = [
