@@ -7,7 +7,13 @@ One training step: token ids -> embedding -> encoder -> per-token linear head ->
 -> backward -> AdamW. Fixed-point runs use fixed_point_tol=0, so they iterate exactly T steps
 (an untrained block does not converge; timings compare like with like).
 
+`--write-cost` instead measures what editing links costs at the two CSP sizes, N = 81 (Sudoku,
+B=32, d=128, H=4, 2 layers) and N = 900 (maze, B=8, d=64, H=2, 1 layer), T=8: a training
+step of the looped model (links frozen) against the link model with the dense write and with
+top-k pointers and the sparse write, and the ratio of each to the looped step.
+
 Run: .venv/bin/python bench/link_encoder.py [--steps 4,8,16] [--batch 8] [--seq 256] [--json OUT]
+     .venv/bin/python bench/link_encoder.py --write-cost [--json OUT]
 """
 
 from __future__ import annotations
@@ -83,6 +89,36 @@ def measure(name: str, T: int, encoder: nn.Module, args, device) -> dict:  # typ
     }
 
 
+WRITE_COST_SIZES = {  # N -> (batch, the CSP preset's encoder at that size)
+    81: (32, EncoderConfig(d_model=128, num_heads=4, d_ff=512, num_layers=2, pointer_dim=16)),
+    900: (8, EncoderConfig(d_model=64, num_heads=2, d_ff=256, num_layers=1, pointer_dim=16)),
+}
+
+
+def write_cost(args: argparse.Namespace, device: torch.device) -> None:
+    """Looped vs link (dense write, top-k sparse writes) at N = 81 and 900: ms per training
+    step and the ratio to the looped step."""
+    rows = []
+    for n, (batch, base) in WRITE_COST_SIZES.items():
+        run = argparse.Namespace(
+            **{**vars(args), "batch": batch, "seq": n, "d_model": base.d_model}
+        )
+        looped_ms = None
+        for name, cfg in (
+            ("looped (frozen links)", dataclasses.replace(base, edit_links=False)),
+            ("link, dense write", base),
+            ("link, top-4 sparse write", dataclasses.replace(base, pointer_topk=4)),
+            ("link, top-8 sparse write", dataclasses.replace(base, pointer_topk=8)),
+        ):
+            row = measure(name, cfg.num_steps, LinkEditingEncoder(cfg), run, device)
+            looped_ms = looped_ms or row["ms_per_step"]
+            rows.append({"N": n, "B": batch, **row, "vs_looped": row["ms_per_step"] / looped_ms})
+            print(f"N={n} {name:26s} {row['ms_per_step']:9.1f} ms/step", flush=True)
+    print(f"\nT=8, training steps (forward + backward + AdamW) on {device}")
+    print_table(rows, ["N", "B", "model", "ms_per_step", "vs_looped", "peak_mib"])
+    write_json(args.json, {"config": {"threads": torch.get_num_threads()}, "rows": rows})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--steps", default="4,8,16")
@@ -92,9 +128,15 @@ def main() -> None:
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json", default="bench/results/link_encoder.json")
+    ap.add_argument("--write-cost", action="store_true", help="looped vs link at N=81 and 900")
+    ap.add_argument("--json")
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.write_cost:
+        args.json = args.json or "bench/results/link_write_cost.json"
+        write_cost(args, device)
+        return
+    args.json = args.json or "bench/results/link_encoder.json"
     base = EncoderConfig(
         d_model=args.d_model, num_heads=args.heads, d_ff=4 * args.d_model, num_layers=args.layers
     )

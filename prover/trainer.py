@@ -48,10 +48,15 @@ class OptimConfig:
     schedule: Literal["cosine", "constant"] = "cosine"
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio at max_steps
     grad_clip: float = 1.0
+    writer_lr_mult: float = (
+        1.0  # the link writer's parameters ("writer." in their name) train at lr x this
+    )
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.warmup_steps < 0:
             raise ValueError("lr must be positive and warmup_steps non-negative")
+        if not self.writer_lr_mult > 0:
+            raise ValueError(f"writer_lr_mult must be positive, got {self.writer_lr_mult}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be cosine or constant, got {self.schedule!r}")
 
@@ -158,9 +163,13 @@ def make_optimizer(
 ) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW with `cfg.optim`'s settings and the warm-up + cosine/constant schedule."""
     o = cfg.optim
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=o.lr, weight_decay=o.weight_decay, betas=(o.beta1, o.beta2)
-    )
+    named = list(model.named_parameters())
+    groups: list[dict[str, Any]] = [{"params": [p for _, p in named]}]
+    if o.writer_lr_mult != 1.0:  # one group otherwise: checkpoints of earlier runs still load
+        writer = [p for n, p in named if "writer." in n]
+        rest = [p for n, p in named if "writer." not in n]
+        groups = [{"params": rest}, {"params": writer, "lr": o.lr * o.writer_lr_mult}]
+    opt = torch.optim.AdamW(groups, lr=o.lr, weight_decay=o.weight_decay, betas=(o.beta1, o.beta2))
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg, s))
 
 

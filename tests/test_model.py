@@ -7,6 +7,7 @@ Run: pytest tests/test_model.py
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -94,9 +95,9 @@ def test_writer_never_points_at_itself_or_padding_and_padding_never_writes():
     new = writer(z, torch.zeros(2, cfg.num_heads, 6, 6), kpm)
     assert (new[1, :, 4:, :] == 0).all() and (new[1, :, :, 4:] == 0).all()
     assert (new[0] != 0).any()
-    mask = torch.ones(2, 1, 6, 6, dtype=torch.bool) & ~torch.eye(6, dtype=torch.bool)
-    alpha = writer.pointers(writer.src, z, mask)
+    alpha = writer.pointers(writer.src, z, kpm)
     assert (alpha.diagonal(dim1=-2, dim2=-1) == 0).all()
+    assert (alpha[1, :, :, 4:] == 0).all()  # nobody points at padding
     assert torch.allclose(alpha.sum(-1), torch.ones(2, cfg.num_heads, 6))
 
 
@@ -331,3 +332,79 @@ def test_top_k_pointers_write_at_most_k_by_k_pairs_per_token():
     assert (written > 0).all() and (written <= 30 * 2 * 2).all()
     new.sum().backward()
     assert writer.src.weight.grad.abs().sum() > 0 and writer.gate.weight.grad.abs().sum() > 0
+
+
+def _dense_pointers(weights: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
+    """(B, H, N, k) top-k (weights, indices) -> the (B, H, N, N) pointer matrix they stand for."""
+    return weights.new_zeros(*weights.shape[:-1], n).scatter_add(-1, index, weights)
+
+
+@pytest.mark.parametrize("k", [1, 3, 6])
+def test_sparse_write_equals_dense_write_in_values_and_gradients(k):
+    from prover.model.encoder import write_links, write_links_sparse
+
+    torch.manual_seed(k)
+    B, H, N, clip = 2, 3, 7, 1.5
+    links = (torch.randn(B, H, N, N) * 0.8).clamp(-clip, clip)
+    links[0, 1, 2, 5] = float("-inf")  # a destroyed link stays destroyed
+    links[1, 0, 3, 3] = float("-inf")
+    links.requires_grad_()
+    gate = torch.randn(B, H, N, requires_grad=True)
+    # Repeated indices within and across tokens: several tokens write the same pairs.
+    a_i = torch.randint(0, N, (B, H, N, k))
+    b_i = torch.randint(0, N, (B, H, N, k))
+    a_i[..., 0] = 5
+    b_i[..., 0] = 2
+    a_w = torch.rand(B, H, N, k).softmax(-1).requires_grad_()
+    b_w = torch.rand(B, H, N, k).softmax(-1).requires_grad_()
+    # Big gates push sums past the clip, so clipping happens at edited pairs.
+    sparse = write_links_sparse(links, (a_w, a_i), gate * 3, (b_w, b_i), clip)
+    dense = write_links(
+        links, _dense_pointers(a_w, a_i, N), gate * 3, _dense_pointers(b_w, b_i, N), clip
+    )
+    assert torch.isneginf(sparse[0, 1, 2, 5]) and torch.isneginf(sparse[1, 0, 3, 3])
+    assert (sparse.abs() == clip).any()  # the clip was exercised
+    assert torch.equal(torch.isneginf(sparse), torch.isneginf(dense))
+    finite = torch.isfinite(dense)
+    assert torch.allclose(sparse[finite], dense[finite], atol=1e-6)
+    probe = torch.randn(B, H, N, N)
+    grads = []
+    for out in (sparse, dense):
+        loss = (out.masked_fill(~finite, 0.0) * probe).sum()
+        grads.append(torch.autograd.grad(loss, (links, gate, a_w, b_w)))
+    for gs, gd in zip(*grads, strict=True):
+        assert torch.allclose(gs, gd, atol=1e-5)
+    assert links.grad is None  # the caller's tensor is untouched
+    assert torch.isneginf(links[0, 1, 2, 5])
+
+
+def test_sparse_write_leaves_the_input_links_unchanged():
+    from prover.model.encoder import write_links_sparse
+
+    links = torch.zeros(1, 1, 5, 5)
+    before = links.clone()
+    idx = torch.tensor([[[[1], [2], [3], [4], [0]]]])
+    w = torch.ones(1, 1, 5, 1)
+    out = write_links_sparse(links, (w, idx), torch.ones(1, 1, 5), (w, idx), 5.0)
+    assert torch.equal(links, before)  # carries resumed from this state must not change
+    assert out.sum() == 5 and out.count_nonzero() == 5
+
+
+def test_initial_links_are_clipped_when_the_encoder_writes():
+    cfg = tiny_cfg(link_clip=2.0)
+    x = torch.randn(1, 4, 32)
+    links = torch.tensor([[9.0, -9.0, 1.0, float("-inf")]]).expand(4, 4)[None]
+    L0 = LinkEditingEncoder(cfg).initial_carry(x, links).links
+    assert L0[0, 0, 0].tolist() == [2.0, -2.0, 1.0, float("-inf")]
+    frozen = LinkEditingEncoder(dataclasses.replace(cfg, edit_links=False))
+    assert frozen.initial_carry(x, links).links[0, 0, 0, 0] == 9.0  # looped: structure as given
+
+
+def test_write_every_k_steps_keeps_links_between_writes():
+    torch.manual_seed(0)
+    enc = LinkEditingEncoder(tiny_cfg(write_every=2, num_steps=1, gate_init_std=1.0)).eval()
+    x = torch.randn(1, 5, 32)
+    one = enc(x, num_steps=1)
+    assert torch.equal(one.carry.links, torch.zeros(1, 2, 5, 5))  # the 1st step does not write
+    two = enc(x, num_steps=2)
+    assert two.carry.links.abs().sum() > 0  # the 2nd does

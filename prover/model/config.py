@@ -34,6 +34,8 @@ class EncoderConfig:
     pointer_dim: int = 32  # P
     # Each pointer keeps its top-k targets (renormalised): the write costs O(N k^2), not O(N^3).
     pointer_topk: int | None = None
+    write_every: int = 1  # the writer runs on every k-th step of a call (k = 1: every step)
+    gate_init_std: float = 0.0  # std of the gate's initial weights (0: gates start closed)
     # --- recurrence ---
     num_steps: int = 8  # T: steps in training; the cap at inference
     recurrence: Recurrence = "unroll"
@@ -57,6 +59,10 @@ class EncoderConfig:
             raise ValueError(f"grad_steps must be None or >= 1, got {self.grad_steps}")
         if self.pointer_topk is not None and self.pointer_topk < 1:
             raise ValueError(f"pointer_topk must be None or >= 1, got {self.pointer_topk}")
+        if self.write_every < 1:
+            raise ValueError(f"write_every must be at least 1, got {self.write_every}")
+        if self.gate_init_std < 0:
+            raise ValueError(f"gate_init_std must be non-negative, got {self.gate_init_std}")
         if self.link_clip <= 0:
             raise ValueError(f"link_clip must be positive, got {self.link_clip}")
         _check_choice("score", self.score, Score)

@@ -53,15 +53,23 @@ def write_links_sparse(
 ) -> torch.Tensor:
     """`write_links` with top-k pointers: alpha, beta = (weights, indices), each (B, H, N, k).
 
-    Token k adds g_k alpha_k(i) beta_k(j) at its k x k (i, j) pairs only: O(N k^2) instead of
-    the dense product's O(N^3)."""
+    Token k adds g_k alpha_k(i) beta_k(j) at its k x k (i, j) pairs only. The edits are summed
+    per pair (several tokens may write the same one) and only the edited pairs are read,
+    clipped and written: O(N k^2) work, plus one copy of `links` so the caller's tensor (which
+    autograd, the convergence test and a resumed carry still need) is never changed. Pairs
+    nobody writes are not clipped again: links enter the recurrence already inside [-c, c]
+    (`LinkEditingEncoder.initial_carry`), so this equals `write_links` on the same pointers."""
     B, H, N, _ = links.shape
     (a_w, a_i), (b_w, b_i) = alpha, beta
-    outer = gate[..., None, None] * a_w[..., :, None] * b_w[..., None, :]  # (B, H, N, k, k)
-    flat = a_i[..., :, None] * N + b_i[..., None, :]  # (B, H, N, k, k) index of (i, j)
-    delta = links.new_zeros(B, H, N * N).scatter_add(-1, flat.flatten(2), outer.flatten(2))
-    edited = torch.clamp(links + delta.view(B, H, N, N), -clip, clip)
-    return torch.where(torch.isneginf(links), links, edited)
+    values = gate[..., None, None] * a_w[..., :, None] * b_w[..., None, :]  # (B, H, N, k, k)
+    head = torch.arange(B * H, device=links.device).view(B, H, 1, 1, 1) * (N * N)
+    flat = head + a_i[..., :, None] * N + b_i[..., None, :]  # (B, H, N, k, k) into links.view(-1)
+    pairs, where = torch.unique(flat.reshape(-1), return_inverse=True)  # sorted, no repeats
+    delta = values.new_zeros(pairs.shape).index_add(0, where, values.reshape(-1).to(values.dtype))
+    flat_links = links.reshape(-1)
+    old = flat_links[pairs]
+    new = torch.where(torch.isneginf(old), old, torch.clamp(old + delta.to(old.dtype), -clip, clip))
+    return flat_links.index_put((pairs,), new).view(B, H, N, N)
 
 
 class LinkWriter(nn.Module):
@@ -74,59 +82,55 @@ class LinkWriter(nn.Module):
         self.src = nn.Linear(cfg.d_model, 2 * H * P)
         self.dst = nn.Linear(cfg.d_model, 2 * H * P)
         self.gate = nn.Linear(cfg.d_model, H)
-        # Start with gates near zero: links stay at their structural value until learned.
-        nn.init.zeros_(self.gate.weight)
+        # By default gates start at zero: links stay at their structural value until learned.
+        nn.init.normal_(self.gate.weight, std=cfg.gate_init_std)
         nn.init.zeros_(self.gate.bias)
 
-    def pointer_logits(self, proj: nn.Linear, z: torch.Tensor) -> torch.Tensor:
+    def pointer_logits(
+        self, proj: nn.Linear, z: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, H, N, N): token k's (row) score for pointing at token i (column); -inf where it
+        may not point: itself (when N > 1) and padding. The scale goes on the (N, P) queries
+        and the mask on the diagonal only, so no extra (B, H, N, N) pass is made."""
         B, N, _ = z.shape
         H, P = self.cfg.num_heads, self.cfg.pointer_dim
-        qp, kp = proj(z).view(B, N, 2, H, P).unbind(2)  # (B, N, H, P) each
-        return torch.einsum("bkhp,bihp->bhki", qp, kp) * P**-0.5  # (B, H, N, N)
+        qp, kp = proj(z).view(B, N, 2, H, P).permute(2, 0, 3, 1, 4)  # (B, H, N, P) each
+        logits = torch.matmul(qp * P**-0.5, kp.transpose(-1, -2))  # (B, H, N, N)
+        if N > 1:
+            logits.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))  # matmul keeps no output
+        if key_padding_mask is not None:
+            logits = logits.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
+        return logits
 
     def pointers(
-        self, proj: nn.Linear, z: torch.Tensor, pointer_mask: torch.Tensor
+        self, proj: nn.Linear, z: torch.Tensor, key_padding_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """alpha or beta (B, H, N, N): token k's softmax over the tokens it may point at."""
-        return masked_softmax(self.pointer_logits(proj, z), pointer_mask)
+        return safe_softmax(self.pointer_logits(proj, z, key_padding_mask))
 
     def sparse_pointers(
-        self, proj: nn.Linear, z: torch.Tensor, pointer_mask: torch.Tensor, k: int
+        self, proj: nn.Linear, z: torch.Tensor, key_padding_mask: torch.Tensor | None, k: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(weights, indices), each (B, H, N, k): the softmax over each token's top-k targets."""
-        logits = self.pointer_logits(proj, z).masked_fill(~pointer_mask, float("-inf"))
-        values, index = logits.topk(k, dim=-1)
-        return masked_softmax(values, torch.isfinite(values)), index
+        values, index = self.pointer_logits(proj, z, key_padding_mask).topk(k, dim=-1)
+        return safe_softmax(values), index
 
     def forward(
         self, z: torch.Tensor, links: torch.Tensor, key_padding_mask: torch.Tensor | None
     ) -> torch.Tensor:
         """z (B, N, d), links (B, H, N, N) -> new links (B, H, N, N)."""
-        B, N, _ = z.shape
-        mask = _pointer_mask(B, N, key_padding_mask, z.device)  # (B, 1, N, N)
+        N = z.shape[1]
         gate = torch.tanh(self.gate(z)).transpose(1, 2)  # (B, H, N)
         if key_padding_mask is not None:
             gate = gate.masked_fill(key_padding_mask[:, None, :], 0.0)  # padding never writes
         k = self.cfg.pointer_topk
         if k is not None and k < N:
-            alpha_s = self.sparse_pointers(self.src, z, mask, k)
-            beta_s = self.sparse_pointers(self.dst, z, mask, k)
+            alpha_s = self.sparse_pointers(self.src, z, key_padding_mask, k)
+            beta_s = self.sparse_pointers(self.dst, z, key_padding_mask, k)
             return write_links_sparse(links, alpha_s, gate, beta_s, self.cfg.link_clip)
-        alpha = self.pointers(self.src, z, mask)
-        beta = self.pointers(self.dst, z, mask)
+        alpha = self.pointers(self.src, z, key_padding_mask)
+        beta = self.pointers(self.dst, z, key_padding_mask)
         return write_links(links, alpha, gate, beta, self.cfg.link_clip)
-
-
-def _pointer_mask(
-    B: int, N: int, key_padding_mask: torch.Tensor | None, device: torch.device
-) -> torch.Tensor:
-    """(B, 1, N, N) bool: token k (row) may point at token i (column): i != k, i not padding."""
-    mask = torch.ones(B, 1, N, N, dtype=torch.bool, device=device)
-    if N > 1:
-        mask = mask & ~torch.eye(N, dtype=torch.bool, device=device)
-    if key_padding_mask is not None:
-        mask = mask & ~key_padding_mask[:, None, None, :]
-    return mask
 
 
 class LinkAttention(nn.Module):
@@ -212,6 +216,10 @@ class LinkEditingEncoder(nn.Module):
                     f"got {tuple(links.shape)}"
                 )
             L0 = links.to(x.dtype).expand(B, H, N, N).clone()
+            if self.cfg.edit_links:  # every write clips to [-c, c]; so does the start
+                L0 = torch.where(
+                    torch.isneginf(L0), L0, L0.clamp(-self.cfg.link_clip, self.cfg.link_clip)
+                )
         steps = torch.zeros(B, dtype=torch.long, device=x.device)
         return Carry(x.new_zeros(B, N, self.cfg.d_model), L0, steps)
 
@@ -221,13 +229,14 @@ class LinkEditingEncoder(nn.Module):
         links: torch.Tensor,
         x: torch.Tensor,
         key_padding_mask: torch.Tensor | None,
+        write: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One application of the block: (z, L) -> (z', L')."""
+        """One application of the block: (z, L) -> (z', L'); `write=False` keeps L."""
         h = z + x
         for layer in self.layers:
             h = layer(h, links, key_padding_mask)
         z_new = self.norm(h)
-        if self.writer is not None:
+        if self.writer is not None and write:
             links = self.writer(z_new, links, key_padding_mask)
         return z_new, links
 

@@ -44,8 +44,10 @@ class Block(Protocol):
         links: torch.Tensor,
         x: torch.Tensor,
         key_padding_mask: torch.Tensor | None,
+        write: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(z (B, N, d), L (B, H, N, N)) -> (z', L'), with x (B, N, d) injected."""
+        """(z (B, N, d), L (B, H, N, N)) -> (z', L'), with x (B, N, d) injected; `write=False`
+        leaves L as it is."""
         ...
 
     def halt_logit(self, z: torch.Tensor, key_padding_mask: torch.Tensor | None) -> torch.Tensor:
@@ -60,10 +62,17 @@ def run_recurrence(
     key_padding_mask: torch.Tensor | None,
     num_steps: int,
 ) -> EncoderOutput:
-    """Dispatch on training/eval mode and the config's recurrence."""
+    """Dispatch on training/eval mode and the config's recurrence. The writer runs on every
+    `write_every`-th application of the block in this call (all of them by default)."""
+    every = enc.cfg.write_every
+    count = 0
 
     def step(z: torch.Tensor, links: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return enc.step(z, links, x, key_padding_mask)
+        nonlocal count
+        count += 1
+        if every == 1:
+            return enc.step(z, links, x, key_padding_mask)
+        return enc.step(z, links, x, key_padding_mask, write=count % every == 0)
 
     if not enc.training:
         return _infer(enc, step, carry, key_padding_mask, num_steps)
