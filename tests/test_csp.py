@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from prover.csp import maze, sudoku
-from prover.csp.model import CSPModelConfig
+from prover.csp.model import CSPModel, CSPModelConfig
 from prover.csp.task import CSPDataError, get_task, load, resolve_data
 from prover.csp.train import CSPTrainConfig, load_model, make_batch, train
 from prover.model.config import EncoderConfig
@@ -408,8 +408,11 @@ IMPOSSIBLE_SPECS = [
     ("sudoku", "generated:0:0:30-40", "N must be at least 1"),
     ("sudoku", "generated:5:-1:30-40", "SEED at least 0"),
     ("sudoku", "generated:5:0:30", "not LO-HI"),
-    ("sudoku", "generated:5:0:30-40:9", "3 or 4"),
+    ("sudoku", "generated:5:0:30-40:9", "3 to 4"),
     ("maze", "generated:5:0:500", "over 200"),
+    ("maze", "generated:5:0:100:15", "over 56: .* perfect 15x15 maze"),
+    ("maze", "generated:5:0:20:3", "size must be in 5..60"),
+    ("maze", "generated:5:0:20:15:1", "3 to 5"),
     ("maze", "generated:5:0:0", "at least 1"),
 ]
 
@@ -483,3 +486,47 @@ def test_bad_csp_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
         argv = ["csp", action, "--task", "sudoku", *who, "--data", "generated:5:0:17-17"]
         assert cli_main(argv) == 2
         assert "cannot reach fewer than 23" in _one_error_line(capsys.readouterr().err)
+
+
+def test_generated_mazes_of_another_size_are_valid_and_cached_apart(tmp_path, monkeypatch):
+    import prover.csp.task as task_mod
+
+    monkeypatch.setattr(task_mod, "CACHE", tmp_path)
+    small = resolve_data("maze", "generated:6:0:20:15")
+    assert small.inputs.shape == (6, 225)
+    for q, a in zip(small.inputs, small.targets, strict=True):
+        q8, a8 = q.astype(np.int8), a.astype(np.int8)
+        assert maze.path_problem(a8, q8) is None and maze.is_optimal_path(a8, q8)
+        assert int((a8 == maze.PATH).sum()) + 1 >= 20
+        for k in range(8):  # the symmetries keep a 15x15 answer an answer
+            assert maze.path_problem(maze.dihedral(a8, k), maze.dihedral(q8, k)) is None
+    assert resolve_data("maze", "generated:6:0:20").inputs.shape == (6, 900)
+    assert len(list(tmp_path.glob("*size15*"))) == 1
+
+
+def test_a_model_trained_on_15x15_mazes_runs_unchanged_on_30x30(tmp_path, monkeypatch):
+    import prover.csp.task as task_mod
+    from eval.csp import evaluate
+    from prover.csp.train import load_model, maze_preset, train
+
+    monkeypatch.setattr(task_mod, "CACHE", tmp_path)
+    base = maze_preset()
+    enc = dataclasses.replace(base.model.encoder, d_model=16, d_ff=32, num_steps=2, pointer_dim=8)
+    model_cfg = dataclasses.replace(base.model, encoder=enc, positions="none", link_init=4.0)
+    cfg = dataclasses.replace(
+        base, model=model_cfg, data="generated:8:0:20:15", batch_size=2, max_steps=2
+    )
+    train(cfg, tmp_path / "run")
+    model, _, step = load_model(tmp_path / "run")
+    assert step == 2 and model.pos is None
+    big = resolve_data("maze", "generated:2:1:60")
+    out = model(torch.from_numpy(big.inputs))
+    assert out.logits[-1].shape == (2, 900, 5)
+    links = model.links_for(900, torch.device("cpu"))
+    assert links.shape == (900, 900) and links[0, 1] == 4.0 and links[0, 31] == 0.0
+    record = evaluate("maze", big, model=model)
+    assert record["n"] == 2 and 0.0 <= record["cell_accuracy"] <= 1.0
+    # A model with absolute positions says why it cannot read another size.
+    absolute = CSPModel(dataclasses.replace(model_cfg, positions="absolute"))
+    with pytest.raises(ValueError, match="learned positions for 900 cells.*positions=none"):
+        absolute(torch.from_numpy(resolve_data("maze", "generated:1:0:20:15").inputs))

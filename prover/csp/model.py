@@ -5,6 +5,11 @@ links frozen at their structural value; "plain" a non-recurrent transformer. Bot
 get the link model's parameter count by a wider d_ff (`prover/model/baselines.py`).
 Structural links start at `link_init` between peers (Sudoku) or neighbours (maze) and 0
 elsewhere, shared by all heads.
+
+Positions: "absolute" learns one embedding per cell, so the model runs on its task's size only;
+"none" gives cells no position at all, so everything the model knows of the grid comes from the
+structural links and the grid's size is a property of the data: a recurrent model trained on
+15x15 mazes runs unchanged on 30x30 ones (links built for each size).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from prover.model.config import EncoderConfig
 from prover.model.encoder import LinkEditingEncoder
 
 Kind = Literal["link", "looped", "plain"]
+Positions = Literal["absolute", "none"]
 
 
 @dataclass(frozen=True)
@@ -36,11 +42,16 @@ class CSPModelConfig:
         )
     )
     link_init: float = 1.0
+    positions: Positions = "absolute"
 
     def __post_init__(self) -> None:
         get_task(self.task)
         if self.kind not in ("link", "looped", "plain"):
             raise ValueError(f"kind must be link, looped or plain, got {self.kind!r}")
+        if self.positions not in ("absolute", "none"):
+            raise ValueError(f"positions must be absolute or none, got {self.positions!r}")
+        if self.positions == "none" and self.kind == "plain":
+            raise ValueError("a plain model without positions sees a bag of cells: use absolute")
 
 
 @dataclass
@@ -57,8 +68,9 @@ class CSPModel(nn.Module):
         self.cfg = cfg
         spec = get_task(cfg.task)
         d = cfg.encoder.d_model
+        self.spec = spec
         self.embed = nn.Embedding(spec.input_vocab, d)
-        self.pos = nn.Embedding(spec.num_cells, d)
+        self.pos = nn.Embedding(spec.num_cells, d) if cfg.positions == "absolute" else None
         self.encoder: nn.Module
         if cfg.kind == "plain":
             self.encoder = PlainEncoder(matched_plain_config(cfg.encoder))
@@ -72,16 +84,36 @@ class CSPModel(nn.Module):
             torch.from_numpy(spec.links()).float() * cfg.link_init,
             persistent=False,
         )
+        self._other_links: dict[int, torch.Tensor] = {}  # other grid sizes (positions="none")
 
-    def forward(self, inputs: torch.Tensor, num_steps: int | None = None) -> CSPOutput:
-        """inputs (B, N) long -> per-step cell logits."""
+    def links_for(self, n: int, device: torch.device) -> torch.Tensor:
+        """(N, N) structural links times link_init for a puzzle of n cells."""
+        if n == self.spec.num_cells:
+            return self.structural_links  # type: ignore[return-value]
+        if n not in self._other_links:
+            links = torch.from_numpy(self.spec.links_for(n)).float() * self.cfg.link_init
+            self._other_links[n] = links
+        return self._other_links[n].to(device)
+
+    def forward(
+        self, inputs: torch.Tensor, num_steps: int | None = None, carry: Carry | None = None
+    ) -> CSPOutput:
+        """inputs (B, N) long -> per-step cell logits. `carry` (a recurrent model's earlier
+        `CSPOutput.carry`) continues that recurrence with these inputs injected."""
         B, N = inputs.shape
-        x = self.embed(inputs) + self.pos(torch.arange(N, device=inputs.device))  # (B, N, d)
+        x = self.embed(inputs)  # (B, N, d)
+        if self.pos is not None:
+            if N != self.spec.num_cells:
+                raise ValueError(
+                    f"this model learned positions for {self.spec.num_cells} cells and cannot "
+                    f"read {N}; train with model.positions=none to run on other sizes"
+                )
+            x = x + self.pos(torch.arange(N, device=inputs.device))
         if isinstance(self.encoder, PlainEncoder):
             out = self.encoder(x)
         else:
-            links = self.structural_links.expand(B, N, N)  # type: ignore[operator]
-            out = self.encoder(x, links=links, num_steps=num_steps)
+            links = self.links_for(N, inputs.device).expand(B, N, N)
+            out = self.encoder(x, links=links, num_steps=num_steps, carry=carry)
         logits = [self.head(z) for z in out.step_states]
         return CSPOutput(logits, out.halt_logits, out.steps_used, out.carry)
 

@@ -2,7 +2,8 @@
 cell, structural links, seeded augmentation, and where the data comes from.
 
 Sudoku: inputs 0..9 (0 blank), targets 0..8 (digit - 1), 81 cells, links = row/column/box peers.
-Maze: inputs 0..3 over "# SG", targets 0..4 over "# SGo", 900 cells, links = grid adjacency.
+Maze: inputs 0..3 over "# SG", targets 0..4 over "# SGo", 900 cells (30x30; generated mazes
+may take another size), links = grid adjacency.
 """
 
 from __future__ import annotations
@@ -59,6 +60,17 @@ class TaskSpec:
     links: Callable[[], np.ndarray]  # (N, N) bool structural links
     augment: Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
+    def links_for(self, n: int) -> np.ndarray:
+        """(n, n) bool structural links of a puzzle with n cells (mazes: any square size)."""
+        if n == self.num_cells:
+            return self.links()
+        if self.name == "maze":
+            try:
+                return maze.adjacency_links(maze.side(np.zeros(n)))
+            except ValueError as e:
+                raise CSPDataError(str(e)) from None
+        raise CSPDataError(f"a {self.name} puzzle has {self.num_cells} cells, not {n}")
+
     def scored_cells(self, inputs: np.ndarray) -> np.ndarray:
         """Cells that count for cell accuracy: Sudoku blanks, maze open cells."""
         return inputs == 0 if self.name == "sudoku" else inputs == maze.OPEN
@@ -109,26 +121,34 @@ def load(task: str, path: str | Path, limit: int | None = None) -> CSPData:
 
 
 def generated(
-    task: str, n: int, seed: int, *, givens: tuple[int, int] = (30, 40), min_path: int = 100
+    task: str,
+    n: int,
+    seed: int,
+    *,
+    givens: tuple[int, int] = (30, 40),
+    min_path: int = 100,
+    size: int = maze.SIZE,
 ) -> CSPData:
-    """n generated puzzles (Sudoku with givens in [lo, hi], mazes with paths >= min_path),
-    cached in datasets/csp/ by their parameters. Parameters the generator cannot meet are
-    refused before anything is generated (CSPDataError)."""
+    """n generated puzzles (Sudoku with givens in [lo, hi], size x size mazes with paths >=
+    min_path), cached in datasets/csp/ by their parameters. Parameters the generator cannot
+    meet are refused before anything is generated (CSPDataError)."""
     get_task(task)
     try:
-        _check_generated(task, n, seed, givens, min_path)
+        _check_generated(task, n, seed, givens, min_path, size)
     except ValueError as e:
         raise CSPDataError(f"cannot generate {task} puzzles: {e}") from None
     key = f"{task}-n{n}-seed{seed}-" + (
         f"givens{givens[0]}-{givens[1]}" if task == "sudoku" else f"minpath{min_path}"
     )
+    if task == "maze" and size != maze.SIZE:
+        key += f"-size{size}"
     path = CACHE / f"{key}.npz"
     if path.exists():
         with np.load(path) as f:
             return CSPData(f["inputs"], f["targets"], f"generated:{key}")
     try:
         pair = (sudoku.generate_set(n, givens, seed) if task == "sudoku"
-                else maze.generate_set(n, min_path, seed))  # fmt: skip
+                else maze.generate_set(n, min_path, seed, size))  # fmt: skip
     except ValueError as e:  # bounded attempts ran out
         raise CSPDataError(f"cannot generate {task} puzzles: {e}") from None
     data = _as_data(task, pair, f"generated:{key}")
@@ -139,14 +159,16 @@ def generated(
     return data
 
 
-def _check_generated(task: str, n: int, seed: int, givens: tuple[int, int], min_path: int) -> None:
+def _check_generated(
+    task: str, n: int, seed: int, givens: tuple[int, int], min_path: int, size: int
+) -> None:
     """ValueError for parameters the generators cannot meet."""
     if n < 1 or seed < 0:
         raise ValueError(f"N must be at least 1 and SEED at least 0, got N={n}, SEED={seed}")
     if task == "sudoku":
         sudoku.check_givens(givens)
     else:
-        maze.check_min_path(min_path)
+        maze.check_min_path(min_path, size)
 
 
 def _givens(text: str) -> tuple[int, int]:
@@ -156,12 +178,15 @@ def _givens(text: str) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
-SPEC_USAGE = "use generated:N:SEED[:LO-HI] (sudoku) or generated:N:SEED[:MINPATH] (maze)"
+SPEC_USAGE = (
+    "use generated:N:SEED[:LO-HI] (sudoku) or generated:N:SEED[:MINPATH[:SIZE]] (maze, "
+    "SIZE x SIZE cells, 30 by default)"
+)
 
 
 def resolve_data(task: str, spec: str, limit: int | None = None) -> CSPData:
     """A data spec: a file path, or `generated:N:SEED` (Sudoku: `generated:N:SEED:LO-HI`
-    givens; maze: `generated:N:SEED:MINPATH`); `limit` keeps the first puzzles."""
+    givens; maze: `generated:N:SEED:MINPATH[:SIZE]`); `limit` keeps the first puzzles."""
     if limit is not None and limit < 1:
         raise CSPDataError(f"limit must be at least 1, got {limit}")
     if spec.startswith("generated:"):
@@ -174,13 +199,15 @@ def resolve_data(task: str, spec: str, limit: int | None = None) -> CSPData:
 def _generated_from_spec(task: str, spec: str) -> CSPData:
     parts = spec.split(":")
     try:
-        if not 3 <= len(parts) <= 4:
-            raise ValueError(f"expected 3 or 4 ':'-separated fields, got {len(parts)}")
+        most = 4 if task == "sudoku" else 5
+        if not 3 <= len(parts) <= most:
+            raise ValueError(f"expected 3 to {most} ':'-separated fields, got {len(parts)}")
         n, seed = int(parts[1]), int(parts[2])
-        extra = parts[3] if len(parts) == 4 else None
+        extra = parts[3] if len(parts) >= 4 else None
         if task == "sudoku":
             return generated(task, n, seed, givens=_givens(extra) if extra else (30, 40))
-        return generated(task, n, seed, min_path=int(extra) if extra else 100)
+        size = int(parts[4]) if len(parts) == 5 else maze.SIZE
+        return generated(task, n, seed, min_path=int(extra) if extra else 100, size=size)
     except CSPDataError as e:
         raise CSPDataError(f"bad data spec {spec!r}: {e}") from None
     except ValueError as e:
