@@ -31,6 +31,8 @@
                      [--minutes M] --out DIR [key=value ...]
     springtail csp eval --task sudoku|maze (--checkpoint DIR | --solver exact) --data FILE
                      [--json OUT] [--plot OUT.svg]
+    springtail csp solve --task sudoku|maze --checkpoint DIR --data FILE [--nodes N]
+                     [--limit K] [--json OUT]
 
 `prove`, `eval` and `loop` attempt their theorems on Ray workers, each with its own proof
 assistant (`prover.pool`): `--workers N` (default: the machine's cores), `--ray-address ADDR`
@@ -928,8 +930,12 @@ def _library_parser(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _csp_parser(sub: argparse._SubParsersAction[Parser]) -> None:
-    cs = sub.add_parser("csp", help="Sudoku / 30x30 maze benchmark: train a model or evaluate")
-    cs.add_argument("action", choices=["train", "eval"], help="see `springtail csp ACTION --help`")
+    cs = sub.add_parser(
+        "csp", help="Sudoku / 30x30 maze benchmark: train a model, evaluate, or solve verified"
+    )
+    cs.add_argument(
+        "action", choices=["train", "eval", "solve"], help="see `springtail csp ACTION --help`"
+    )
     cs.add_argument("rest", nargs=argparse.REMAINDER)
     cs.set_defaults(fn=cmd_csp)
 
@@ -1114,6 +1120,10 @@ def cmd_csp(args: argparse.Namespace) -> int:
 
         print(json.dumps(run_command(args.rest)))
         return EXIT_OK
+    if args.action == "solve":
+        from eval.csp_solve import main as solve_main
+
+        return solve_main(args.rest)
     from eval.csp import main as eval_main
 
     return eval_main(args.rest)
