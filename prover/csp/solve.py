@@ -110,9 +110,15 @@ class _Domain(abc.ABC):
         """The task's checker against the original puzzle."""
         return is_valid(self.task, grid, self.puzzle)
 
+    def consistent(self, fixed: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        """probs with the values the fixed cells rule out removed (forward checking); as is
+        by default."""
+        return probs
+
     def propose(self, fixed: np.ndarray, probs: np.ndarray) -> np.ndarray:
-        """(N,) the proposal: the model's assignment with the fixed cells overridden."""
-        return np.where(fixed >= 0, fixed, self.guess(probs)[0])
+        """(N,) the proposal: the model's assignment among the values the fixed cells allow,
+        with the fixed cells overridden."""
+        return np.where(fixed >= 0, fixed, self.guess(self.consistent(fixed, probs))[0])
 
     def children(self, fixed: np.ndarray, probs: np.ndarray) -> list[np.ndarray]:
         """Feasible children, best first: one value each for the least confident undecided
@@ -120,6 +126,7 @@ class _Domain(abc.ABC):
         undecided = np.flatnonzero(fixed < 0)
         if not undecided.size or not self.feasible(fixed):
             return []
+        probs = self.consistent(fixed, probs)
         cell = int(undecided[np.argmin(self.guess(probs)[1][undecided])])
         kids = []
         for value in self.options(fixed, cell, probs):
@@ -152,10 +159,23 @@ class _SudokuDomain(_Domain):
         digits = [d for d in range(1, 10) if d not in used]
         return sorted(digits, key=lambda d: -probs[cell, d - 1])
 
+    def consistent(self, fixed: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        """Each undecided cell's probabilities over the digits no fixed peer holds,
+        renormalised (a cell with none left keeps its own: `feasible` prunes that node)."""
+        allowed = ~self._used(fixed)  # (81, 9)
+        masked = probs * allowed
+        total = masked.sum(-1, keepdims=True)
+        return np.where(total > 0, masked / np.where(total > 0, total, 1.0), probs)
+
+    @staticmethod
+    def _used(fixed: np.ndarray) -> np.ndarray:
+        """(81, 9) bool: digit d - 1 is held by a fixed peer of the cell."""
+        onehot = np.eye(10, dtype=np.int64)[np.maximum(fixed, 0)]  # (81, 10)
+        return (PEER_MATRIX @ onehot)[:, 1:] > 0
+
     def feasible(self, fixed: np.ndarray) -> bool:
         """No fixed digit repeats in a peer, and every undecided cell has a digit left."""
-        onehot = np.eye(10, dtype=np.int64)[np.maximum(fixed, 0)]  # (81, 10)
-        used = (PEER_MATRIX @ onehot)[:, 1:] > 0  # (81, 9): digit d - 1 taken by a fixed peer
+        used = self._used(fixed)  # (81, 9): digit d - 1 taken by a fixed peer
         is_fixed = fixed > 0
         clash = used[is_fixed, fixed[is_fixed] - 1].any()
         return not clash and bool((~used[~is_fixed]).any(1).all())
