@@ -123,6 +123,11 @@ def run_one(
     equal-steps point is scored on the first test set only; the equal-wall-clock point on
     every test set and at every --eval-steps."""
     out = Path(args.out) / f"{task}-{variant}-seed{seed}"
+    if out.exists():  # its checkpoints would resume past the points this run must take
+        raise SystemExit(
+            f"{out} exists but its run is not in the JSON: delete it (or pass the --json and "
+            "the options it was made with) and run again"
+        )
     cfg = config(task, variant, seed, args.train, args.set)
     extra = [int(t) for t in args.eval_steps.split(",") if t]
     main_test = dict([next(iter(tests.items()))])
@@ -134,6 +139,8 @@ def run_one(
         rest = train(cfg, out, stop_at=args.steps)
         points["steps"] = _evaluate(task, out, main_test, [])
         points["steps_train_s"] = first["train_s"] + rest["train_s"]
+        if rest["stopped_by"] == "minutes":
+            raise RuntimeError(f"{out}: the equal-steps phase ran out of time")
     else:
         points["steps"] = _evaluate(task, out, main_test, [])
         points["steps_train_s"] = first["train_s"]
@@ -141,6 +148,8 @@ def run_one(
         rest = train(dataclasses.replace(cfg, minutes=max(left, 1e-3)), out)
         points["wall"] = _evaluate(task, out, tests, extra)
         points["wall_train_s"] = first["train_s"] + rest["train_s"]
+    if points["steps"]["step"] != args.steps:
+        raise RuntimeError(f"{out}: equal-steps point at step {points['steps']['step']}")
     return {
         "task": task,
         "variant": variant,
@@ -169,11 +178,12 @@ def summarise(runs: list[dict[str, Any]], test: str, key: str) -> list[str]:
         by.setdefault(r["variant"], []).append(r)
     for variant, rs in by.items():
         steps = [float(r["equal_wall"]["step"]) for r in rs]
-        at_steps = [r["equal_steps"]["tests"][test][key] for r in rs]
+        at_steps = [r["equal_steps"]["tests"].get(test, {}).get(key) for r in rs]
         at_wall = [r["equal_wall"]["tests"][test][key] for r in rs]
+        steps_cell = _mean_std(at_steps) if None not in at_steps else "-"  # first test only
         lines.append(
             f"| {variant} | {len(rs)} | {rs[0]['equal_wall']['params']:,} | "
-            f"{statistics.mean(steps):.0f} | {_mean_std(at_steps)} | {_mean_std(at_wall)} |"
+            f"{statistics.mean(steps):.0f} | {steps_cell} | {_mean_std(at_wall)} |"
         )
     return lines
 
@@ -198,6 +208,9 @@ def main() -> None:
     )
     ap.add_argument("--out", default="runs/csp_ablate", help="run directories go here")
     ap.add_argument("--json", help="default: bench/results/csp_ablate_<task>.json")
+    ap.add_argument(
+        "--summary-only", action="store_true", help="print the JSON's tables, train nothing"
+    )
     args = ap.parse_args()
     variants = args.variants.split(",")
     unknown = [v for v in variants if v not in VARIANTS]
@@ -213,19 +226,23 @@ def main() -> None:
         "threads": args.threads,
         "train": args.train,
         "set": args.set,
+        "eval_steps": args.eval_steps,
         "train_sha256_16": fingerprint(resolve_data(args.task, args.train)),
         "tests": {s: fingerprint(d) for s, d in tests.items()},
         "machine": machine(),
     }
     runs: list[dict[str, Any]] = []
-    if Path(path).exists():  # resume: keep finished (variant, seed) runs of the same setup
+    if args.summary_only:
+        runs = json.loads(Path(path).read_text())["runs"]
+        variants, args.seeds = [], ""
+    elif Path(path).exists():  # resume: keep finished (variant, seed) runs of the same setup
         old = json.loads(Path(path).read_text())
         if {k: old.get(k) for k in meta if k != "machine"} == {
             k: v for k, v in meta.items() if k != "machine"
         }:
             runs = old["runs"]
     done = {(r["variant"], r["seed"]) for r in runs}
-    for seed in (int(s) for s in args.seeds.split(",")):
+    for seed in (int(s) for s in args.seeds.split(",") if s):
         for variant in variants:
             if (variant, seed) in done:
                 continue

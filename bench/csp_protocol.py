@@ -38,7 +38,7 @@ from _common import machine, print_table, write_json
 
 from eval.csp import evaluate
 from prover.csp.model import CSPModelConfig
-from prover.csp.task import fingerprint, resolve_data
+from prover.csp.task import CSPDataError, fingerprint, resolve_data
 from prover.csp.train import CSPTrainConfig, load_model, train
 from prover.model.baselines import num_params
 from prover.model.config import EncoderConfig
@@ -101,13 +101,26 @@ def main() -> None:
     ap.add_argument("--out", default="runs/csp_protocol")
     ap.add_argument("--json", help="default: bench/results/csp_protocol_<task>.json")
     args = ap.parse_args()
-    tests = {s: resolve_data(args.task, s, args.test_limit) for s in args.test or TEST[args.task]}
+    files = [args.train or TRAIN[args.task], *(args.test or TEST[args.task])]
+    missing = [f for f in files if not f.startswith("generated:") and not Path(f).exists()]
+    if missing:
+        raise SystemExit(f"error: {missing[0]} does not exist; pass --train/--test, or put "
+                         "the shared data beside the repository (../shared/data)")  # fmt: skip
+    try:
+        tests = {
+            s: resolve_data(args.task, s, args.test_limit) for s in args.test or TEST[args.task]
+        }
+    except CSPDataError as e:
+        raise SystemExit(f"error: {e}") from None
     rows: list[dict[str, Any]] = []
     for kind in args.models.split(","):
         cfg = protocol_config(args.task, kind, args.batch, args.budget)
         if args.train:
             cfg = dataclasses.replace(cfg, data=args.train)
-        out = Path(args.out) / f"{args.task}-{kind}-b{args.batch}"
+        budget = (
+            f"-budget{args.budget:g}" if args.budget else ""
+        )  # a smoke run never resumes a real one
+        out = Path(args.out) / f"{args.task}-{kind}-b{args.batch}{budget}"
         summary = train(cfg, out)
         model, _, step = load_model(out)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -20,7 +20,7 @@ import torch
 from _common import machine, print_table, write_json
 
 from eval.csp_solve import count_wrong, load_checked
-from prover.csp.solve import exact_search, solve_verified
+from prover.csp.solve import Result, exact_search, solve_verified
 from prover.csp.task import fingerprint, get_task, resolve_data
 
 
@@ -80,20 +80,25 @@ def main() -> None:
         )
         print(rows[-1], flush=True)
     start = time.perf_counter()
-    exact = [exact_search(args.task, p)[1] for p in puzzles]
+    exact = [exact_search(args.task, p) for p in puzzles]
+    exact_s = time.perf_counter() - start
+    found = [n for sol, n in exact if sol is not None]
     rows.append(
         {
             "proposer": "exact solver",
             "n": len(puzzles),
-            "solved": len(puzzles),
-            "abstained": 0,
-            "wrong": 0,
-            "mean_nodes": float(np.mean(exact)),
-            "mean_nodes_solved": float(np.mean(exact)),
-            "root_solved": sum(n == 1 for n in exact),
-            "puzzles_per_s": len(puzzles) / (time.perf_counter() - start),
+            "solved": len(found),
+            "abstained": len(puzzles) - len(found),
+            "wrong": count_wrong(
+                args.task, data, [Result(sol, n, "solved") if sol is not None
+                                  else Result(None, n, "abstained") for sol, n in exact]
+            ),
+            "mean_nodes": float(np.mean([n for _, n in exact])),
+            "mean_nodes_solved": float(np.mean(found)) if found else None,
+            "root_solved": sum(n == 1 for n in found),
+            "puzzles_per_s": len(puzzles) / exact_s,
         }
-    )
+    )  # fmt: skip
     cols = ["proposer", "n", "solved", "abstained", "wrong", "mean_nodes", "mean_nodes_solved"]
     print(f"\n{args.task} {args.data}: node budget {args.nodes} on {machine()['cpu']}")
     print_table(rows, cols + ["root_solved", "puzzles_per_s"])

@@ -8,9 +8,10 @@ One training step: token ids -> embedding -> encoder -> per-token linear head ->
 (an untrained block does not converge; timings compare like with like).
 
 `--write-cost` instead measures what editing links costs at the two CSP sizes, N = 81 (Sudoku,
-B=32, d=128, H=4, 2 layers) and N = 900 (maze, B=8, d=64, H=2, 1 layer), T=8: a training
-step of the looped model (links frozen) against the link model with the dense write and with
-top-k pointers and the sparse write, and the ratio of each to the looped step.
+B=32, d=128, H=4, 2 layers, T=8) and N = 900 (maze, B=8, d=64, H=2, 1 layer, T=6), the last
+2 steps with gradients: a training step of the looped model (links frozen) against the link
+model with the dense write and with top-k pointers and the sparse write, and the ratio of each
+to the looped step.
 
 Run: .venv/bin/python bench/link_encoder.py [--steps 4,8,16] [--batch 8] [--seq 256] [--json OUT]
      .venv/bin/python bench/link_encoder.py --write-cost [--json OUT]
@@ -89,10 +90,12 @@ def measure(name: str, T: int, encoder: nn.Module, args, device) -> dict:  # typ
     }
 
 
-WRITE_COST_SIZES = {  # N -> (batch, the CSP preset's encoder at that size)
-    81: (32, EncoderConfig(d_model=128, num_heads=4, d_ff=512, num_layers=2, pointer_dim=16)),
-    900: (8, EncoderConfig(d_model=64, num_heads=2, d_ff=256, num_layers=1, pointer_dim=16)),
-}
+WRITE_COST_SIZES = {  # N -> (batch, the CSP preset's encoder at that size: T=8/6, K=2)
+    81: (32, EncoderConfig(d_model=128, num_heads=4, d_ff=512, num_layers=2, pointer_dim=16,
+                           num_steps=8, grad_steps=2)),
+    900: (8, EncoderConfig(d_model=64, num_heads=2, d_ff=256, num_layers=1, pointer_dim=16,
+                           num_steps=6, grad_steps=2)),
+}  # fmt: skip
 
 
 def write_cost(args: argparse.Namespace, device: torch.device) -> None:
@@ -114,7 +117,7 @@ def write_cost(args: argparse.Namespace, device: torch.device) -> None:
             looped_ms = looped_ms or row["ms_per_step"]
             rows.append({"N": n, "B": batch, **row, "vs_looped": row["ms_per_step"] / looped_ms})
             print(f"N={n} {name:26s} {row['ms_per_step']:9.1f} ms/step", flush=True)
-    print(f"\nT=8, training steps (forward + backward + AdamW) on {device}")
+    print(f"\nTraining steps (forward + backward + AdamW), presets' T and K=2, on {device}")
     print_table(rows, ["N", "B", "model", "ms_per_step", "vs_looped", "peak_mib"])
     write_json(args.json, {"config": {"threads": torch.get_num_threads()}, "rows": rows})
 

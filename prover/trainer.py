@@ -48,9 +48,8 @@ class OptimConfig:
     schedule: Literal["cosine", "constant"] = "cosine"
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio at max_steps
     grad_clip: float = 1.0
-    writer_lr_mult: float = (
-        1.0  # the link writer's parameters ("writer." in their name) train at lr x this
-    )
+    # The link writer's parameters (every LinkWriter module's) train at lr x this.
+    writer_lr_mult: float = 1.0
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.warmup_steps < 0:
@@ -163,12 +162,23 @@ def make_optimizer(
 ) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW with `cfg.optim`'s settings and the warm-up + cosine/constant schedule."""
     o = cfg.optim
-    named = list(model.named_parameters())
-    groups: list[dict[str, Any]] = [{"params": [p for _, p in named]}]
+    params = list(model.parameters())
+    groups: list[dict[str, Any]] = [{"params": params}]
     if o.writer_lr_mult != 1.0:  # one group otherwise: checkpoints of earlier runs still load
-        writer = [p for n, p in named if "writer." in n]
-        rest = [p for n, p in named if "writer." not in n]
-        groups = [{"params": rest}, {"params": writer, "lr": o.lr * o.writer_lr_mult}]
+        from prover.model.encoder import LinkWriter
+
+        writer = {
+            id(p) for m in model.modules() if isinstance(m, LinkWriter) for p in m.parameters()
+        }
+        if not writer:
+            raise ValueError(
+                f"optim.writer_lr_mult={o.writer_lr_mult} but the model has no link writer "
+                "(a looped or plain model): leave it at 1.0"
+            )
+        groups = [
+            {"params": [p for p in params if id(p) not in writer]},
+            {"params": [p for p in params if id(p) in writer], "lr": o.lr * o.writer_lr_mult},
+        ]
     opt = torch.optim.AdamW(groups, lr=o.lr, weight_decay=o.weight_decay, betas=(o.beta1, o.beta2))
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg, s))
 

@@ -530,3 +530,22 @@ def test_a_model_trained_on_15x15_mazes_runs_unchanged_on_30x30(tmp_path, monkey
     absolute = CSPModel(dataclasses.replace(model_cfg, positions="absolute"))
     with pytest.raises(ValueError, match="learned positions for 900 cells.*positions=none"):
         absolute(torch.from_numpy(resolve_data("maze", "generated:1:0:20:15").inputs))
+
+
+def test_writer_lr_multiplier_scales_only_the_link_writers_parameters():
+    from prover.trainer import OptimConfig, make_optimizer
+
+    cfg = CSPTrainConfig(optim=OptimConfig(lr=1e-3, warmup_steps=0, writer_lr_mult=0.1))
+    model = CSPModel(cfg.model)
+    opt, sched = make_optimizer(model, cfg)
+    rest, writer = opt.param_groups
+    writer_ids = {id(p) for p in model.encoder.writer.parameters()}
+    assert {id(p) for p in writer["params"]} == writer_ids
+    assert not writer_ids & {id(p) for p in rest["params"]}
+    assert len(rest["params"]) + len(writer["params"]) == len(list(model.parameters()))
+    assert writer["lr"] == pytest.approx(1e-4) and rest["lr"] == pytest.approx(1e-3)
+    looped = CSPModel(dataclasses.replace(cfg.model, kind="looped"))
+    with pytest.raises(ValueError, match="no link writer"):
+        make_optimizer(looped, cfg)
+    one_group, _ = make_optimizer(model, CSPTrainConfig())  # mult 1: old checkpoints load
+    assert len(one_group.param_groups) == 1

@@ -362,3 +362,69 @@ def test_results_are_consistent_by_construction():
         Result(None, 1, "solved")
     with pytest.raises(ValueError):
         Result(np.zeros(81, dtype=np.int8), 1, "abstained")
+
+
+def _maze_run(root, positions: str, data: str):
+    enc = EncoderConfig(
+        d_model=16, num_heads=1, d_ff=32, num_layers=1, num_steps=2, pointer_dim=4, grad_steps=1
+    )
+    cfg = CSPTrainConfig(
+        model=CSPModelConfig(task="maze", encoder=enc, positions=positions),
+        data=data, batch_size=2, max_steps=2, augment=False, ema_decay=0.9,
+        checkpoint_every=2,
+    )  # fmt: skip
+    train(cfg, root / f"maze-{positions}", stop_at=2)
+    return str(root / f"maze-{positions}")
+
+
+def test_springtail_csp_solve_on_mazes_of_another_size(tmp_path, capsys, monkeypatch):
+    import prover.csp.task as task_mod
+    from prover.cli import main as cli_main
+
+    monkeypatch.setattr(task_mod, "CACHE", tmp_path / "cache")
+    out = tmp_path / "maze.json"
+    run_dir = _maze_run(tmp_path, "none", "generated:4:11:20:15")
+    argv = ["csp", "solve", "--task", "maze", "--checkpoint", run_dir, "--data"]
+    assert cli_main([*argv, "generated:3:5:20:15", "--nodes", "4", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["n"] == 3 and record["wrong"] == 0
+    assert record["solved"] + record["abstained"] == 3
+    questions = resolve_data("maze", "generated:3:5:20:15").inputs
+    for r, q in zip(record["results"], questions, strict=True):
+        if r["solution"] is not None:  # checked here with the task's own checker
+            grid = maze.parse_grid(r["solution"], allow_path=True)
+            assert len(r["solution"]) == 225 and maze.is_optimal_path(grid, q.astype(np.int8))
+    capsys.readouterr()
+    # A model that learned positions for 30x30 refuses 15x15 mazes before solving.
+    absolute = _maze_run(tmp_path, "absolute", "generated:2:11:60")
+    capsys.readouterr()
+    assert cli_main(["csp", "solve", "--task", "maze", "--checkpoint", absolute,
+                     "--data", "generated:2:5:20:15"]) == 2  # fmt: skip
+    assert "learned positions for 900 cells" in _one_error_line(capsys.readouterr().err)
+    # An unwritable --json is refused before solving too.
+    assert cli_main([*argv, "generated:2:5:20:15", "--json", str(tmp_path)]) == 2
+    assert "is a directory" in _one_error_line(capsys.readouterr().err)
+
+
+def test_wrong_answers_are_counted_by_a_check_apart_from_the_solver():
+    from eval.csp_solve import count_wrong
+    from prover.csp.task import CSPData
+
+    rng = np.random.default_rng(4)
+    puzzle, solution = sudoku.generate(40, rng)
+    bad = solution.copy()
+    bad[[0, 1]] = bad[[1, 0]]  # two cells of a row swapped: rows still fine, columns not
+    data = CSPData(puzzle[None].astype(np.int64), solution[None].astype(np.int64) - 1, "t")
+    right = Result(solution, 1, "solved")
+    wrong = Result(bad, 1, "solved")
+    assert count_wrong("sudoku", data, [right]) == 0
+    assert count_wrong("sudoku", data, [wrong]) == 1
+    question, answer = maze.generate(20, rng, size=15)
+    mdata = CSPData(question[None].astype(np.int64), answer[None].astype(np.int64), "t")
+    stray = answer.copy()
+    stray[np.flatnonzero((question == maze.OPEN) & (answer != maze.PATH))[0]] = maze.PATH
+    cut = answer.copy()
+    cut[np.flatnonzero(answer == maze.PATH)[0]] = maze.OPEN
+    assert count_wrong("maze", mdata, [Result(answer, 1, "solved")]) == 0
+    assert count_wrong("maze", mdata, [Result(cut, 1, "solved")]) == 1
+    assert count_wrong("maze", mdata, [Result(stray, 1, "solved")]) == 1

@@ -355,6 +355,7 @@ def test_sparse_write_equals_dense_write_in_values_and_gradients(k):
     b_i = torch.randint(0, N, (B, H, N, k))
     a_i[..., 0] = 5
     b_i[..., 0] = 2
+    links.data[1, 2, 5, 2] = float("-inf")  # ... and one of those pairs is destroyed
     a_w = torch.rand(B, H, N, k).softmax(-1).requires_grad_()
     b_w = torch.rand(B, H, N, k).softmax(-1).requires_grad_()
     # Big gates push sums past the clip, so clipping happens at edited pairs.
@@ -363,6 +364,7 @@ def test_sparse_write_equals_dense_write_in_values_and_gradients(k):
         links, _dense_pointers(a_w, a_i, N), gate * 3, _dense_pointers(b_w, b_i, N), clip
     )
     assert torch.isneginf(sparse[0, 1, 2, 5]) and torch.isneginf(sparse[1, 0, 3, 3])
+    assert torch.isneginf(sparse[1, 2, 5, 2])
     assert (sparse.abs() == clip).any()  # the clip was exercised
     assert torch.equal(torch.isneginf(sparse), torch.isneginf(dense))
     finite = torch.isfinite(dense)
@@ -400,11 +402,33 @@ def test_initial_links_are_clipped_when_the_encoder_writes():
     assert frozen.initial_carry(x, links).links[0, 0, 0, 0] == 9.0  # looped: structure as given
 
 
-def test_write_every_k_steps_keeps_links_between_writes():
+def test_write_every_k_steps_follows_each_examples_global_step():
     torch.manual_seed(0)
-    enc = LinkEditingEncoder(tiny_cfg(write_every=2, num_steps=1, gate_init_std=1.0)).eval()
-    x = torch.randn(1, 5, 32)
+    cfg = tiny_cfg(write_every=2, num_steps=4, gate_init_std=1.0)
+    enc = LinkEditingEncoder(cfg).eval()
+    x = torch.randn(2, 5, 32)
     one = enc(x, num_steps=1)
-    assert torch.equal(one.carry.links, torch.zeros(1, 2, 5, 5))  # the 1st step does not write
-    two = enc(x, num_steps=2)
-    assert two.carry.links.abs().sum() > 0  # the 2nd does
+    assert torch.equal(one.carry.links, torch.zeros(2, 2, 5, 5))  # global step 1: no write
+    two = enc(x, carry=one.carry, num_steps=1)  # continued: global step 2 writes
+    assert (two.carry.links.abs().sum(dim=(1, 2, 3)) > 0).all()
+    # Examples at different global steps: only the one reaching an even step writes.
+    mixed = Carry(one.carry.z, one.carry.links, torch.tensor([0, 1]))
+    out = enc(x, carry=mixed, num_steps=1)
+    assert out.carry.links[0].abs().sum() == 0 and out.carry.links[1].abs().sum() > 0
+    # Training: the writer learns through the steps that write.
+    enc.train()
+    enc(x).last_hidden_state.pow(2).sum().backward()
+    assert enc.writer.src.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(recurrence="fixed_point"),
+        dict(adaptive="converge"),
+        dict(grad_steps=1),
+    ],
+)
+def test_write_every_refuses_settings_that_would_misread_it(changes):
+    with pytest.raises(ValueError, match="write_every"):
+        tiny_cfg(write_every=2, num_steps=4, **changes)

@@ -26,6 +26,7 @@ import numpy as np
 
 SIZE = 30
 N_CELLS = SIZE * SIZE
+SIZE_RANGE = (5, 60)  # sizes the generator makes; files may hold mazes from 2x2 up to the top
 TOKENS = "# SGo"
 WALL, OPEN, START, GOAL, PATH = range(5)
 _CODE = {c: i for i, c in enumerate(TOKENS)}
@@ -44,13 +45,13 @@ def side(grid: np.ndarray | str) -> int:
 
 
 def parse_grid(text: str, allow_path: bool) -> np.ndarray:
-    """A maze string of any square size (the shared files hold 30x30 = 900 characters)."""
+    """A maze string of a square size up to SIZE_RANGE's (the shared files hold 30x30)."""
     alphabet = TOKENS if allow_path else TOKENS[:4]
-    square = math.isqrt(len(text)) ** 2 == len(text) and len(text) >= 4
-    if not square or any(c not in alphabet for c in text):
+    n = math.isqrt(len(text))
+    if n * n != len(text) or not 2 <= n <= SIZE_RANGE[1] or any(c not in alphabet for c in text):
         raise MazeFormatError(
-            f"not a square maze (size x size characters, e.g. {N_CELLS}) over {alphabet!r}: "
-            f"{text[:40]!r}..."
+            f"not a square maze of size x size characters, size 2..{SIZE_RANGE[1]} (e.g. "
+            f"{N_CELLS}), over {alphabet!r}: {text[:40]!r}..."
         )
     return np.array([_CODE[c] for c in text], dtype=np.int8)
 
@@ -60,8 +61,9 @@ def format_grid(grid: np.ndarray) -> str:
 
 
 def load_jsonl(path: str | Path, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(questions, answers), each (P, 900) int8, from HRM-style JSONL ({"question", "answer"}).
-    Every answer is checked to be a path from S to G through the question's open cells."""
+    """(questions, answers), each (P, size^2) int8 (900 for the shared files), from HRM-style
+    JSONL ({"question", "answer"}). Every answer is checked to be a path from S to G through
+    the question's open cells, and one file holds one size."""
     path = Path(path)
     try:
         lines = path.read_text().splitlines()
@@ -247,7 +249,6 @@ def _walk_problem(answer: np.ndarray) -> str | None:
 # with the number of lattice cells (`max_min_path`).
 MIN_PATH_RANGE = (1, 200)
 MAX_TRIES = 200  # mazes per accepted one; each takes about a millisecond
-SIZE_RANGE = (5, 60)
 
 
 def max_min_path(size: int) -> int:

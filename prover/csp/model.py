@@ -50,6 +50,11 @@ class CSPModelConfig:
             raise ValueError(f"kind must be link, looped or plain, got {self.kind!r}")
         if self.positions not in ("absolute", "none"):
             raise ValueError(f"positions must be absolute or none, got {self.positions!r}")
+        if abs(self.link_init) > self.encoder.link_clip:
+            raise ValueError(
+                f"link_init {self.link_init} is outside the link clip +-{self.encoder.link_clip}: "
+                "the link model would start clipped and the looped one not"
+            )
         if self.positions == "none" and self.kind == "plain":
             raise ValueError("a plain model without positions sees a bag of cells: use absolute")
 
@@ -84,16 +89,19 @@ class CSPModel(nn.Module):
             torch.from_numpy(spec.links()).float() * cfg.link_init,
             persistent=False,
         )
-        self._other_links: dict[int, torch.Tensor] = {}  # other grid sizes (positions="none")
+        self._other_links: dict[tuple[int, str], torch.Tensor] = {}  # other sizes, per device
 
     def links_for(self, n: int, device: torch.device) -> torch.Tensor:
         """(N, N) structural links times link_init for a puzzle of n cells."""
         if n == self.spec.num_cells:
             return self.structural_links  # type: ignore[return-value]
-        if n not in self._other_links:
+        key = (n, str(device))
+        if key not in self._other_links:
+            if len(self._other_links) >= 4:  # a few sizes at a time: (N, N) each
+                self._other_links.clear()
             links = torch.from_numpy(self.spec.links_for(n)).float() * self.cfg.link_init
-            self._other_links[n] = links
-        return self._other_links[n].to(device)
+            self._other_links[key] = links.to(device)
+        return self._other_links[key]
 
     def forward(
         self, inputs: torch.Tensor, num_steps: int | None = None, carry: Carry | None = None

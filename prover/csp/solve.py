@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import functools
 import math
 from collections import deque
 from collections.abc import Callable
@@ -181,18 +180,12 @@ class _SudokuDomain(_Domain):
         return not clash and bool((~used[~is_fixed]).any(1).all())
 
 
-@functools.cache
-def _neighbours(num_cells: int) -> tuple[tuple[int, ...], ...]:
-    """4-neighbours of each cell of a square grid of `num_cells` cells (up, down, left, right)."""
+def _neighbours(num_cells: int) -> list[list[int]]:
+    """4-neighbours of each cell of a square grid of `num_cells` cells."""
     size = math.isqrt(num_cells)
     if size * size != num_cells:
         raise ValueError(f"a maze must be square, got {num_cells} cells")
-    out = []
-    for i in range(num_cells):
-        r, c = divmod(i, size)
-        steps = ((r > 0, -size), (r < size - 1, size), (c > 0, -1), (c < size - 1, 1))
-        out.append(tuple(i + d for ok, d in steps if ok))
-    return tuple(out)
+    return maze.neighbours(size)
 
 
 def _distances(passable: np.ndarray, source: int) -> np.ndarray:

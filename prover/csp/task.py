@@ -9,6 +9,7 @@ may take another size), links = grid adjacency.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,10 +66,10 @@ class TaskSpec:
         if n == self.num_cells:
             return self.links()
         if self.name == "maze":
-            try:
-                return maze.adjacency_links(maze.side(np.zeros(n)))
-            except ValueError as e:
-                raise CSPDataError(str(e)) from None
+            size = math.isqrt(n)
+            if size * size != n or not 2 <= size <= maze.SIZE_RANGE[1]:
+                raise CSPDataError(f"a maze has size x size cells, size 2..60; got {n} cells")
+            return maze.adjacency_links(size)
         raise CSPDataError(f"a {self.name} puzzle has {self.num_cells} cells, not {n}")
 
     def scored_cells(self, inputs: np.ndarray) -> np.ndarray:

@@ -61,6 +61,16 @@ class EncoderConfig:
             raise ValueError(f"pointer_topk must be None or >= 1, got {self.pointer_topk}")
         if self.write_every < 1:
             raise ValueError(f"write_every must be at least 1, got {self.write_every}")
+        if self.write_every > 1 and (self.recurrence != "unroll" or self.adaptive == "converge"):
+            raise ValueError(
+                "write_every > 1 needs recurrence='unroll' and adaptive != 'converge': a fixed "
+                "point and the convergence test would see the steps without a write as settled"
+            )
+        if self.write_every > 1 and (self.grad_steps or self.num_steps) < self.write_every:
+            raise ValueError(
+                f"grad_steps {self.grad_steps} < write_every {self.write_every}: some training "
+                "calls would backpropagate through no write, so the writer would learn nothing"
+            )
         if self.gate_init_std < 0:
             raise ValueError(f"gate_init_std must be non-negative, got {self.gate_init_std}")
         if self.link_clip <= 0:

@@ -27,11 +27,6 @@ from prover.model.config import EncoderConfig
 from prover.model.recurrence import run_recurrence
 
 
-def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last dim where `mask` is True; an all-False row gives zeros, not NaN."""
-    return safe_softmax(logits.masked_fill(~mask, float("-inf")))
-
-
 def write_links(
     links: torch.Tensor, alpha: torch.Tensor, gate: torch.Tensor, beta: torch.Tensor, clip: float
 ) -> torch.Tensor:
@@ -53,23 +48,32 @@ def write_links_sparse(
 ) -> torch.Tensor:
     """`write_links` with top-k pointers: alpha, beta = (weights, indices), each (B, H, N, k).
 
-    Token k adds g_k alpha_k(i) beta_k(j) at its k x k (i, j) pairs only. The edits are summed
-    per pair (several tokens may write the same one) and only the edited pairs are read,
-    clipped and written: O(N k^2) work, plus one copy of `links` so the caller's tensor (which
-    autograd, the convergence test and a resumed carry still need) is never changed. Pairs
-    nobody writes are not clipped again: links enter the recurrence already inside [-c, c]
-    (`LinkEditingEncoder.initial_carry`), so this equals `write_links` on the same pointers."""
+    Token k adds g_k alpha_k(i) beta_k(j) at its k x k (i, j) pairs only: M = B H N k^2 edits.
+    They are sorted by pair and summed per pair (several tokens may write the same one), and
+    each edited pair's new value clip(L + sum) is added once, as new - old, into a copy of
+    `links` (the caller's tensor is never changed: autograd, the convergence test and a
+    resumed carry still need it). Every buffer has the fixed size M, so nothing waits for the
+    device to say how many pairs were edited. Pairs nobody writes are not clipped again: links
+    enter the recurrence inside [-c, c] (`LinkEditingEncoder.initial_carry`), so this equals
+    `write_links` on the same pointers, up to rounding."""
     B, H, N, _ = links.shape
     (a_w, a_i), (b_w, b_i) = alpha, beta
     values = gate[..., None, None] * a_w[..., :, None] * b_w[..., None, :]  # (B, H, N, k, k)
     head = torch.arange(B * H, device=links.device).view(B, H, 1, 1, 1) * (N * N)
     flat = head + a_i[..., :, None] * N + b_i[..., None, :]  # (B, H, N, k, k) into links.view(-1)
-    pairs, where = torch.unique(flat.reshape(-1), return_inverse=True)  # sorted, no repeats
-    delta = values.new_zeros(pairs.shape).index_add(0, where, values.reshape(-1).to(values.dtype))
+    pairs, order = flat.reshape(-1).sort()  # (M,)
+    edits = values.reshape(-1)[order].float()  # summed in fp32, as the dense matmul would
+    first = torch.ones_like(pairs, dtype=torch.bool)
+    first[1:] = pairs[1:] != pairs[:-1]
+    last = torch.ones_like(pairs, dtype=torch.bool)
+    last[:-1] = first[1:]
+    group = first.cumsum(0) - 1  # (M,) the pair's rank among the distinct pairs
+    totals = edits.new_zeros(edits.shape).index_add(0, group, edits)[group]  # (M,) per pair
     flat_links = links.reshape(-1)
     old = flat_links[pairs]
-    new = torch.where(torch.isneginf(old), old, torch.clamp(old + delta.to(old.dtype), -clip, clip))
-    return flat_links.index_put((pairs,), new).view(B, H, N, N)
+    new = torch.clamp(old + totals.to(old.dtype), -clip, clip)
+    change = torch.where(last & ~torch.isneginf(old), new - old, torch.zeros_like(old))
+    return flat_links.index_put((pairs,), change, accumulate=True).view(B, H, N, N)
 
 
 class LinkWriter(nn.Module):
@@ -229,14 +233,25 @@ class LinkEditingEncoder(nn.Module):
         links: torch.Tensor,
         x: torch.Tensor,
         key_padding_mask: torch.Tensor | None,
-        write: bool = True,
+        write: bool | torch.Tensor = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One application of the block: (z, L) -> (z', L'); `write=False` keeps L."""
+        """One application of the block: (z, L) -> (z', L'). `write`: False keeps L; a (B,)
+        bool tensor writes the examples where it is True."""
         h = z + x
         for layer in self.layers:
             h = layer(h, links, key_padding_mask)
         z_new = self.norm(h)
-        if self.writer is not None and write:
+        if self.writer is None:
+            return z_new, links
+        if isinstance(write, torch.Tensor):
+            if bool(write.all()):
+                write = True
+            elif not bool(write.any()):
+                write = False
+            else:
+                written = self.writer(z_new, links, key_padding_mask)
+                return z_new, torch.where(write[:, None, None, None], written, links)
+        if write:
             links = self.writer(z_new, links, key_padding_mask)
         return z_new, links
 
@@ -271,7 +286,6 @@ class LinkEditingEncoder(nn.Module):
 __all__ = [
     "LinkEditingEncoder",
     "LinkWriter",
-    "masked_softmax",
     "write_links",
     "write_links_sparse",
 ]

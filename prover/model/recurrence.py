@@ -44,10 +44,10 @@ class Block(Protocol):
         links: torch.Tensor,
         x: torch.Tensor,
         key_padding_mask: torch.Tensor | None,
-        write: bool = True,
+        write: bool | torch.Tensor = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(z (B, N, d), L (B, H, N, N)) -> (z', L'), with x (B, N, d) injected; `write=False`
-        leaves L as it is."""
+        """(z (B, N, d), L (B, H, N, N)) -> (z', L'), with x (B, N, d) injected; `write` False
+        (or False for an example, as a (B,) bool tensor) leaves L as it is."""
         ...
 
     def halt_logit(self, z: torch.Tensor, key_padding_mask: torch.Tensor | None) -> torch.Tensor:
@@ -62,17 +62,19 @@ def run_recurrence(
     key_padding_mask: torch.Tensor | None,
     num_steps: int,
 ) -> EncoderOutput:
-    """Dispatch on training/eval mode and the config's recurrence. The writer runs on every
-    `write_every`-th application of the block in this call (all of them by default)."""
+    """Dispatch on training/eval mode and the config's recurrence. With `write_every` = k > 1
+    an example's links are written on its global steps k, 2k, ... (counted from its carry's
+    `steps`, so a continued carry keeps the rhythm); between them they stay as they are."""
     every = enc.cfg.write_every
-    count = 0
+    applied = 0
 
     def step(z: torch.Tensor, links: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        nonlocal count
-        count += 1
+        nonlocal applied
+        applied += 1
         if every == 1:
             return enc.step(z, links, x, key_padding_mask)
-        return enc.step(z, links, x, key_padding_mask, write=count % every == 0)
+        due = (carry.steps + applied) % every == 0  # (B,)
+        return enc.step(z, links, x, key_padding_mask, write=due)
 
     if not enc.training:
         return _infer(enc, step, carry, key_padding_mask, num_steps)
