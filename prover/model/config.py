@@ -32,8 +32,10 @@ class EncoderConfig:
     )
     link_clip: float = 5.0  # c: finite links are clipped to [-c, c] after each write
     pointer_dim: int = 32  # P
-    # Each pointer keeps its top-k targets (renormalised): the write costs O(N k^2), not O(N^3).
-    pointer_topk: int | None = None
+    # Each pointer keeps its top-k targets (renormalised) and the write touches only the N k^2
+    # edited pairs; None: dense pointers and the O(N^3) write (cheaper below N ~ 100 tokens on
+    # a CPU: bench/link_encoder.py --write-cost).
+    pointer_topk: int | None = 8
     write_every: int = 1  # the writer runs on every k-th step of a call (k = 1: every step)
     gate_init_std: float = 0.0  # std of the gate's initial weights (0: gates start closed)
     # --- recurrence ---
