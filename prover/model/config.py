@@ -35,7 +35,7 @@ class EncoderConfig:
     # Each pointer keeps its top-k targets (renormalised) and the write touches only the N k^2
     # edited pairs; None: dense pointers and the O(N^3) write (cheaper below N ~ 100 tokens on
     # a CPU: bench/link_encoder.py --write-cost).
-    pointer_topk: int | None = 8
+    pointer_topk: int | None = 4
     write_every: int = 1  # the writer runs on every k-th step of a call (k = 1: every step)
     gate_init_std: float = 0.0  # std of the gate's initial weights (0: gates start closed)
     # --- recurrence ---
