@@ -66,18 +66,9 @@ class CSPTrainConfig(TrainConfig):
 
 
 def sudoku_preset() -> CSPTrainConfig:
-    """Generated Sudoku with 30-40 givens; T=8 steps, the last 2 supervised (CPU minutes).
-    Dense write pointers: at 81 cells the O(N^3) write is cheaper than sorting the top-k edits
-    (bench/link_encoder.py --write-cost; the seeded ablations in docs/RESULTS.md)."""
+    """Generated Sudoku with 30-40 givens; T=8 steps, the last 2 supervised (CPU minutes)."""
     enc = EncoderConfig(
-        d_model=128,
-        num_heads=4,
-        d_ff=512,
-        num_layers=2,
-        num_steps=8,
-        pointer_dim=16,
-        grad_steps=2,
-        pointer_topk=None,
+        d_model=128, num_heads=4, d_ff=512, num_layers=2, num_steps=8, pointer_dim=16, grad_steps=2
     )
     # EMA 0.99: a CPU budget is hundreds of steps, which a 0.999 average would barely leave.
     return CSPTrainConfig(model=CSPModelConfig(task="sudoku", encoder=enc), ema_decay=0.99)

@@ -33,8 +33,8 @@ class EncoderConfig:
     link_clip: float = 5.0  # c: finite links are clipped to [-c, c] after each write
     pointer_dim: int = 32  # P
     # Each pointer keeps its top-k targets (renormalised) and the write touches only the N k^2
-    # edited pairs; None: dense pointers and the O(N^3) write (cheaper below N ~ 100 tokens on
-    # a CPU: bench/link_encoder.py --write-cost).
+    # edited pairs; None: dense pointers and the O(N^3) write. Top-4 is the cheapest at both
+    # CSP sizes, N = 81 and 900 (bench/link_encoder.py --write-cost).
     pointer_topk: int | None = 4
     write_every: int = 1  # the writer runs on every k-th step of a call (k = 1: every step)
     gate_init_std: float = 0.0  # std of the gate's initial weights (0: gates start closed)
