@@ -310,7 +310,7 @@ def test_plain_baseline_matches_parameter_count(layers):
 
 def test_top_k_pointers_equal_dense_pointers_when_k_covers_every_token():
     torch.manual_seed(0)
-    dense = LinkWriter(tiny_cfg())
+    dense = LinkWriter(tiny_cfg(pointer_topk=None))
     sparse = LinkWriter(tiny_cfg(pointer_topk=6))
     sparse.load_state_dict(dense.state_dict())
     torch.nn.init.normal_(dense.gate.weight, std=1.0)

@@ -61,7 +61,8 @@ def write_links_sparse(
     values = gate[..., None, None] * a_w[..., :, None] * b_w[..., None, :]  # (B, H, N, k, k)
     head = torch.arange(B * H, device=links.device).view(B, H, 1, 1, 1) * (N * N)
     flat = head + a_i[..., :, None] * N + b_i[..., None, :]  # (B, H, N, k, k) into links.view(-1)
-    pairs, order = flat.reshape(-1).sort()  # (M,)
+    pairs, order = flat.reshape(-1).sort(stable=True)  # (M,); ties in token order, so a
+    # pair's sum adds in the same order whatever else is in the batch
     edits = values.reshape(-1)[order].float()  # summed in fp32, as the dense matmul would
     first = torch.ones_like(pairs, dtype=torch.bool)
     first[1:] = pairs[1:] != pairs[:-1]
