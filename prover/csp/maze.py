@@ -139,13 +139,19 @@ def neighbours(size: int) -> list[list[int]]:
 NEIGHBOURS = neighbours(SIZE)
 
 
-def _bfs(question: np.ndarray) -> tuple[dict[int, int], int, int]:
+def _bfs(
+    question: np.ndarray, stats: dict[str, int] | None = None
+) -> tuple[dict[int, int], int, int]:
+    """BFS from S until G is taken off the queue; `stats["nodes"]` counts the cells taken."""
+    stats = {} if stats is None else stats
+    stats["nodes"] = 0
     adjacent = neighbours(side(question))
     start, goal = int(np.argmax(question == START)), int(np.argmax(question == GOAL))
     parent = {start: start}
     queue = deque([start])
     while queue:
         u = queue.popleft()
+        stats["nodes"] += 1
         if u == goal:
             break
         for v in adjacent[u]:
@@ -166,9 +172,10 @@ def shortest_path_length(question: np.ndarray) -> int | None:
     return n
 
 
-def solve(question: np.ndarray) -> np.ndarray | None:
-    """The question with one shortest S -> G path marked PATH (BFS); None if unreachable."""
-    parent, start, goal = _bfs(question)
+def solve(question: np.ndarray, stats: dict[str, int] | None = None) -> np.ndarray | None:
+    """The question with one shortest S -> G path marked PATH (BFS); None if unreachable.
+    `stats["nodes"]` (when given) counts the cells the BFS took off its queue."""
+    parent, start, goal = _bfs(question, stats)
     if goal not in parent:
         return None
     answer = question.copy()

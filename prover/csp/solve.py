@@ -350,63 +350,11 @@ def exact_search(task: str, puzzle: np.ndarray) -> tuple[np.ndarray | None, int]
     grid form. Sudoku: calls of `sudoku.solve`'s recursion up to the first solution (0 when
     givens clash); maze: cells the BFS takes off its queue, the goal included."""
     get_task(task)
+    stats: dict[str, int] = {}
     if task == "sudoku":
-        return _sudoku_exact(puzzle)
-    return _maze_exact(puzzle)
-
-
-def _sudoku_exact(puzzle: np.ndarray) -> tuple[np.ndarray | None, int]:
-    grid = [int(d) for d in puzzle]
-    if any(d and any(grid[j] == d for j in sudoku.PEERS[i]) for i, d in enumerate(grid)):
-        return None, 0  # as `sudoku.solve`: clashing givens are refused before any search
-    count = [0]
-    solved = _count_search(grid, count)
-    return (np.array(grid, dtype=np.int8) if solved else None), count[0]
-
-
-def _count_search(grid: list[int], count: list[int]) -> bool:
-    """`sudoku._search` with limit 1, counting its calls in count[0]; True when `grid` is
-    left solved (the caller's copy then holds the solution)."""
-    count[0] += 1
-    assigned: list[int] = []
-    cands = sudoku._propagate(grid, assigned)
-    if cands is not None and not cands:
-        return True
-    if cands is not None:
-        best = min(cands, key=lambda i: cands[i].bit_count())  # fewest candidates first
-        for d in range(1, 10):
-            if cands[best] >> d & 1:
-                grid[best] = d
-                if _count_search(grid, count):
-                    return True
-                grid[best] = 0
-    for j in assigned:
-        grid[j] = 0
-    return False
-
-
-def _maze_exact(question: np.ndarray) -> tuple[np.ndarray | None, int]:
-    nbrs = _neighbours(len(question))
-    start = int(np.argmax(question == maze.START))
-    goal = int(np.argmax(question == maze.GOAL))
-    parent, queue, popped = {start: start}, deque([start]), 0
-    while queue:
-        u = queue.popleft()
-        popped += 1
-        if u == goal:
-            break
-        for v in nbrs[u]:
-            if v not in parent and question[v] != maze.WALL:
-                parent[v] = u
-                queue.append(v)
-    if goal not in parent:
-        return None, popped
-    answer = question.astype(np.int8)
-    u = parent[goal]
-    while u != start:
-        answer[u] = maze.PATH
-        u = parent[u]
-    return answer, popped
+        found = sudoku.solve(puzzle.astype(np.int8), limit=1, stats=stats)
+        return (found[0] if found else None), stats["nodes"]
+    return maze.solve(puzzle.astype(np.int8), stats=stats), stats["nodes"]
 
 
 __all__ = ["Proposal", "Proposer", "Result", "exact_search", "is_valid", "solve_verified"]
