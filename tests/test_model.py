@@ -432,3 +432,16 @@ def test_write_every_k_steps_follows_each_examples_global_step():
 def test_write_every_refuses_settings_that_would_misread_it(changes):
     with pytest.raises(ValueError, match="write_every"):
         tiny_cfg(write_every=2, num_steps=4, **changes)
+
+
+def test_closed_gates_draw_nothing_from_the_rng():
+    """gate_init_std=0 must not shift a seeded model's other initial weights."""
+    cfg = tiny_cfg()
+    H, P, d = cfg.num_heads, cfg.pointer_dim, cfg.d_model
+    torch.manual_seed(0)
+    LinkWriter(cfg)
+    after_writer = torch.rand(3)
+    torch.manual_seed(0)
+    for fan_out in (2 * H * P, 2 * H * P, H):  # src, dst, gate: their own default inits
+        torch.nn.Linear(d, fan_out)
+    assert torch.equal(after_writer, torch.rand(3))

@@ -88,7 +88,11 @@ class LinkWriter(nn.Module):
         self.dst = nn.Linear(cfg.d_model, 2 * H * P)
         self.gate = nn.Linear(cfg.d_model, H)
         # By default gates start at zero: links stay at their structural value until learned.
-        nn.init.normal_(self.gate.weight, std=cfg.gate_init_std)
+        # (zeros_ draws nothing from the RNG, so seeded models initialise as they always did)
+        if cfg.gate_init_std > 0:
+            nn.init.normal_(self.gate.weight, std=cfg.gate_init_std)
+        else:
+            nn.init.zeros_(self.gate.weight)
         nn.init.zeros_(self.gate.bias)
 
     def pointer_logits(
