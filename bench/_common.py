@@ -15,22 +15,13 @@ from typing import Any
 
 import torch
 
-
-def mmap_threshold(nbytes: int) -> None:
-    """glibc's M_MMAP_THRESHOLD: allocations above it are fresh mmaps (returned to the OS when
-    freed, page-faulted in again when made)."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-3, nbytes)
-    except (OSError, AttributeError):
-        pass
-
-
-# 64 KiB, fixed: glibc otherwise raises the threshold after each large free and keeps later
-# tensors in its heap, so the RSS would not fall when tensors die and the CPU peak-memory
-# numbers below would read 0. Timings of allocation-heavy code pay for it in page faults
-# (a training process does not): `heap_timing` lifts it while timing.
-MEASURE_THRESHOLD = 1 << 16
-mmap_threshold(MEASURE_THRESHOLD)
+try:
+    # M_MMAP_THRESHOLD = 64 KiB, fixed: glibc otherwise raises the threshold after each large
+    # free and keeps later tensors in its heap, so the RSS would not fall when tensors die and
+    # the CPU peak-memory numbers below would read 0.
+    ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 16)
+except (OSError, AttributeError):
+    pass
 
 
 def machine() -> dict[str, Any]:

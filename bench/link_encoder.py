@@ -23,14 +23,7 @@ import argparse
 import dataclasses
 
 import torch
-from _common import (
-    MEASURE_THRESHOLD,
-    mmap_threshold,
-    peak_memory,
-    print_table,
-    time_call,
-    write_json,
-)
+from _common import peak_memory, print_table, time_call, write_json
 from torch import nn
 
 from prover.model.baselines import PlainEncoder, matched_plain_config, num_params
@@ -85,11 +78,8 @@ def measure(name: str, T: int, encoder: nn.Module, args, device) -> dict:  # typ
         loss.backward()
         opt.step()
 
-    peak = peak_memory(train_step, device)
-    if getattr(args, "heap_timing", False):  # time as a training process runs: no page faults
-        mmap_threshold(1 << 30)
     step_s = time_call(train_step, device, args.repeats)
-    mmap_threshold(MEASURE_THRESHOLD)
+    peak = peak_memory(train_step, device)
     return {
         "model": name,
         "T": T,
@@ -110,8 +100,7 @@ WRITE_COST_SIZES = {  # N -> (batch, the CSP preset's encoder at that size: T=8/
 
 def write_cost(args: argparse.Namespace, device: torch.device) -> None:
     """Looped vs link (dense write, top-k sparse writes) at N = 81 and 900: ms per training
-    step and the ratio to the looped step, timed with big tensors kept in the heap (as in a
-    training process); the peak memory is measured first, with the mmap threshold."""
+    step and the ratio to the looped step."""
     rows = []
     for n, (batch, base) in WRITE_COST_SIZES.items():
         run = argparse.Namespace(

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -180,17 +179,9 @@ class _SudokuDomain(_Domain):
         return not clash and bool((~used[~is_fixed]).any(1).all())
 
 
-def _neighbours(num_cells: int) -> list[list[int]]:
-    """4-neighbours of each cell of a square grid of `num_cells` cells."""
-    size = math.isqrt(num_cells)
-    if size * size != num_cells:
-        raise ValueError(f"a maze must be square, got {num_cells} cells")
-    return maze.neighbours(size)
-
-
 def _distances(passable: np.ndarray, source: int) -> np.ndarray:
     """(N,) BFS edge counts from `source` through passable cells; -1 where unreachable."""
-    nbrs = _neighbours(len(passable))
+    nbrs = maze.neighbours(maze.side(passable))
     dist = np.full(len(passable), -1, dtype=np.int64)
     dist[source] = 0
     queue = deque([source])
