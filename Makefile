@@ -4,8 +4,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.springtail-installed
-# Debian packages: Coq 8.16 (required), CoqHammer and the ATPs it calls (the `hammer` baseline).
-APT_PACKAGES := coq libcoq-hammer eprover z3 cvc4
+# Debian packages: Coq 8.16 (required), CoqHammer and the ATPs it calls (the `hammer` baseline),
+# Coquelicot (miniF2F-Coq's problems import it), Interval and csdp (the `interval` and `psatz`
+# closers of `--arith`).
+APT_PACKAGES := coq libcoq-hammer libcoq-coquelicot libcoq-interval coinor-csdp eprover z3 cvc4
 
 .PHONY: setup demo test lint coq clean
 
@@ -22,7 +24,9 @@ $(STAMP): pyproject.toml
 
 coq:
 	@if command -v coqidetop.opt >/dev/null 2>&1 && command -v coqc >/dev/null 2>&1 \
-	    && command -v eprover >/dev/null 2>&1; then :; \
+	    && command -v eprover >/dev/null 2>&1 && command -v csdp >/dev/null 2>&1 \
+	    && [ -d "$$(coqc -where)/user-contrib/Coquelicot" ] \
+	    && [ -d "$$(coqc -where)/user-contrib/Interval" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	    echo "installing $(APT_PACKAGES) from Debian's packages"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \

@@ -52,6 +52,46 @@ def check_hammer() -> tuple[bool, str]:
     return True, "CoqHammer (sauto, hammer) with eprover, z3, cvc4"
 
 
+def _loads(sentence: str) -> tuple[int, str]:
+    """coqc on a one-line file: (exit code, output)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "Probe.v"
+        src.write_text(sentence + "\n")
+        return _run(["coqc", "-q", str(src)], cwd=tmp)
+
+
+def check_coquelicot() -> tuple[bool, str]:
+    """Coquelicot (37 of miniF2F-Coq's 488 problems import it)."""
+    if shutil.which("coqc") is None:
+        return False, "coqc not found: install Coq first"
+    rc, out = _loads("Require Import Coquelicot.Coquelicot.")
+    if rc != 0:
+        return (
+            False,
+            "Coquelicot does not load (apt-get install -y libcoq-coquelicot; make setup does "
+            f"it as root): {out[-160:]}",
+        )
+    return True, "Coquelicot (real analysis; miniF2F-Coq's problems import it)"
+
+
+def check_arith() -> tuple[bool, str]:
+    """The real-arithmetic closers of `--arith`: Lra/Psatz (always), csdp, Interval."""
+    if shutil.which("coqc") is None:
+        return False, "coqc not found: install Coq first"
+    parts, missing = ["lra", "nra"], []
+    if shutil.which("csdp"):
+        parts.append("psatz (csdp)")
+    else:
+        missing.append("csdp for psatz (apt-get install -y coinor-csdp)")
+    rc, _ = _loads("From Interval Require Import Tactic.")
+    if rc == 0:
+        parts.append("interval")
+    else:
+        missing.append("Interval for `interval` (apt-get install -y libcoq-interval)")
+    detail = ", ".join(parts) + (f"; missing: {'; '.join(missing)}" if missing else "")
+    return not missing, detail
+
+
 def check_lean() -> tuple[bool, str]:
     if shutil.which("lake") is None:
         return (
@@ -89,6 +129,8 @@ def diagnose() -> dict[str, tuple[bool, str]]:
     return {
         "coq": check_coq(),
         "hammer": check_hammer(),
+        "coquelicot": check_coquelicot(),
+        "arith": check_arith(),
         "lean": check_lean(),
         "leandojo": check_leandojo(),
     }
