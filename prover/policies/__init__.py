@@ -5,13 +5,13 @@
 
 | name | backends | options |
 |---|---|---|
-| `portfolio` | coq, lean, leandojo | (the backend picks Coq's or Lean's portfolio) |
+| `portfolio` | coq, lean, leandojo | `arith` (Coq: the real-arithmetic procedures too) |
 | `hammer` | coq | `hammer_timeout` (seconds per `hammer.` call; the ATPs get half) |
 | `model` | coq, lean, leandojo | `model` (required), `num_candidates`, `decoding` |
 | `knn` | coq | `trace`, `split` (the training split indexed), `extra_steps` (replay proofs), |
 | | | `exclude` (full names of theorems whose steps are left out), `offline` |
 | `hybrid` | coq | the knn options, `source_rows`, `model`, `num_candidates`, `decoding`, |
-| | | `library`, `hammer_timeout` (0: no CoqHammer) |
+| | | `library`, `hammer_timeout` (0: no CoqHammer), `arith` (its closers' `arith`) |
 
 `source_rows` are a replay store's outcomes (`ReplayStore.source_outcomes`) from which the
 hybrid learns each source's success rate; `extra_steps` its verified proofs' steps, indexed
@@ -45,11 +45,13 @@ class PolicySpec:
     required: tuple[str, ...] = ()
 
 
-def _portfolio(backend: str, tactic_timeout: float) -> TacticPolicy:
+def _portfolio(backend: str, tactic_timeout: float, *, arith: bool = False) -> TacticPolicy:
     if backend == "coq":
         from prover.policies.portfolio import PortfolioPolicy
 
-        return PortfolioPolicy()
+        return PortfolioPolicy(arith=arith)
+    if arith:
+        raise PolicyError("--arith is for Coq (Lean's portfolio has its own arithmetic)")
     from prover.policies.lean_portfolio import LeanPortfolioPolicy
 
     return LeanPortfolioPolicy()
@@ -94,6 +96,7 @@ def _hybrid(
     decoding: str = "beam",
     library: str | None = None,
     hammer_timeout: float = 20.0,
+    arith: bool = False,
     **knn: Any,  # the knn options: trace, split, extra_steps, exclude, offline
 ) -> TacticPolicy:
     from prover.policies.hybrid import HybridPolicy, SourceStats
@@ -110,7 +113,7 @@ def _hybrid(
 
         programs = LibraryPolicy(_Nothing(), Path(library))
     return HybridPolicy(
-        closers=PortfolioPolicy(),
+        closers=PortfolioPolicy(arith=arith),
         knn=_knn(backend, tactic_timeout, candidates=HYBRID_KNN_CANDIDATES, **knn),
         model=generator,
         library=programs,
@@ -144,7 +147,7 @@ def _model(
 
 LEAN = ("lean", "leandojo")
 REGISTRY: dict[str, PolicySpec] = {
-    "portfolio": PolicySpec(("coq", *LEAN), (), _portfolio),
+    "portfolio": PolicySpec(("coq", *LEAN), ("arith",), _portfolio),
     "hammer": PolicySpec(("coq",), ("hammer_timeout",), _hammer),
     "model": PolicySpec(
         ("coq", *LEAN), ("model", "num_candidates", "decoding"), _model, required=("model",)
@@ -164,6 +167,7 @@ REGISTRY: dict[str, PolicySpec] = {
             "decoding",
             "library",
             "hammer_timeout",
+            "arith",
         ),
         _hybrid,
     ),

@@ -1,10 +1,22 @@
 """The Coq portfolio baseline: closing automation tactics, each wrapped in `solve [...]` so it
 fails unless it closes the goal, then a few structural steps (`intros`, `simpl`, induction on
-the first `nat`/`list` variable, `split`) after which search tries the closers again."""
+the first `nat`/`list` variable, `split`) after which search tries the closers again.
+
+The closers include the decision procedures for integer and ring arithmetic (`lia`, `nia`,
+`ring`, `field`: they fail fast where their library is not loaded). With `arith=True` (the
+miniF2F benchmark, whose files load the reals) the policy also imports `Lra` and `Psatz` and
+proposes the real-arithmetic procedures: `lra`, `nra`, `psatz R 2` where its back end (the
+`csdp` program, Debian's coinor-csdp) is installed, and `interval` where the Coq Interval
+library (Debian's libcoq-interval) is. Those imports load `Coq.Reals`, so they are not in the
+default portfolio: on a standard-library split they would load held-out files
+(`coq_trace.POLICY_IMPORTS`).
+"""
 
 from __future__ import annotations
 
 import re
+import shutil
+from functools import cache
 
 from prover.envs.base import ProofState
 from prover.policies.base import Candidate, TacticPolicy
@@ -17,12 +29,40 @@ CLOSERS = (
     "discriminate",
     "congruence",
     "lia",
+    "ring",
+    "field",
     "tauto",
     "intuition",
     "simpl; auto",
     "eauto",
     "firstorder",
+    "nia",
 )
+ARITH_IMPORTS = ("From Coq Require Import Lia Lra Psatz.",)
+INTERVAL_IMPORT = "From Interval Require Import Tactic."
+
+
+@cache
+def arith_tools() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(closers, imports) of the real-arithmetic procedures this machine has (module
+    docstring): `lra`, `nra`, then `psatz R 2` if `csdp` is on PATH and `interval` if Coq's
+    Interval library is installed."""
+    from prover.envs.base import EnvError
+    from prover.envs.coq_project import coqlib
+
+    closers, imports = ["lra", "nra"], [*ARITH_IMPORTS]
+    if shutil.which("csdp"):
+        closers.append("psatz R 2")
+    try:
+        interval = (coqlib() / "user-contrib" / "Interval" / "Tactic.vo").is_file()
+    except (EnvError, OSError):
+        interval = False
+    if interval:
+        closers.append("interval")
+        imports.append(INTERVAL_IMPORT)
+    return tuple(closers), tuple(imports)
+
+
 # A variable of a data type: `nat`, `bool`, `list A`, `option (A * B)`, `positive`, ...
 _VAR_RE = re.compile(r"^([\w', ]+) : ([A-Za-z_][\w.]*(?: [\w.]+| \(.+\))?)$", re.M)
 _NOT_DATA = {"Prop", "Set", "Type"}
@@ -53,8 +93,14 @@ class PortfolioPolicy(TacticPolicy):
     version = "portfolio"
     imports: tuple[str, ...] = ("From Coq Require Import Lia.",)
 
-    def __init__(self, closers: tuple[str, ...] = CLOSERS) -> None:
+    def __init__(self, closers: tuple[str, ...] = CLOSERS, *, arith: bool = False) -> None:
         self.closers = closers
+        if arith:
+            extra, imports = arith_tools()
+            self.closers = (*closers, *extra)
+            self.imports = imports
+            self.name = "portfolio"
+            self.version = "portfolio+arith[" + ",".join(extra) + "]"
 
     def propose(self, state: ProofState) -> list[Candidate]:
         out = [
