@@ -54,6 +54,7 @@ def summarize(
                 "time_s": round(r.time_s, 3),
                 "status": str(r.status),
                 "reason": r.reason,
+                "axioms": r.axioms,
                 "imports": r.imports,
                 "imports_dropped": r.imports_dropped,
                 "sources": r.sources,

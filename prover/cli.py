@@ -2,22 +2,26 @@
 
     springtail doctor
     springtail check FILE [--backend coq|lean] [--json] [--allow-axiom NAME ...]
-                     [--allow-impredicative-set]
+                     [--allow-axioms none|classical] [--allow-impredicative-set]
     springtail prove --backend coq|lean|leandojo --file F --theorem NAME [NAME ...]
                      [--policy portfolio|hammer|model|knn|hybrid [--model DIR]
                      [--num-candidates K] [--decoding beam|sample] [--trace DIR] [--offline]
                      [--hammer-timeout S]] [--expand-batch B] [--debug-search]
-                     [--library LIBDIR]
+                     [--library LIBDIR] [--arith]
                      [--timeout S] [--tactic-timeout S] [--json OUT] [--allow-axiom NAME ...]
-                     [--allow-impredicative-set] [--workers N] [--ray-address ADDR]
+                     [--allow-axioms none|classical] [--allow-impredicative-set]
+                     [--workers N] [--ray-address ADDR]
     springtail trace --backend coq --out DIR [--files GLOB ...] [--workers N]
     springtail train [--preset tiny|small|base] [--data DIR] [--minutes M] --out DIR [k=v ...]
     springtail loop --backend coq --rounds R [--policy model|hybrid] [--model DIR] [--out DIR]
+                     [--data TRACE] [--minif2f DIR]
                      [--minutes M] [--hammer-timeout S]
                      [--expand-batch B] [--num-candidates K] [--library LIBDIR]
                      [--introspect] [--introspect-iterations N] ...
                      [--workers N] [--ray-address ADDR]
-    springtail eval coq|minif2f [--split S] [--data PATH] [--policy ...] [--model DIR]
+    springtail eval coq|minif2f [--backend coq|lean] [--split S] [--data PATH]
+                     [--policy ...] [--model DIR] [--arith] [--allow-axioms none|classical]
+                     [--half train|held]
                      [--trace DIR] [--offline] [--hammer-timeout S]
                      [--num-candidates K] [--decoding beam|sample] [--expand-batch B]
                      [--limit K] [--timeout S] [--tactic-timeout S] [--json OUT]
@@ -57,9 +61,10 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from prover.data import Theorem, split_theorems
+from prover.data import STATEMENT_HALVES, Theorem, split_theorems, statement_half
 from prover.envs import EnvError, VerifyResult, format_proof, get_env
 from prover.envs.base import short_names, valid_axiom_name
+from prover.envs.coq_axioms import AXIOM_SETS, axiom_set
 from prover.episodes import EpisodeResult
 from prover.overrides import Parser
 from prover.policies import DEFAULT_TRACE, REGISTRY, TacticPolicy, get_policy
@@ -148,6 +153,12 @@ def _policy(
         "decoding": args.decoding,
         "hammer_timeout": args.hammer_timeout,
     }
+    if getattr(args, "arith", False):
+        if args.policy not in ("portfolio", "hybrid") or backend != "coq":
+            raise UsageError(
+                "--arith adds Coq's real-arithmetic closers to --policy portfolio or hybrid"
+            )
+        options["arith"] = True
     if args.policy in ("hammer", "hybrid") and args.hammer_timeout is None:
         from prover.policies.hammer import default_hammer_timeout
 
@@ -268,6 +279,13 @@ def _add_search_args(p: argparse.ArgumentParser) -> None:
         help="knn/hybrid: do not index proofs verified during the run",
     )
     p.add_argument(
+        "--arith",
+        action="store_true",
+        help="Coq portfolio/hybrid: also the real-arithmetic procedures (lra, nra, psatz, "
+        "interval where installed) and their imports, which load Coq.Reals (on for eval "
+        "minif2f --backend coq)",
+    )
+    p.add_argument(
         "--hammer-timeout",
         type=_positive,
         metavar="S",
@@ -282,6 +300,27 @@ def _add_search_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_axiom_set_arg(p: argparse.ArgumentParser, default: str | None, said: str) -> None:
+    p.add_argument(
+        "--allow-axioms",
+        choices=list(AXIOM_SETS),
+        default=default,
+        metavar="SET",
+        help="Coq: accept a named set of the standard library's axioms, by kernel name: "
+        "`classical` is its real-number axioms and those of classical logic, choice, "
+        "extensionality and proof irrelevance (listed in docs/MINIF2F_COQ.md); `none` "
+        f"accepts none (default: {said})",
+    )
+
+
+def _allowed_axioms(args: argparse.Namespace, backend: str) -> list[str]:
+    """`--allow-axiom` names plus the `--allow-axioms` set's (Coq only)."""
+    named = axiom_set(args.allow_axioms or "none")
+    if named and backend != "coq":
+        raise UsageError(f"--allow-axioms {args.allow_axioms} is a set of Coq axioms")
+    return list(dict.fromkeys([*args.allow_axiom, *named]))
+
+
 def _add_allow_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--allow-axiom",
@@ -292,6 +331,7 @@ def _add_allow_args(p: argparse.ArgumentParser) -> None:
         help="accept this declared axiom (a qualified name, matched by kernel name; "
         "repeatable). An admitted lemma is never accepted",
     )
+    _add_axiom_set_arg(p, "none", "none")
     p.add_argument(
         "--allow-impredicative-set",
         action="store_true",
@@ -314,7 +354,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     report = diagnose()
     for name, (ok, detail) in report.items():
-        print(f"{'ok     ' if ok else 'missing'} {name:9s} {detail}")
+        print(f"{'ok     ' if ok else 'missing'} {name:10s} {detail}")
     return EXIT_OK if report["coq"][0] else EXIT_NOT_PROVED
 
 
@@ -324,8 +364,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.backend != "coq":
             raise UsageError("--allow-impredicative-set is a Coq option")
         options["allow_impredicative_set"] = True
+    allowed = _allowed_axioms(args, args.backend)
     with get_env(args.backend, **options) as env:
-        results = env.check_file(args.file, allowed_axioms=args.allow_axiom)
+        results = env.check_file(args.file, allowed_axioms=allowed)
     shown = short_names(list(results))
     if args.json:
         print(json.dumps([_check_row(shown[n], n, r) for n, r in results.items()], indent=2))
@@ -368,8 +409,9 @@ def cmd_prove(args: argparse.Namespace) -> int:
     env_kwargs: dict[str, object] = {"tactic_timeout": tactic_timeout}
     if args.library:
         env_kwargs["library"] = args.library
-    if args.allow_axiom:
-        env_kwargs["allowed_axioms"] = args.allow_axiom
+    allowed = _allowed_axioms(args, args.backend)
+    if allowed:
+        env_kwargs["allowed_axioms"] = allowed
     if args.allow_impredicative_set:
         if args.backend != "coq":
             raise UsageError("--allow-impredicative-set is a Coq option")
@@ -463,11 +505,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1, got {args.limit}")
-    if args.benchmark == "coq":
+    backend = _eval_backend(args)
+    args.backend = backend
+    if backend == "coq":
         _check_library(args)
     tactic_timeout = args.tactic_timeout or min(5.0, args.timeout)
-    backend = "coq" if args.benchmark == "coq" else "lean"
-    split = args.split or ("novel_files/test" if backend == "coq" else "valid")
+    split = args.split or ("novel_files/test" if args.benchmark == "coq" else "valid")
+    minif2f_coq = args.benchmark == "minif2f" and backend == "coq"
     config = EvalConfig(
         split=split,
         limit=args.limit,
@@ -477,13 +521,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
         debug_search=args.debug_search,
         library=args.library or "",
     )
-    if args.benchmark == "minif2f":
+    held_out: list[Theorem] = []
+    if minif2f_coq:
+        from eval import minif2f_coq as mf_coq
+
+        held_out = mf_coq.load_theorems(args.data, split)
+        if args.half:
+            held_out = statement_half(held_out, args.half)
+        held_out = held_out[: args.limit]
+    elif args.benchmark == "minif2f":
         from eval import minif2f
 
         rows = minif2f.load_statements(args.data, split)[: args.limit]
     data = Path(args.data or DEFAULT_TRACE)
-    held_out: list[Theorem] = []
-    if backend == "coq":
+    if args.benchmark == "coq":
         if args.trace and Path(args.trace).resolve() != data.resolve():
             raise UsageError(
                 "eval coq indexes the training split of the trace it evaluates (--data): "
@@ -508,8 +559,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             args,
             backend,
             tactic_timeout,
-            trace=str(data),
-            split=f"{split.split('/')[0]}/train",
+            # miniF2F-Coq: knn/hybrid index --trace's training split (no file of it is held out)
+            trace=None if minif2f_coq else str(data),
+            split="novel_files/train" if minif2f_coq else f"{split.split('/')[0]}/train",
             store=store,
             held_out=held_out,
         )
@@ -518,7 +570,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
             if store is None:
                 store = stack.enter_context(ReplayStore(run.store))
         pool, name = _pool(args), EVAL_RUN if run is not None else None
-        if args.benchmark == "coq":
+        if minif2f_coq:
+            summary = mf_coq.evaluate(
+                held_out,
+                policy,
+                config,
+                log,
+                allow_axioms=args.allow_axioms,
+                store=store,
+                pool=pool,
+                run=name,
+                done=done,
+            )
+        elif args.benchmark == "coq":
             from eval.coq_split import evaluate
 
             summary = evaluate(
@@ -538,11 +602,49 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 rows, policy, config, make_env, log, store=store, pool=pool, run=name, done=done
             )
     print(markdown_table([summary]))
+    if minif2f_coq:
+        used = sorted({a for r in summary["results"] for a in r.get("axioms", [])})
+        print(
+            f"axioms allowed: {args.allow_axioms} ({len(summary['allowed_axioms']['names'])} "
+            "kernel names, docs/MINIF2F_COQ.md); used by the proofs: "
+            + (", ".join(used) if used else "none")
+        )
     if run is not None:
         _write_json(str(run.folder / "summary.json"), summary)
     if args.json:
         _write_json(args.json, summary)
     return EXIT_OK
+
+
+def _eval_backend(args: argparse.Namespace) -> str:
+    """The backend of an eval (`coq` for eval coq; minif2f: --backend, default lean), with
+    the options only one of them takes refused (exit 2) before any work."""
+    if args.benchmark == "coq":
+        if args.backend == "lean":
+            raise UsageError(
+                "eval coq runs on Coq: drop --backend lean (miniF2F in Lean: eval minif2f)"
+            )
+        if args.half:
+            raise UsageError("--half is for eval minif2f --backend coq (eval coq: --split)")
+        if args.allow_axioms not in (None, "none"):
+            raise UsageError(
+                "eval coq allows each theorem exactly the axioms its own library proof uses: "
+                "--allow-axioms is for eval minif2f --backend coq"
+            )
+        return "coq"
+    backend = args.backend or "lean"
+    if args.half and backend != "coq":
+        raise UsageError("--half picks files of a miniF2F-Coq folder: use it with --backend coq")
+    if backend == "coq":
+        args.allow_axioms = args.allow_axioms or "classical"
+        # the benchmark's files load the reals: the closers get the real-arithmetic procedures
+        args.arith = args.arith or args.policy in ("portfolio", "hybrid")
+    elif args.allow_axioms not in (None, "none"):
+        raise UsageError(
+            f"--allow-axioms {args.allow_axioms} is a set of Coq axioms: use it with "
+            "--backend coq (Lean's axioms are checked by the REPL backend)"
+        )
+    return backend
 
 
 EVAL_RUN = "eval"  # the run name of an `eval --out` folder's episodes
@@ -599,6 +701,10 @@ def _eval_run(
         "timeout": args.timeout,
         "tactic_timeout": tactic_timeout,
         "expand_batch": args.expand_batch,
+        # None unless set, so a run folder made before these options existed still resumes
+        "arith": True if getattr(args, "arith", False) else None,
+        "allow_axioms": None if args.allow_axioms in (None, "none") else args.allow_axioms,
+        "half": args.half,
     }
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--out {folder} is a file: give a folder for the run")
@@ -660,6 +766,7 @@ def cmd_loop(args: argparse.Namespace) -> int:
         introspect=args.introspect,
         policy=args.policy,
         hammer_timeout=args.hammer_timeout,
+        minif2f=args.minif2f or "",
         workers=args.workers,
         ray_address=args.ray_address,
         **tuning,
@@ -761,14 +868,29 @@ def _eval_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     e = sub.add_parser("eval", help="pass@1 of a policy on a held-out split")
     e.add_argument("benchmark", choices=["coq", "minif2f"])
     e.add_argument(
+        "--backend",
+        choices=["coq", "lean"],
+        help="minif2f: coq (miniF2F-rocq's .v files) or lean (the Lean REPL; the default); "
+        "coq: coq only",
+    )
+    e.add_argument(
         "--split",
         help="coq: STRATEGY/PART (default novel_files/test); minif2f: "
         "valid or test (default valid)",
     )
     e.add_argument(
         "--data",
-        help="coq: trace folder (default datasets/coq_trace); minif2f: "
-        "statements JSONL (default ../shared/data/minif2f/...lean4.24...)",
+        help="coq: trace folder (default datasets/coq_trace); minif2f: statements JSONL "
+        "(default ../shared/data/minif2f/...lean4.24...); minif2f --backend coq: a folder of "
+        ".v files, one theorem each (default ../shared/data/minif2f_coq/SPLIT; only valid is "
+        "shipped)",
+    )
+    _add_axiom_set_arg(e, None, "classical for minif2f --backend coq, else none")
+    e.add_argument(
+        "--half",
+        choices=list(STATEMENT_HALVES),
+        help="minif2f --backend coq: only the files of this half (by a hash of the name): "
+        "`springtail loop --minif2f` learns on train and is measured on held",
     )
     _add_search_args(e)
     e.add_argument("--limit", type=int, default=None)
@@ -808,6 +930,13 @@ def _loop_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     lp.add_argument("--model", metavar="DIR", help="starting model (default: train one)")
     lp.add_argument("--data", default="datasets/coq_trace", help="trace folder")
     lp.add_argument("--eval-split", default="novel_files/val")
+    lp.add_argument(
+        "--minif2f",
+        metavar="DIR",
+        help="search the training half of this folder of miniF2F-Coq valid files and evaluate "
+        "on its other half (e.g. ../shared/data/minif2f_coq/valid), instead of --data's "
+        "splits; --data is then the trace the model trains on and retrieval indexes",
+    )
     lp.add_argument("--train-theorems", type=int, default=32, metavar="K")
     lp.add_argument("--eval-theorems", type=int, default=32, metavar="K")
     lp.add_argument("--timeout", type=_positive, default=10.0, help="search seconds/theorem")

@@ -132,6 +132,38 @@ def split_theorems(data_dir: Path, split: str) -> list[Theorem]:
     return sorted(out, key=lambda t: hashlib.sha256(t.label.encode()).hexdigest())
 
 
+STATEMENT_HALVES = ("train", "held")
+
+
+def statement_files(folder: Path) -> list[Theorem]:
+    """One theorem per `.v` file of `folder`, miniF2F-Coq's layout: `NAME.v` holds its imports
+    and `Theorem NAME : ...` (proof `Admitted`, ignored). In a fixed order (a hash of the
+    name), so the first K are a fixed sample. Only names are read here; whether a file
+    compiles and states `NAME` is the env's to find out (a file that does not is counted as
+    discarded)."""
+    if not folder.is_dir():
+        raise DataFormatError(
+            f"{folder} is not a folder: give a folder of .v files, one theorem each "
+            "(e.g. a checkout of miniF2F-rocq's valid/ or test/)"
+        )
+    files = [f for f in folder.glob("*.v") if f.is_file()]
+    if not files:
+        raise DataFormatError(f"{folder} holds no .v files: give a folder of miniF2F-Coq files")
+    out = [Theorem(f.resolve(), f.stem, f.stem) for f in files]
+    return sorted(out, key=lambda t: hashlib.sha256(t.label.encode()).hexdigest())
+
+
+def statement_half(theorems: list[Theorem], half: str) -> list[Theorem]:
+    """The `train` or `held` half of a statement folder's theorems, by a hash of the name: the
+    loop learns on `train` (its own verified proofs) and is measured on `held`."""
+    if half not in STATEMENT_HALVES:
+        raise ValueError(f"half must be one of {STATEMENT_HALVES}, got {half!r}")
+    want = 0 if half == "train" else 1
+    return [
+        t for t in theorems if int(hashlib.sha256(t.label.encode()).hexdigest(), 16) % 2 == want
+    ]
+
+
 def _from_benchmark(path: Path) -> Iterator[TacticStep]:
     try:
         theorems = json.loads(path.read_text(encoding="utf-8"))

@@ -33,6 +33,15 @@ rates are learned again from the store's outcomes each round. The index never ho
 human proofs of the theorems being searched (training theorems are left out of it while
 they are searched) nor of any held-out file; the evaluation split must share the training
 split's strategy.
+
+With `--minif2f DIR` (a folder of miniF2F-Coq `valid` files, one theorem each), the theorems
+searched and evaluated are that folder's instead of the trace's: each round searches the
+first `--train-theorems` of its training half (`prover.data.statement_half`) and evaluates on
+the first `--eval-theorems` of the other half, with the standard library's classical axioms
+allowed (`coq_axioms.CLASSICAL`) and, for the hybrid, the real-arithmetic closers; the trace
+(`--data`, e.g. a trace of `Reals/`, `ZArith/`, `QArith/`, `Arith/`, `NArith/`) is what the
+model trains on and retrieval indexes, with the verified miniF2F proofs added each round. A
+folder named `test` is refused: the loop learns from valid problems only.
 """
 
 from __future__ import annotations
@@ -47,8 +56,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prover.data import Theorem, split_theorems
+from prover.data import Theorem, split_theorems, statement_files, statement_half
 from prover.envs import get_env
+from prover.envs.coq_axioms import CLASSICAL
 from prover.envs.coq_library import private_copy, program_calls
 from prover.episodes import EpisodeResult, tally
 from prover.introspect.corpus import from_replay, from_trace
@@ -99,6 +109,7 @@ class LoopConfig:
     introspect_minimise: int = 0  # proofs minimised per round before mining
     policy: str = "model"  # "model" (generation) or "hybrid" (prover.policies.hybrid)
     hammer_timeout: float | None = None  # hybrid: per `hammer.` call (None: the default, 0: off)
+    minif2f: str = ""  # a folder of miniF2F-Coq valid files: search and evaluate its halves
     workers: int | None = None  # Ray workers searching (None: the machine's cores)
     ray_address: str | None = None  # join this Ray cluster (None: a local instance)
 
@@ -122,8 +133,16 @@ class LoopConfig:
                 raise ValueError("hammer_timeout is seconds per call (0: no CoqHammer)")
             if self.policy != "hybrid":
                 raise ValueError("hammer_timeout is for the hybrid policy (--policy hybrid)")
+        if self.minif2f and Path(self.minif2f).resolve().name == "test":
+            raise ValueError(
+                f"{self.minif2f}: the loop learns from miniF2F's valid problems only, never test"
+            )
         strategy = self.train_split.split("/")[0]
-        if self.policy == "hybrid" and self.eval_split.split("/")[0] != strategy:
+        if (
+            self.policy == "hybrid"
+            and not self.minif2f
+            and self.eval_split.split("/")[0] != strategy
+        ):
             raise ValueError(
                 f"the hybrid policy indexes {self.train_split}: evaluate on a split of the same "
                 f"strategy ({strategy}/val or {strategy}/test), not {self.eval_split}, or its "
@@ -208,8 +227,7 @@ def _run_loop(
     if rows_path.is_file():
         rows = [json.loads(line) for line in rows_path.read_text().splitlines() if line.strip()]
     data = Path(cfg.data)
-    train_set = split_theorems(data, cfg.train_split)[: cfg.train_theorems]
-    eval_set = split_theorems(data, cfg.eval_split)[: cfg.eval_theorems]
+    train_set, eval_set = theorem_sets(cfg)
 
     if rows:
         current = Path(rows[-1]["model"])
@@ -275,6 +293,27 @@ def _run_loop(
     return rows
 
 
+def theorem_sets(cfg: LoopConfig) -> tuple[list[Theorem], list[Theorem]]:
+    """The theorems each round searches and those it is evaluated on (module docstring)."""
+    if cfg.minif2f:
+        every = statement_files(Path(cfg.minif2f))
+        return (
+            statement_half(every, "train")[: cfg.train_theorems],
+            statement_half(every, "held")[: cfg.eval_theorems],
+        )
+    data = Path(cfg.data)
+    return (
+        split_theorems(data, cfg.train_split)[: cfg.train_theorems],
+        split_theorems(data, cfg.eval_split)[: cfg.eval_theorems],
+    )
+
+
+def _split_name(cfg: LoopConfig, split: str) -> str:
+    if not cfg.minif2f:
+        return split
+    return "minif2f/train" if split == cfg.train_split else "minif2f/held"
+
+
 def check_library(folder: Path) -> None:
     """Refuse (`PolicyError` / `EnvError`, exit 2) a library folder Springtail would not load."""
     library_programs(folder)
@@ -298,6 +337,9 @@ def _attempt(
     attempted theorem."""
     policy: TacticPolicy
     options: dict[str, Any] = {"library": str(library)} if library is not None else {}
+    split = _split_name(cfg, split)
+    if cfg.minif2f:
+        options["allowed_axioms"] = CLASSICAL
     if cfg.policy == "hybrid":
         # the theorems searched now: their own human proofs are not retrieved
         exclude = {t.label for t in theorems}
@@ -322,7 +364,7 @@ def _attempt(
         recorder,
         pool=cfg.pool(),
         desc=f"{policy.name} {split}",
-        allow_original_axioms=True,
+        allow_original_axioms=not cfg.minif2f,
         done=done,
     )
     times = [x.time_s for x in results if x.attempted]
@@ -362,6 +404,7 @@ def _hybrid(
         num_candidates=cfg.num_candidates,
         library=str(library) if library is not None else None,
         hammer_timeout=hammer,
+        arith=True if cfg.minif2f else None,
     )
 
 

@@ -1,0 +1,234 @@
+"""miniF2F on Coq, on real Coq: a file of the shared format proved end to end, files that do
+not compile counted as discarded, the `classical` axiom allowance (exactly its kernel names,
+nothing else), Coquelicot and the arithmetic closers installed, bad input refused.
+
+Run: pytest tests/test_minif2f_coq.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prover.cli import main
+from prover.data import statement_files, statement_half
+from prover.envs import get_env
+from prover.envs.coq_axioms import CLASSICAL, axiom_set
+from prover.loop import LoopConfig, theorem_sets
+from prover.policies.portfolio import PortfolioPolicy, arith_tools
+
+from .conftest import SHARED_DATA
+
+VALID = SHARED_DATA / "minif2f_coq" / "valid"
+
+# The shared format: imports, `Theorem NAME : ...`, `Proof.`, `Admitted.`; NAME.v.
+FILES = {
+    # a linear real equation: `intros.` then `lra`, whose proof rests on the reals' axioms
+    "toy_linear": "Require Import Reals.\nOpen Scope R_scope.\n\n"
+    "Theorem toy_linear :\n  forall x : R, 2 * x + 3 = 7 -> x = 2.\nProof.\nAdmitted.\n",
+    # does not compile: no such library
+    "toy_no_library": "Require Import NoSuchLibraryAnywhere.\n\n"
+    "Theorem toy_no_library : True.\nProof.\nAdmitted.\n",
+    # does not compile: the statement does not type-check
+    "toy_ill_typed": "Require Import Arith.\n\n"
+    "Theorem toy_ill_typed : 1 + true = 2.\nProof.\nAdmitted.\n",
+    # compiles, but states another name than its file's
+    "toy_misnamed": "Theorem something_else : True.\nProof.\nAdmitted.\n",
+}
+
+
+def _write(folder: Path, names: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / f"{name}.v").write_text(FILES[name])
+    return folder
+
+
+def test_a_file_is_proved_end_to_end_and_broken_files_are_discarded(
+    capsys, tmp_path: Path, coq_installed: None
+) -> None:
+    data = _write(tmp_path / "valid", list(FILES))
+    out = tmp_path / "summary.json"
+    rc = main(
+        [
+            "eval",
+            "minif2f",
+            "--backend",
+            "coq",
+            "--data",
+            str(data),
+            "--policy",
+            "portfolio",
+            "--timeout",
+            "30",
+            "--workers",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert rc == 0
+    summary = json.loads(out.read_text())
+    assert summary["benchmark"] == "minif2f-coq"
+    assert summary["allowed_axioms"] == {"set": "classical", "names": list(CLASSICAL)}
+    assert (summary["attempted"], summary["proved"], summary["discarded"]) == (1, 1, 3)
+    rows = {r["theorem"]: r for r in summary["results"]}
+    assert set(rows) == set(FILES)
+    proved = rows["toy_linear"]
+    assert proved["proved"] and proved["status"] == "proved"
+    assert any("lra" in t for t in proved["proof"])
+    # the reals rest on the standard library's axioms: allowed, and reported
+    assert proved["axioms"] and set(proved["axioms"]) <= set(CLASSICAL)
+    for name in ("toy_no_library", "toy_ill_typed", "toy_misnamed"):
+        assert rows[name]["status"] == "discarded" and not rows[name]["proved"]
+        assert rows[name]["reason"]
+    assert "axioms allowed: classical" in printed
+    assert "ClassicalDedekindReals" in printed  # the axioms the proofs used, by name
+
+
+def test_the_proof_is_rejected_without_the_allowance(tmp_path: Path, coq_installed: None) -> None:
+    file = _write(tmp_path, ["toy_linear"]) / "toy_linear.v"
+    proof = ["intros.", "lra."]
+    imports = arith_tools()[1]
+    with get_env("coq") as env:
+        bare = env.verify(file=file, theorem="toy_linear", proof=proof, imports=imports)
+    with get_env("coq", allowed_axioms=CLASSICAL) as env:
+        allowed = env.verify(file=file, theorem="toy_linear", proof=proof, imports=imports)
+    assert not bare.ok and "ClassicalDedekindReals" in bare.reason
+    assert allowed.ok, allowed.reason
+
+
+CHEATS = {
+    # the file's own axiom
+    "own_axiom": (
+        "Require Import Reals.\nOpen Scope R_scope.\nAxiom cheat : forall x : R, x = 0.\n"
+        "Theorem own_axiom : 1 = 0.\nProof.\nAdmitted.\n",
+        ["apply cheat."],
+        "cheat",
+    ),
+    # an axiom named like the standard library's excluded middle, declared by the file
+    "forged_classic": (
+        "Module Classical_Prop.\nAxiom classic : forall P : Prop, P \\/ ~ P.\n"
+        "Axiom cheat : 1 = 2.\nEnd Classical_Prop.\n"
+        "Theorem forged_classic : 1 = 2.\nProof.\nAdmitted.\n",
+        ["exact Classical_Prop.cheat."],
+        "cheat",
+    ),
+    # an admitted lemma is never an allowed axiom, whatever it is called
+    "admitted_lemma": (
+        "Require Import Reals.\nLemma sig_forall_dec : (1 = 2)%R.\nAdmitted.\n"
+        "Theorem admitted_lemma : (1 = 2)%R.\nProof.\nAdmitted.\n",
+        ["exact sig_forall_dec."],
+        "sig_forall_dec",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CHEATS))
+def test_non_allowed_axioms_are_rejected_under_classical(
+    name: str, tmp_path: Path, coq_installed: None
+) -> None:
+    text, proof, culprit = CHEATS[name]
+    file = tmp_path / f"{name}.v"
+    file.write_text(text)
+    with get_env("coq", allowed_axioms=CLASSICAL) as env:
+        res = env.verify(file=file, theorem=name, proof=proof)
+    assert not res.ok
+    assert culprit in res.reason
+
+
+def test_classic_from_the_installed_library_is_allowed_only_under_classical(
+    capsys, tmp_path: Path, coq_installed: None
+) -> None:
+    file = tmp_path / "em.v"
+    file.write_text(
+        "Require Import Classical.\nTheorem em : forall P : Prop, P \\/ ~ P.\n"
+        "Proof. exact classic. Qed.\n"
+    )
+    assert main(["check", str(file), "--json"]) == 1
+    refused = json.loads(capsys.readouterr().out)
+    assert "Coq.Logic.Classical_Prop.classic" in refused[0]["reason"]
+    assert main(["check", str(file), "--json", "--allow-axioms", "classical"]) == 0
+    accepted = json.loads(capsys.readouterr().out)
+    assert accepted[0]["axioms"] == ["Coq.Logic.Classical_Prop.classic"]
+
+
+def test_coquelicot_and_the_arithmetic_back_ends_are_installed(
+    capsys, coq_installed: None
+) -> None:
+    """`make setup` installs libcoq-coquelicot, libcoq-interval and coinor-csdp."""
+    main(["doctor"])
+    lines = {line.split()[1]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["coquelicot"].startswith("ok")
+    assert lines["arith"].startswith("ok"), lines["arith"]
+    closers, imports = arith_tools()
+    assert closers == ("lra", "nra", "psatz R 2", "interval")
+    policy = PortfolioPolicy(arith=True)
+    assert set(closers) <= set(policy.closers) and policy.imports == imports
+    assert "psatz" in policy.version
+
+
+@pytest.mark.skipif(not VALID.is_dir(), reason="needs ../shared/data/minif2f_coq/valid")
+def test_shared_coquelicot_problems_open(tmp_path: Path, coq_installed: None) -> None:
+    """A shared problem importing Coquelicot opens in its own context (it would be discarded
+    without the library)."""
+    users = sorted(f for f in VALID.glob("*.v") if "Coquelicot" in f.read_text())
+    assert users, "the shared valid split has problems importing Coquelicot"
+    file = users[0]
+    with get_env("coq") as env:
+        state = env.open(file=file, theorem=file.stem)
+    assert "====" in state.text
+
+
+def test_halves_partition_the_folder(tmp_path: Path) -> None:
+    data = _write(tmp_path / "valid", list(FILES))
+    every = statement_files(data)
+    train, held = statement_half(every, "train"), statement_half(every, "held")
+    assert sorted(t.name for t in train + held) == sorted(FILES)
+    assert not {t.name for t in train} & {t.name for t in held}
+    assert [t.name for t in every] == [t.name for t in statement_files(data)]  # fixed order
+    cfg = LoopConfig(minif2f=str(data), train_theorems=1, eval_theorems=1, policy="hybrid")
+    loop_train, loop_eval = theorem_sets(cfg)
+    assert loop_train == train[:1] and loop_eval == held[:1]
+
+
+def test_the_loop_refuses_a_test_folder(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="valid problems only"):
+        LoopConfig(minif2f=str(_write(tmp_path / "test", ["toy_linear"])))
+
+
+def test_axiom_sets_are_named() -> None:
+    assert axiom_set("none") == ()
+    assert "Coq.Logic.Classical_Prop.classic" in axiom_set("classical")
+    with pytest.raises(ValueError, match="classical"):
+        axiom_set("everything")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--split", "test"], "only valid is shipped"),
+        (["--data", "/nonexistent/folder"], "is not a folder"),
+    ],
+)
+def test_bad_minif2f_input_exits_2(capsys, argv: list[str], message: str) -> None:
+    assert main(["eval", "minif2f", "--backend", "coq", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["eval", "coq", "--allow-axioms", "classical"], "--allow-axioms is for eval minif2f"),
+        (["eval", "coq", "--backend", "lean"], "eval coq runs on Coq"),
+        (["eval", "minif2f", "--half", "held"], "use it with --backend coq"),
+        (["eval", "minif2f", "--allow-axioms", "classical"], "is a set of Coq axioms"),
+        (["eval", "minif2f", "--backend", "coq", "--policy", "hammer", "--arith"], "--arith"),
+    ],
+)
+def test_misplaced_options_exit_2(capsys, argv: list[str], message: str) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
