@@ -14,12 +14,20 @@ Each row is one `springtail eval coq` run on the first `--limit` theorems of the
     hybrid-loop      hybrid with a loop's model and replay store (`--loop DIR`: its last
                      round's model; its replay proofs indexed, its outcomes calibrating)
 
+With `--minif2f DIR` (a folder of miniF2F-Coq valid files), the rows run `springtail eval
+minif2f --backend coq` on the first `--limit` files of the folder's held-out half (`--half
+held`: the half `springtail loop --minif2f` does not search) instead, retrieval indexing
+`--trace`'s training split.
+
 The table: proved / attempted, pass@1, mean time per theorem, tactic calls per second, the
 policy's share of search time, imports dropped, and which sources the proofs' steps came from.
 
 Run: .venv/bin/python bench/system1.py --trace datasets/coq_trace --limit 40 --timeout 30
      [--model runs/m2] [--loop runs/loop_hybrid] [--rows portfolio,hammer,...] [--cores 0,1]
      [--out bench/results/system1]
+     .venv/bin/python bench/system1.py --minif2f ../shared/data/minif2f_coq/valid
+     --trace datasets/arith_trace --limit 40 --timeout 60 --model runs/arith_tiny/model
+     --loop runs/loop_minif2f --out bench/results/minif2f_coq
 """
 
 from __future__ import annotations
@@ -44,16 +52,19 @@ ROWS = ("portfolio", "hammer", "knn-offline", "knn-online", "model", "hybrid", "
 
 def command(row: str, args: argparse.Namespace, out: Path) -> list[str] | None:
     """The eval command of a row, or None when its inputs were not given."""
+    where = ["coq", "--data", args.trace, "--split", "novel_files/test"]
+    if args.minif2f:
+        where = ["minif2f", "--backend", "coq", "--data", args.minif2f, "--half", "held"]
+        if row not in ("portfolio", "hammer", "model"):
+            where += ["--trace", args.trace]
     base = [
         sys.executable,
         "-m",
         "prover.cli",
         "eval",
-        "coq",
-        "--data",
-        args.trace,
-        "--split",
-        "novel_files/test",
+        *where,
+        "--workers",  # one proof assistant per pinned core: each theorem gets the core
+        "1",
         "--limit",
         str(args.limit),
         "--timeout",
@@ -92,6 +103,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=30.0)
     ap.add_argument("--model", help="a trained model (rows model, hybrid)")
     ap.add_argument("--loop", help="a `springtail loop --policy hybrid` folder (row hybrid-loop)")
+    ap.add_argument("--minif2f", metavar="DIR", help="miniF2F-Coq valid files (module docstring)")
     ap.add_argument("--rows", default=",".join(ROWS))
     ap.add_argument("--cores", default="0,1", help="one run at a time on each of these cores")
     ap.add_argument("--out", default="bench/results/system1")
@@ -160,9 +172,12 @@ def main() -> None:
                 "hammer": s.get("policy_settings", {}).get("hammer"),
             }
         )
+    where = (
+        f"the held-out half of {args.minif2f}" if args.minif2f else f"{args.trace} novel_files/test"
+    )
     print(
         f"\nmachine: {machine()['cpu']} x{machine()['cpu_count']}; {args.limit} theorems of "
-        f"{args.trace} novel_files/test, {args.timeout:g} s each, one core per run"
+        f"{where}, {args.timeout:g} s each, one core per run"
     )
     print_table(
         table,

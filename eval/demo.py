@@ -3,7 +3,9 @@ Coq standard library, train a tiny tactic model on it, run one round of expert i
 the hybrid policy (closers, online retrieval over the training proofs, the model generating
 and ranking; search training lemmas, record every outcome in the replay store, retrain on the
 verified proofs, evaluate), and print the portfolio baseline against the hybrid prover on
-held-out lemmas at the same budget.
+held-out lemmas at the same budget. Last, a line for miniF2F on Coq: the portfolio with the
+real-arithmetic closers on the first `--minif2f-limit` problems (hash order) of
+`../shared/data/minif2f_coq/valid`, under the `classical` axiom allowance.
 
 Run: python -m eval.demo [--out datasets/demo_trace] [--run runs/demo] [--limit 12]
 
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from eval import minif2f_coq
 from eval.coq_split import evaluate
 from eval.summary import EvalConfig
 from prover.envs.coq_trace import TraceConfig, resolve_files, trace
@@ -45,7 +48,7 @@ DEMO_FILES = [
 MARK = ".springtail-demo"
 # What a demo run leaves in its folder (runs made before the mark existed have no mark).
 DEMO_LAYOUT = re.compile(
-    r"(rounds\.jsonl|rounds\.md|portfolio_eval\.json|replay\.sqlite(-wal|-shm)?|round_\d+"
+    r"(rounds\.jsonl|rounds\.md|portfolio_eval\.json|minif2f_coq_eval\.json|replay\.sqlite(-wal|-shm)?|round_\d+"
     + "|"
     + re.escape(MARK)
     + ")"
@@ -79,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=12, help="held-out lemmas")
     ap.add_argument("--timeout", type=float, default=8.0, help="search seconds per lemma")
     ap.add_argument("--train-minutes", type=float, default=3.0)
+    ap.add_argument("--minif2f-limit", type=int, default=12, help="miniF2F-Coq valid problems")
     args = ap.parse_args(argv)
     out, run = Path(args.out), Path(args.run)
     problem = fresh_run_dir(run)
@@ -137,10 +141,35 @@ def main(argv: list[str] | None = None) -> None:
     )
     print("\nloop rounds:\n" + table(rows))
     (run / "portfolio_eval.json").write_text(json.dumps(summary, indent=2))
+    minif2f_line(run, args.minif2f_limit, args.timeout)
     print(
         f"\nresults: {run}/rounds.jsonl, {run}/portfolio_eval.json, "
-        f"replay store {run}/replay.sqlite"
+        f"{run}/minif2f_coq_eval.json, replay store {run}/replay.sqlite"
     )
+
+
+def minif2f_line(run: Path, limit: int, timeout: float) -> None:
+    """The portfolio (with `--arith`) on a sample of miniF2F-Coq valid: one table line."""
+    try:
+        theorems = minif2f_coq.load_theorems(None, "valid")[:limit]
+    except (FileNotFoundError, ValueError) as e:
+        print(f"\n== 5. miniF2F-Coq valid: skipped ({e})")
+        return
+    print(
+        f"\n== 5. miniF2F-Coq valid: the portfolio with the arithmetic closers on the first "
+        f"{len(theorems)} problems (hash order), {timeout:g} s each, axioms allowed: classical"
+    )
+    config = EvalConfig("valid", limit, timeout, tactic_timeout=2.0)
+    policy = PortfolioPolicy(arith=True)
+    summary = minif2f_coq.evaluate(theorems, policy, config, tqdm.write, pool=PoolConfig())
+    print("\n| benchmark | prover | proved / attempted | discarded | pass@1 |")
+    print("|---|---|---|---|---|")
+    print(
+        f"| miniF2F-Coq valid (first {len(theorems)}) | portfolio + arith | "
+        f"{summary['proved']} / {summary['attempted']} | {summary['discarded']} | "
+        f"{summary['pass_at_1']:.1%} |"
+    )
+    (run / "minif2f_coq_eval.json").write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":
