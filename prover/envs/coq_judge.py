@@ -66,7 +66,9 @@ class Audit:
         own = self.library.name + "."
         for given in self.opts.allowed_axioms:
             if "." in given:
-                wanted = self.ours(given)
+                # a standard-library name is looked up as given, never through the checked
+                # library's renaming: a file whose own logical name were `Coq` would answer it
+                wanted = given if given.split(".")[0] == "Coq" else self.ours(given)
                 paths = [p for p in self.session.locate(wanted) if p == wanted]
             else:
                 paths = [p for p in self.session.locate(given) if p.startswith(own)]
@@ -81,7 +83,7 @@ class Audit:
     def _allow(self, path: str, given: str) -> None:
         library = self.session.library_of(path)
         kind = self.session.declared_kind(path, library)
-        if path.startswith("Coq.") and library not in self.installed:
+        if (path.startswith("Coq.") or given.startswith("Coq.")) and library not in self.installed:
             self.refused[path] = (
                 f"{path} does not come from Coq's installed standard library (library "
                 f"{library or '?'} was loaded from elsewhere)"

@@ -208,6 +208,13 @@ def file_context(
         args, mappings, cwd = ("-Q", str(p.parent), ""), ((p.parent, ""),), p.parent
     if not any(p.is_relative_to(folder) for folder, _ in mappings):
         args, mappings = (*args, "-Q", str(p.parent), ""), (*mappings, (p.parent, ""))
+    own = logical_name(p, mappings)
+    if own.split(".")[0] == "Coq":
+        raise EnvError(
+            f"{p} would be the library {own}, a name of Coq's standard library: its axioms and "
+            "lemmas could pass for the standard library's; rename the file or its _CoqProject "
+            "mapping"
+        )
     taken = [name for _, name in mappings if name.split(".")[0] == LIBRARY_NAME]
     if library is not None and taken:  # `From Springtail ...` must mean our copy, only
         raise EnvError(
@@ -215,13 +222,7 @@ def file_context(
             "with --library uses: rename it in the project, or prove without --library"
         )
     return CoqFileContext(
-        p,
-        args + extra_args + SAFETY_ARGS,
-        cwd,
-        logical_name(p, mappings),
-        mappings + extra_maps,
-        False,
-        project,
+        p, args + extra_args + SAFETY_ARGS, cwd, own, mappings + extra_maps, False, project
     )
 
 
