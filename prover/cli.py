@@ -318,6 +318,11 @@ def _allowed_axioms(args: argparse.Namespace, backend: str) -> list[str]:
     named = axiom_set(args.allow_axioms or "none")
     if named and backend != "coq":
         raise UsageError(f"--allow-axioms {args.allow_axioms} is a set of Coq axioms")
+    if named and getattr(args, "allow_impredicative_set", False):
+        raise UsageError(
+            f"--allow-axioms {args.allow_axioms} with --allow-impredicative-set: excluded "
+            "middle with description is inconsistent with an impredicative Set; drop one"
+        )
     return list(dict.fromkeys([*args.allow_axiom, *named]))
 
 
@@ -603,7 +608,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             )
     print(markdown_table([summary]))
     if minif2f_coq:
-        used = sorted({a for r in summary["results"] for a in r.get("axioms", [])})
+        used = sorted({a for r in summary["results"] if r["proved"] for a in r["axioms"]})
         print(
             f"axioms allowed: {args.allow_axioms} ({len(summary['allowed_axioms']['names'])} "
             "kernel names, docs/MINIF2F_COQ.md); used by the proofs: "
@@ -626,6 +631,11 @@ def _eval_backend(args: argparse.Namespace) -> str:
             )
         if args.half:
             raise UsageError("--half is for eval minif2f --backend coq (eval coq: --split)")
+        if args.arith:
+            raise UsageError(
+                "--arith imports Lra and Psatz, which load Coq.Reals: on a standard-library "
+                "split they would load held-out files; it is for eval minif2f --backend coq"
+            )
         if args.allow_axioms not in (None, "none"):
             raise UsageError(
                 "eval coq allows each theorem exactly the axioms its own library proof uses: "
@@ -637,8 +647,10 @@ def _eval_backend(args: argparse.Namespace) -> str:
         raise UsageError("--half picks files of a miniF2F-Coq folder: use it with --backend coq")
     if backend == "coq":
         args.allow_axioms = args.allow_axioms or "classical"
+        if args.arith and args.policy not in ("portfolio", "hybrid"):
+            raise UsageError("--arith adds closers to --policy portfolio or hybrid")
         # the benchmark's files load the reals: the closers get the real-arithmetic procedures
-        args.arith = args.arith or args.policy in ("portfolio", "hybrid")
+        args.arith = args.policy in ("portfolio", "hybrid")
     elif args.allow_axioms not in (None, "none"):
         raise UsageError(
             f"--allow-axioms {args.allow_axioms} is a set of Coq axioms: use it with "
@@ -749,9 +761,13 @@ def cmd_loop(args: argparse.Namespace) -> int:
         raise UsageError(f"{flag} tunes --introspect: add --introspect or drop it")
 
     tactic_timeout = args.tactic_timeout or min(2.0, args.timeout)
+    if args.minif2f and args.eval_split:
+        raise UsageError(
+            "--minif2f evaluates on its folder's held-out half: --eval-split is not used"
+        )
     cfg = LoopConfig(
         data=args.data,
-        eval_split=args.eval_split,
+        eval_split=args.eval_split or "novel_files/val",
         rounds=args.rounds,
         train_theorems=args.train_theorems,
         eval_theorems=args.eval_theorems,
@@ -929,7 +945,7 @@ def _loop_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     lp.add_argument("--out", default="runs/loop", help="loop folder (resumed if it has rounds)")
     lp.add_argument("--model", metavar="DIR", help="starting model (default: train one)")
     lp.add_argument("--data", default="datasets/coq_trace", help="trace folder")
-    lp.add_argument("--eval-split", default="novel_files/val")
+    lp.add_argument("--eval-split", help="held-out split of --data (default novel_files/val)")
     lp.add_argument(
         "--minif2f",
         metavar="DIR",

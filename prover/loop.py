@@ -133,9 +133,10 @@ class LoopConfig:
                 raise ValueError("hammer_timeout is seconds per call (0: no CoqHammer)")
             if self.policy != "hybrid":
                 raise ValueError("hammer_timeout is for the hybrid policy (--policy hybrid)")
-        if self.minif2f and Path(self.minif2f).resolve().name == "test":
+        if self.minif2f and Path(self.minif2f).resolve().name != "valid":
             raise ValueError(
-                f"{self.minif2f}: the loop learns from miniF2F's valid problems only, never test"
+                f"--minif2f {self.minif2f}: the loop learns from miniF2F's valid problems only, "
+                "never test: give a folder named valid (e.g. ../shared/data/minif2f_coq/valid)"
             )
         strategy = self.train_split.split("/")[0]
         if (
@@ -244,7 +245,7 @@ def _run_loop(
         else:
             current = model_dir(model)
         log(f"== round 0: evaluating {current} on {len(eval_set)} held-out theorems")
-        held = _attempt(cfg, current, library, eval_set, cfg.eval_split)
+        held = _attempt(cfg, current, library, eval_set, _eval_name(cfg))
         rows.append(_row(0, current, library, None, held, 0, 0))
         _save(out, rows)
         log(table(rows))
@@ -255,7 +256,7 @@ def _run_loop(
             before = {(p["file"], p["theorem"]) for p in store.proofs() if p["round"] < r}
             log(f"== round {r}: searching {len(train_set)} training theorems with {current}")
             found = _attempt(
-                cfg, current, library, train_set, cfg.train_split, store=store, round=r
+                cfg, current, library, train_set, _train_name(cfg), store=store, round=r
             )
             after = store.proved_theorems()
             if cfg.introspect:
@@ -281,7 +282,7 @@ def _run_loop(
             summary = train(tcfg, out / f"round_{r}")
             current = out / f"round_{r}" / "model"
             log(f"== round {r}: evaluating on {len(eval_set)} held-out theorems")
-            held = _attempt(cfg, current, library, eval_set, cfg.eval_split, knowledge=store)
+            held = _attempt(cfg, current, library, eval_set, _eval_name(cfg), knowledge=store)
             rows.append(
                 _row(
                     r, current, library, found, held, len(after - before), store.counts()["proofs"]
@@ -308,10 +309,13 @@ def theorem_sets(cfg: LoopConfig) -> tuple[list[Theorem], list[Theorem]]:
     )
 
 
-def _split_name(cfg: LoopConfig, split: str) -> str:
-    if not cfg.minif2f:
-        return split
-    return "minif2f/train" if split == cfg.train_split else "minif2f/held"
+def _train_name(cfg: LoopConfig) -> str:
+    """The searched theorems' split, as rows and replay runs name it."""
+    return "minif2f/train" if cfg.minif2f else cfg.train_split
+
+
+def _eval_name(cfg: LoopConfig) -> str:
+    return "minif2f/held" if cfg.minif2f else cfg.eval_split
 
 
 def check_library(folder: Path) -> None:
@@ -337,7 +341,6 @@ def _attempt(
     attempted theorem."""
     policy: TacticPolicy
     options: dict[str, Any] = {"library": str(library)} if library is not None else {}
-    split = _split_name(cfg, split)
     if cfg.minif2f:
         options["allowed_axioms"] = CLASSICAL
     if cfg.policy == "hybrid":

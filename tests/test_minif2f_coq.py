@@ -111,11 +111,11 @@ CHEATS = {
     ),
     # an axiom named like the standard library's excluded middle, declared by the file
     "forged_classic": (
-        "Module Classical_Prop.\nAxiom classic : forall P : Prop, P \\/ ~ P.\n"
-        "Axiom cheat : 1 = 2.\nEnd Classical_Prop.\n"
+        "Module Logic.\nModule Classical_Prop.\nAxiom classic : 1 = 2.\n"
+        "End Classical_Prop.\nEnd Logic.\n"
         "Theorem forged_classic : 1 = 2.\nProof.\nAdmitted.\n",
-        ["exact Classical_Prop.cheat."],
-        "cheat",
+        ["exact Logic.Classical_Prop.classic."],
+        "forged_classic.Logic.Classical_Prop.classic",
     ),
     # an admitted lemma is never an allowed axiom, whatever it is called
     "admitted_lemma": (
@@ -140,6 +140,30 @@ def test_non_allowed_axioms_are_rejected_under_classical(
     assert culprit in res.reason
 
 
+def test_a_file_named_like_the_standard_library_is_refused(
+    capsys, tmp_path: Path, coq_installed: None
+) -> None:
+    """`Coq.v` would be the library `Coq`: its `Logic.Classical_Prop.classic` would have the
+    kernel name of the standard library's excluded middle (an axiom 1 = 2 here)."""
+    file = tmp_path / "Coq.v"
+    file.write_text(
+        "Module Logic.\nModule Classical_Prop.\nAxiom classic : 1 = 2.\n"
+        "End Classical_Prop.\nEnd Logic.\nTheorem t : 1 = 2.\nProof.\nAdmitted.\n"
+    )
+    argv = ["--file", str(file), "--theorem", "t", "--allow-axioms", "classical"]
+    assert main(["prove", *argv, "--timeout", "5"]) == 2
+    assert "a name of Coq's standard library" in capsys.readouterr().err
+    assert main(["check", str(file), "--allow-axioms", "classical"]) == 2
+    data = tmp_path / "valid"
+    data.mkdir()
+    file.rename(data / "Coq.v")
+    out = tmp_path / "s.json"
+    args = ["--data", str(data), "--workers", "1", "--timeout", "5", "--json", str(out)]
+    assert main(["eval", "minif2f", "--backend", "coq", *args]) == 0
+    summary = json.loads(out.read_text())
+    assert summary["proved"] == 0 and "standard library" in summary["results"][0]["reason"]
+
+
 def test_classic_from_the_installed_library_is_allowed_only_under_classical(
     capsys, tmp_path: Path, coq_installed: None
 ) -> None:
@@ -156,9 +180,7 @@ def test_classic_from_the_installed_library_is_allowed_only_under_classical(
     assert accepted[0]["axioms"] == ["Coq.Logic.Classical_Prop.classic"]
 
 
-def test_coquelicot_and_the_arithmetic_back_ends_are_installed(
-    capsys, coq_installed: None
-) -> None:
+def test_coquelicot_and_the_arithmetic_back_ends_are_installed(capsys, coq_installed: None) -> None:
     """`make setup` installs libcoq-coquelicot, libcoq-interval and coinor-csdp."""
     main(["doctor"])
     lines = {line.split()[1]: line for line in capsys.readouterr().out.splitlines()}
@@ -183,21 +205,35 @@ def test_shared_coquelicot_problems_open(tmp_path: Path, coq_installed: None) ->
     assert "====" in state.text
 
 
-def test_halves_partition_the_folder(tmp_path: Path) -> None:
+def test_halves_and_order_are_fixed_by_the_names(tmp_path: Path) -> None:
+    """The halves and the order follow sha256 of the name (hex digest: parity, and sorted),
+    whatever the folder listing; written out here for the fixture's names."""
     data = _write(tmp_path / "valid", list(FILES))
     every = statement_files(data)
-    train, held = statement_half(every, "train"), statement_half(every, "held")
-    assert sorted(t.name for t in train + held) == sorted(FILES)
-    assert not {t.name for t in train} & {t.name for t in held}
-    assert [t.name for t in every] == [t.name for t in statement_files(data)]  # fixed order
-    cfg = LoopConfig(minif2f=str(data), train_theorems=1, eval_theorems=1, policy="hybrid")
+    # sha256 hex digests begin 17c7.. (ill_typed, odd: held out), 19c3.. (linear), 499e..
+    # (no_library), d4b2.. (misnamed)
+    assert [t.name for t in every] == [
+        "toy_ill_typed",
+        "toy_linear",
+        "toy_no_library",
+        "toy_misnamed",
+    ]
+    assert [t.name for t in statement_half(every, "held")] == ["toy_ill_typed"]
+    assert [t.name for t in statement_half(every, "train")] == [
+        "toy_linear",
+        "toy_no_library",
+        "toy_misnamed",
+    ]
+    cfg = LoopConfig(minif2f=str(data), train_theorems=2, eval_theorems=5, policy="hybrid")
     loop_train, loop_eval = theorem_sets(cfg)
-    assert loop_train == train[:1] and loop_eval == held[:1]
+    assert [t.name for t in loop_train] == ["toy_linear", "toy_no_library"]
+    assert [t.name for t in loop_eval] == ["toy_ill_typed"]
 
 
-def test_the_loop_refuses_a_test_folder(tmp_path: Path) -> None:
+@pytest.mark.parametrize("folder", ["test", "Test", "minif2f_test", "anything"])
+def test_the_loop_learns_from_a_valid_folder_only(folder: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="valid problems only"):
-        LoopConfig(minif2f=str(_write(tmp_path / "test", ["toy_linear"])))
+        LoopConfig(minif2f=str(_write(tmp_path / folder, ["toy_linear"])))
 
 
 def test_axiom_sets_are_named() -> None:
@@ -227,6 +263,12 @@ def test_bad_minif2f_input_exits_2(capsys, argv: list[str], message: str) -> Non
         (["eval", "minif2f", "--half", "held"], "use it with --backend coq"),
         (["eval", "minif2f", "--allow-axioms", "classical"], "is a set of Coq axioms"),
         (["eval", "minif2f", "--backend", "coq", "--policy", "hammer", "--arith"], "--arith"),
+        (["eval", "coq", "--arith"], "would load held-out files"),
+        (
+            ["loop", "--minif2f", "x/valid", "--eval-split", "novel_files/test"],
+            "--eval-split is not used",
+        ),
+        (["check", "x.v", "--allow-axioms", "classical", "--allow-impredicative-set"], "Set"),
     ],
 )
 def test_misplaced_options_exit_2(capsys, argv: list[str], message: str) -> None:

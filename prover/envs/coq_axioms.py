@@ -10,10 +10,12 @@ axioms the Coq 8.16 standard library declares for its real numbers (`sig_forall_
 `sig_not_dec`, `functional_extensionality_dep`) and for classical logic, choice, description,
 extensionality and proof irrelevance (`theories/Logic`), by full kernel name.
 
-Each name is matched by kernel path in the audit session (`coq_judge.Audit.resolve_allowed`),
-only when it is a declared axiom and only when its library was loaded from Coq's own
-installation: a user's file defining `Coq.Logic.Classical_Prop.classic` elsewhere, or any
-other axiom, `Admitted` lemma or `Parameter`, is still rejected.
+Each name is matched by its full kernel path in the audit session
+(`coq_judge.Audit.resolve_allowed`), only when it is a declared axiom and only when its library
+was loaded from Coq's own installation. A user's axiom is never one of them: its kernel path
+is its file's (a file whose own logical name would start with `Coq` is refused outright,
+`coq_project.file_context`), and a library forged under `Coq.` elsewhere is not Coq's
+installation. Any other axiom, `Admitted` lemma or `Parameter` is still rejected.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ CLASSICAL: tuple[str, ...] = (
     "Coq.Logic.Description.constructive_definite_description",
     "Coq.Logic.Epsilon.epsilon_statement",
     "Coq.Logic.RelationalChoice.relational_choice",
+    "Coq.Logic.ClassicalUniqueChoice.dependent_unique_choice",
     "Coq.Logic.ExtensionalFunctionRepresentative.extensional_function_representative",
 )
 

@@ -90,7 +90,7 @@ class PortfolioPolicy(TacticPolicy):
     """Fixed automation portfolio (see module docstring)."""
 
     name = "portfolio"
-    version = "portfolio"
+    version = "portfolio-2"  # 2: ring, field and nia joined the closers
     imports: tuple[str, ...] = ("From Coq Require Import Lia.",)
 
     def __init__(self, closers: tuple[str, ...] = CLOSERS, *, arith: bool = False) -> None:
