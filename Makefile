@@ -32,6 +32,9 @@ coq:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	elif ! command -v coqidetop.opt >/dev/null 2>&1; then \
 	    echo "Coq 8.16 is missing: run 'sudo apt-get install -y $(APT_PACKAGES)' and retry"; exit 1; \
+	else \
+	    echo "warning: CoqHammer's provers, Coquelicot, Interval or csdp are missing (the hammer" \
+	        "baseline, miniF2F-Coq and --arith need them): run 'sudo apt-get install -y $(APT_PACKAGES)'"; \
 	fi
 
 demo: setup
