@@ -41,7 +41,7 @@ the first `--eval-theorems` of the other half, with the standard library's class
 allowed (`coq_axioms.CLASSICAL`) and, for the hybrid, the real-arithmetic closers; the trace
 (`--data`, e.g. a trace of `Reals/`, `ZArith/`, `QArith/`, `Arith/`, `NArith/`) is what the
 model trains on and retrieval indexes, with the verified miniF2F proofs added each round. A
-folder named `test` is refused: the loop learns from valid problems only.
+folder not named `valid` is refused: the loop learns from valid problems only, never test.
 """
 
 from __future__ import annotations
