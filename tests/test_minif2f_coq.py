@@ -117,6 +117,27 @@ CHEATS = {
         ["exact Logic.Classical_Prop.classic."],
         "forged_classic.Logic.Classical_Prop.classic",
     ),
+    # file `coq.v`: kernel names are case-sensitive, lower-case coq is not the stdlib
+    "coq": (
+        "Module Logic.\nModule Classical_Prop.\nAxiom classic : 1 = 2.\n"
+        "End Classical_Prop.\nEnd Logic.\nTheorem coq : 1 = 2.\nProof.\nAdmitted.\n",
+        ["exact Logic.Classical_Prop.classic."],
+        "classic",
+    ),
+    # file `Classical_Prop.v` with its own top-level `classic`
+    "Classical_Prop": (
+        "Axiom   classic\t: 1 = 2.\nTheorem Classical_Prop : 1 = 2.\nProof.\nAdmitted.\n",
+        ["exact classic."],
+        "classic",
+    ),
+    # a module named like the reals' axioms' library, after the real one is loaded
+    "sig_shadow": (
+        "Require Import Coq.Reals.ClassicalDedekindReals.\nModule ClassicalDedekindReals.\n"
+        "Axiom sig_forall_dec : 1 = 2.\nEnd ClassicalDedekindReals.\n"
+        "Theorem sig_shadow : 1 = 2.\nProof.\nAdmitted.\n",
+        ["exact ClassicalDedekindReals.sig_forall_dec."],
+        "sig_forall_dec",
+    ),
     # an admitted lemma is never an allowed axiom, whatever it is called
     "admitted_lemma": (
         "Require Import Reals.\nLemma sig_forall_dec : (1 = 2)%R.\nAdmitted.\n"

@@ -1,0 +1,1 @@
+Axiom classic : 1 = 2.
