@@ -12,7 +12,7 @@ Run: springtail eval coq --split novel_files/test --policy portfolio --limit 50 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,39 @@ def evaluate(
     workers (`prover.pool`); None runs in this process."""
     if theorems is None:
         theorems = split_theorems(data_dir, config.split)[: config.limit]
+    return evaluate_theorems(
+        theorems,
+        policy,
+        config,
+        log,
+        desc=f"{policy.name} {config.split}",
+        store=store,
+        pool=pool,
+        run=run,
+        done=done,
+    )
+
+
+def evaluate_theorems(
+    theorems: list[Theorem],
+    policy: TacticPolicy,
+    config: EvalConfig,
+    log: Callable[[str], None] | None,
+    *,
+    desc: str,
+    allowed_axioms: Sequence[str] = (),
+    store: ReplayStore | None = None,
+    pool: PoolConfig | None = None,
+    run: str | None = None,
+    done: Mapping[tuple[str, str], EpisodeResult] | None = None,
+) -> dict[str, Any]:
+    """`theorems` on Coq envs with the config's library: the summary. With `allowed_axioms`
+    (a benchmark's named allowance) exactly those axioms are allowed; without, each theorem
+    the axioms its own proof uses (`allow_original_axioms`)."""
     recorder = ReplayRecorder(store, policy.version, run=run) if store is not None else None
     options: dict[str, object] = {"library": config.library} if config.library else {}
+    if allowed_axioms:
+        options["allowed_axioms"] = tuple(allowed_axioms)
     make_env = functools.partial(get_env, "coq", tactic_timeout=config.tactic_timeout, **options)
     results, wall_s = run_episodes(
         make_env,
@@ -54,9 +85,9 @@ def evaluate(
         config.search(),
         recorder,
         pool=pool,
-        desc=f"{policy.name} {config.split}",
+        desc=desc,
         log=log,
-        allow_original_axioms=True,
+        allow_original_axioms=not allowed_axioms,
         done=done,
     )
     return summarize(config, policy.name, results, wall_s, getattr(policy, "settings", None))

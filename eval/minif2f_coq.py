@@ -14,19 +14,18 @@ Run: springtail eval minif2f --backend coq --split valid --policy portfolio --li
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from eval.summary import EvalConfig, summarize
+from eval.coq_split import evaluate_theorems
+from eval.summary import EvalConfig
 from prover.data import Theorem, statement_files
-from prover.envs import get_env
 from prover.envs.coq_axioms import axiom_set
 from prover.episodes import EpisodeResult
 from prover.policies import TacticPolicy
-from prover.pool import PoolConfig, run_episodes
-from prover.replay import ReplayRecorder, ReplayStore
+from prover.pool import PoolConfig
+from prover.replay import ReplayStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = REPO_ROOT.parent / "shared/data/minif2f_coq"
@@ -70,27 +69,18 @@ def evaluate(
     """pass@1 of `policy` on `theorems` (files of `load_theorems`); the JSON summary of
     `eval coq` plus `benchmark` and the axiom allowance (`allowed_axioms`)."""
     allowed = axiom_set(allow_axioms)
-    recorder = ReplayRecorder(store, policy.version, run=run) if store is not None else None
-    options: dict[str, object] = {"library": config.library} if config.library else {}
-    make_env = functools.partial(
-        get_env,
-        "coq",
-        tactic_timeout=config.tactic_timeout,
-        allowed_axioms=allowed,
-        **options,
-    )
-    results, wall_s = run_episodes(
-        make_env,
-        policy,
+    summary = evaluate_theorems(
         theorems,
-        config.search(),
-        recorder,
-        pool=pool,
+        policy,
+        config,
+        log,
         desc=f"{policy.name} minif2f-coq {config.split}",
-        log=log,
+        allowed_axioms=allowed,
+        store=store,
+        pool=pool,
+        run=run,
         done=done,
     )
-    summary = summarize(config, policy.name, results, wall_s, getattr(policy, "settings", None))
     return {
         "benchmark": BENCHMARK,
         **summary,

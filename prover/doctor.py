@@ -75,20 +75,24 @@ def check_coquelicot() -> tuple[bool, str]:
 
 
 def check_arith() -> tuple[bool, str]:
-    """The real-arithmetic closers of `--arith`: Lra/Psatz (always), csdp, Interval."""
+    """The real-arithmetic closers `--arith` found (`arith_tools`), their imports loaded."""
+    from prover.policies.portfolio import arith_tools
+
     if shutil.which("coqc") is None:
         return False, "coqc not found: install Coq first"
-    parts, missing = ["lra", "nra"], []
-    if shutil.which("csdp"):
-        parts.append("psatz (csdp)")
-    else:
-        missing.append("csdp for psatz (apt-get install -y coinor-csdp)")
-    rc, _ = _loads("From Interval Require Import Tactic.")
-    if rc == 0:
-        parts.append("interval")
-    else:
-        missing.append("Interval for `interval` (apt-get install -y libcoq-interval)")
-    detail = ", ".join(parts) + (f"; missing: {'; '.join(missing)}" if missing else "")
+    closers, imports = arith_tools()
+    rc, out = _loads("\n".join(imports))
+    if rc != 0:
+        return False, f"the imports of --arith do not load: {out[-160:]}"
+    missing = [
+        f"{what} (apt-get install -y {package})"
+        for tactic, what, package in (
+            ("psatz R 2", "csdp for psatz", "coinor-csdp"),
+            ("interval", "Interval for `interval`", "libcoq-interval"),
+        )
+        if tactic not in closers
+    ]
+    detail = ", ".join(closers) + (f"; missing: {'; '.join(missing)}" if missing else "")
     return not missing, detail
 
 
