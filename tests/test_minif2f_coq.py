@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from eval import minif2f_coq
+from eval.summary import EvalConfig
 from prover.cli import main
 from prover.data import statement_files, statement_half
 from prover.envs import get_env
 from prover.envs.coq_axioms import CLASSICAL, axiom_set
 from prover.loop import LoopConfig, theorem_sets
-from prover.policies.portfolio import PortfolioPolicy, arith_tools
+from prover.policies.portfolio import ARITH_COMBINATORS, PortfolioPolicy, arith_tools
+from prover.pool import PoolConfig
 
 from .conftest import SHARED_DATA
 
@@ -37,6 +40,13 @@ FILES = {
     # compiles, but states another name than its file's
     "toy_misnamed": "Theorem something_else : True.\nProof.\nAdmitted.\n",
 }
+# a function given by its definition and used at points: no single closer proves it (`f` is
+# opaque to `lra`), the combined closer rewriting with the definition first does
+FUNCTION = (
+    "Require Import Reals.\nOpen Scope R_scope.\n\nTheorem toy_function :\n"
+    "  forall (a : R) (f : R -> R),\n  (forall x, f x = a * x + 1) ->\n  f 2 = 5 ->\n"
+    "  f 3 = 7.\nProof.\nAdmitted.\n"
+)
 
 
 def _write(folder: Path, names: list[str]) -> Path:
@@ -87,6 +97,28 @@ def test_a_file_is_proved_end_to_end_and_broken_files_are_discarded(
         assert rows[name]["reason"]
     assert "axioms allowed: classical" in printed
     assert "ClassicalDedekindReals" in printed  # the axioms the proofs used, by name
+
+
+def test_a_combined_closer_proves_a_function_given_by_its_definition(
+    tmp_path: Path, coq_installed: None
+) -> None:
+    """`--arith`'s combined closers (rewrite with the definition, then `lra`) prove what the
+    single closers cannot; the proof is re-checked like any other."""
+    data = tmp_path / "valid"
+    data.mkdir()
+    (data / "toy_function.v").write_text(FUNCTION)
+    theorems = statement_files(data)
+    config = EvalConfig(split="valid", time_limit_s=30.0, tactic_timeout=5.0)
+    single = PortfolioPolicy(arith=True, combinators=False)  # the single closers only
+    assert not set(ARITH_COMBINATORS) & set(single.closers)
+    without = minif2f_coq.evaluate(theorems, single, config, pool=PoolConfig(workers=1))
+    assert without["proved"] == 0
+    summary = minif2f_coq.evaluate(
+        theorems, PortfolioPolicy(arith=True), config, pool=PoolConfig(workers=1)
+    )
+    (row,) = summary["results"]
+    assert row["proved"], row["reason"]
+    assert any("rewrite ?H in *" in t and "lra" in t for t in row["proof"])
 
 
 def test_the_proof_is_rejected_without_the_allowance(tmp_path: Path, coq_installed: None) -> None:

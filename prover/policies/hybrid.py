@@ -145,7 +145,7 @@ class HybridPolicy(TacticPolicy):
             imports += hammer_imports(atp_limit_s(hammer_timeout_s))
         self.imports = tuple(dict.fromkeys([*imports, *extra_imports]))
         parts = [
-            "closer" + ("+arith" if "+arith" in closers.version else ""),
+            "closer" + ("+arith2" if "+arith2" in closers.version else ""),
             *(["knn" + ("+online" if knn.online else "")] if knn else []),
             *([f"model:{model.version}"] if model is not None else []),
             *(["library"] if library is not None else []),
