@@ -14,7 +14,10 @@ Round 0 is the starting model (`--model`, or a model trained on the trace for
    `--eval-split`).
 One row per round (proved, attempted, new proofs, held-out pass@1, mean time) is printed and
 appended to `OUT/rounds.jsonl`; `OUT/rounds.md` holds the table. A loop stopped part-way
-resumes after its last finished round when run again with the same `--out`.
+resumes after its last finished round when run again with the same `--out` and the same
+options (kept in `OUT/loop.json`): only `--rounds` and where the work runs (`--workers`,
+`--ray-address`) may change; other options are refused before any work, since the folder's
+rows, replay store and models would mix two experiments.
 
 With `--introspect`, each round also mines a tactic library (`prover.introspect`) after its
 search, from the trace's training proofs and every verified proof in the replay store (the
@@ -211,8 +214,49 @@ def run_loop(
     library = Path(cfg.library) if cfg.library else None
     if library is not None:  # a library Springtail refuses is bad input, said before any work
         check_library(library)
+    check_resume(cfg, Path(out))
     with ray_session(cfg.pool()):
         return _run_loop(cfg, Path(out), library, model, log)
+
+
+OPTIONS_FILE = "loop.json"
+# what may change when a loop folder is run again: how many rounds, and where the work runs
+RESUMABLE_OPTIONS = ("rounds", "workers", "ray_address")
+
+
+def loop_options(cfg: LoopConfig) -> dict[str, Any]:
+    """The options that define a loop folder's experiment, as JSON (paths resolved)."""
+    options = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUMABLE_OPTIONS}
+    for key in ("data", "minif2f", "library"):
+        if options[key]:
+            options[key] = str(Path(options[key]).resolve())
+    return json.loads(json.dumps(options))
+
+
+def check_resume(cfg: LoopConfig, out: Path) -> None:
+    """Refuse (`ValueError`) to go on with a loop folder started with other options
+    (`OUT/loop.json`; module docstring). A folder with no finished round yet, or older than
+    the file, is not checked."""
+    path = out / OPTIONS_FILE
+    if not path.is_file() or not (out / "rounds.jsonl").is_file():
+        return
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ValueError(
+            f"{path} is unreadable ({e}): it records the options {out} was started with; "
+            "restore it or give another --out"
+        ) from e
+    now = loop_options(cfg)
+    changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
+    if changed:
+        said = "; ".join(f"{k}: {saved.get(k)!r} then, {now.get(k)!r} now" for k in changed)
+        raise ValueError(
+            f"{out} holds a loop started with other options ({said}): run it again with the "
+            f"same options (only {', '.join(RESUMABLE_OPTIONS)} may change) or give another --out"
+        )
 
 
 def _run_loop(
@@ -227,6 +271,11 @@ def _run_loop(
     rows: list[dict[str, Any]] = []
     if rows_path.is_file():
         rows = [json.loads(line) for line in rows_path.read_text().splitlines() if line.strip()]
+    options = out / OPTIONS_FILE
+    if rows and not options.is_file():
+        log(f"{out} has no {OPTIONS_FILE} (older than it): its options were not checked")
+    if not rows or not options.is_file():
+        options.write_text(json.dumps(loop_options(cfg), indent=1) + "\n")
     data = Path(cfg.data)
     train_set, eval_set = theorem_sets(cfg)
 

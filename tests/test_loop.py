@@ -8,9 +8,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
+
 
 def test_one_loop_round_end_to_end(trained, trace_dir, tmp_path, coq_installed) -> None:
-    from prover.loop import LoopConfig, run_loop
+    from prover.loop import LoopConfig, check_resume, run_loop
     from prover.replay import ReplayStore
 
     out, _ = trained
@@ -49,6 +51,21 @@ def test_one_loop_round_end_to_end(trained, trace_dir, tmp_path, coq_installed) 
     # running it again resumes after its last finished round instead of starting over
     rows2 = run_loop(dataclasses.replace(cfg, rounds=1), tmp_path / "loop", log=lines.append)
     assert rows2 == rows
+    # with other options it is refused before any work: the folder would mix two experiments
+    kept = (tmp_path / "loop" / "rounds.jsonl").read_text()
+    for other in (
+        dataclasses.replace(cfg, time_limit_s=5),
+        dataclasses.replace(cfg, policy="hybrid"),
+        dataclasses.replace(cfg, minif2f=str(tmp_path / "valid")),
+    ):
+        with pytest.raises(ValueError, match="started with other options") as refused:
+            run_loop(other, tmp_path / "loop", log=lines.append)
+        assert "give another --out" in str(refused.value)
+    assert (tmp_path / "loop" / "rounds.jsonl").read_text() == kept
+    with ReplayStore(tmp_path / "loop" / "replay.sqlite", readonly=True) as store:
+        assert store.counts() == counts
+    # more rounds, or other workers, go on with the same folder
+    check_resume(dataclasses.replace(cfg, rounds=3, workers=2), tmp_path / "loop")
 
 
 def test_retraining_keeps_the_users_optimiser_overrides(
