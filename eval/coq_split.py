@@ -90,4 +90,5 @@ def evaluate_theorems(
         allow_original_axioms=not allowed_axioms,
         done=done,
     )
-    return summarize(config, policy.name, results, wall_s, getattr(policy, "settings", None))
+    settings = getattr(policy, "settings", None)
+    return summarize(config, policy.name, results, wall_s, settings, policy.version)

@@ -177,4 +177,4 @@ def evaluate(
             log=log,
             done=done,
         )
-    return summarize(config, policy.name, results, wall_s)
+    return summarize(config, policy.name, results, wall_s, version=policy.version)

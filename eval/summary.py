@@ -33,14 +33,17 @@ def summarize(
     results: list[EpisodeResult],
     wall_s: float,
     settings: dict[str, Any] | None = None,
+    version: str = "",
 ) -> dict[str, Any]:
     """The JSON summary of an evaluation: counts, budget, search totals, per-theorem rows
     (with the source of each proof step), and what the policy was given (`settings`: e.g.
-    CoqHammer's limits)."""
+    CoqHammer's limits) and its `version` (its closers, its model: what its replay outcomes are
+    tagged with)."""
     sources: Counter[str] = Counter(s for r in results if r.proved for s in r.sources)
     return {
         "split": config.split,
         "policy": policy,
+        "policy_version": version,
         **tally(results),
         "budget": {"time_limit_s": config.time_limit_s, "tactic_timeout": config.tactic_timeout},
         "policy_settings": settings or {},

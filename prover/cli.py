@@ -571,6 +571,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             held_out=held_out,
         )
         if run is not None:
+            run.pin_policy(policy.version)
             run.create()
             if store is None:
                 store = stack.enter_context(ReplayStore(run.store))
@@ -668,6 +669,20 @@ class _EvalRun:
     def __init__(self, folder: Path, options: dict[str, object]) -> None:
         self.folder, self.options = folder, options
         self.store = folder / "replay.sqlite"
+
+    def pin_policy(self, version: str) -> None:
+        """Refuse to resume with another version of the policy (other closers, another model):
+        the recorded results would mix two policies. A folder older than this check is not
+        checked."""
+        path = self.folder / "run.json"
+        before = json.loads(path.read_text()) if path.is_file() else {}
+        if before.get("policy_version") not in (None, version):
+            raise UsageError(
+                f"--out {self.folder} holds a run of policy version "
+                f"{before['policy_version']!r}, not {version!r} (its closers or model changed): "
+                "give a new --out"
+            )
+        self.options["policy_version"] = version
 
     def create(self) -> None:
         """Make the folder and write the options: once the inputs were all accepted (a typo

@@ -371,6 +371,13 @@ def test_a_killed_driver_resumes_without_duplicates(tmp_path: Path, coq_installe
     # the same folder with other options is refused before any work
     other, _ = springtail(*("5" if a == "20" else a for a in args))
     assert other.returncode == 2 and "other options (timeout differ)" in other.stderr
+    # and so is the same command once the policy changed (other closers: another version)
+    options = json.loads((out / "run.json").read_text())
+    assert options["policy_version"] == summary["policy_version"] == "portfolio-2"
+    (out / "run.json").write_text(json.dumps(options | {"policy_version": "portfolio-1"}))
+    changed, _ = springtail(*args)
+    assert changed.returncode == 2 and "policy version 'portfolio-1'" in changed.stderr
+    assert json.loads((out / "summary.json").read_text()) == summary
     # so is a folder that holds something else (a loop's, say)
     (tmp_path / "loop").mkdir()
     (tmp_path / "loop" / "rounds.jsonl").write_text("")

@@ -66,7 +66,9 @@ class KnnPolicy(TacticPolicy):
         self.num_candidates = num_candidates
         self.online = online
         self.imports = imports
-        self.version = f"knn:{len(index)}{'+online' if online else ''}"
+        # not the index's size: it grows with a run's own proofs (online, and a resumed run's
+        # replay store), and a resumed eval is checked to run the same policy version
+        self.version = f"knn{'+online' if online else ''}"
         self.learned = 0  # steps indexed during the run
         self.query_s = 0.0
 
