@@ -80,6 +80,11 @@ from prover.search import SearchConfig
 from prover.train import TacticTrainConfig, preset, train
 from prover.trainer import OptimConfig
 
+OPTIONS_FILE = "loop.json"
+# what may change when a loop folder is run again: how many rounds, and where the work runs
+RESUMABLE_OPTIONS = ("rounds", "workers", "ray_address")
+
+
 # Retraining continues a trained model: a short warm-up and a constant rate, unless the
 # user's `train_overrides` say otherwise (they are applied on top).
 RETRAIN_OPTIM = OptimConfig(lr=3e-4, warmup_steps=20, schedule="constant")
@@ -219,11 +224,6 @@ def run_loop(
         return _run_loop(cfg, Path(out), library, model, log)
 
 
-OPTIONS_FILE = "loop.json"
-# what may change when a loop folder is run again: how many rounds, and where the work runs
-RESUMABLE_OPTIONS = ("rounds", "workers", "ray_address")
-
-
 def loop_options(cfg: LoopConfig) -> dict[str, Any]:
     """The options that define a loop folder's experiment, as JSON (paths resolved)."""
     options = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUMABLE_OPTIONS}
@@ -250,7 +250,9 @@ def check_resume(cfg: LoopConfig, out: Path) -> None:
             "restore it or give another --out"
         ) from e
     now = loop_options(cfg)
-    changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
+    # an option added after the folder was started counts as its default there
+    default = loop_options(LoopConfig())
+    changed = sorted(k for k in now if saved.get(k, default[k]) != now[k])
     if changed:
         said = "; ".join(f"{k}: {saved.get(k)!r} then, {now.get(k)!r} now" for k in changed)
         raise ValueError(
@@ -275,7 +277,9 @@ def _run_loop(
     if rows and not options.is_file():
         log(f"{out} has no {OPTIONS_FILE} (older than it): its options were not checked")
     if not rows or not options.is_file():
-        options.write_text(json.dumps(loop_options(cfg), indent=1) + "\n")
+        tmp = out / f"{OPTIONS_FILE}.tmp"
+        tmp.write_text(json.dumps(loop_options(cfg), indent=1) + "\n")
+        tmp.replace(options)
     data = Path(cfg.data)
     train_set, eval_set = theorem_sets(cfg)
 
@@ -283,6 +287,8 @@ def _run_loop(
         current = Path(rows[-1]["model"])
         library = Path(rows[-1]["library"]) if rows[-1].get("library") else library
         log(f"resuming after round {rows[-1]['round']} (model {current}, library {library})")
+        if model is not None:
+            log(f"--model {model} is not used: the folder goes on from its last round's model")
     else:
         if model is None:
             log(

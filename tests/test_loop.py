@@ -53,10 +53,10 @@ def test_one_loop_round_end_to_end(trained, trace_dir, tmp_path, coq_installed) 
     assert rows2 == rows
     # with other options it is refused before any work: the folder would mix two experiments
     kept = (tmp_path / "loop" / "rounds.jsonl").read_text()
-    for other in (
-        dataclasses.replace(cfg, time_limit_s=5),
-        dataclasses.replace(cfg, policy="hybrid"),
-        dataclasses.replace(cfg, minif2f=str(tmp_path / "valid")),
+    for other in (  # rounds=2: they would run a round if they were not refused
+        dataclasses.replace(cfg, rounds=2, time_limit_s=5),
+        dataclasses.replace(cfg, rounds=2, policy="hybrid"),
+        dataclasses.replace(cfg, rounds=2, minif2f=str(tmp_path / "valid")),
     ):
         with pytest.raises(ValueError, match="started with other options") as refused:
             run_loop(other, tmp_path / "loop", log=lines.append)
@@ -177,3 +177,31 @@ def test_introspection_tuning_without_introspect_is_bad_input(tmp_path, capsys) 
     assert main(argv) == 2
     assert "--introspect-iterations tunes --introspect" in capsys.readouterr().err
     assert not (tmp_path / "loop").exists()
+
+
+def test_resume_check_of_the_loop_options(tmp_path, monkeypatch) -> None:
+    """`check_resume` without running a loop: a folder is checked only once it has rounds;
+    paths compare resolved; an option the folder predates counts as its default; an
+    unreadable options file is refused."""
+    from prover.loop import OPTIONS_FILE, LoopConfig, check_resume, loop_options
+
+    out = tmp_path / "loop"
+    out.mkdir()
+    cfg = LoopConfig(data=str(tmp_path / "trace"), train_theorems=6)
+    (out / OPTIONS_FILE).write_text(json.dumps(loop_options(cfg)))
+    other = dataclasses.replace(cfg, train_theorems=7)
+    check_resume(other, out)  # no finished round yet: a new start may change its mind
+    (out / "rounds.jsonl").write_text("{}\n")
+    with pytest.raises(ValueError, match="train_theorems: 6 then, 7 now"):
+        check_resume(other, out)
+    monkeypatch.chdir(tmp_path)
+    check_resume(dataclasses.replace(cfg, data="trace"), out)  # the same folder, relative
+    # a folder started before `introspect_minimise` existed: its default is what it ran with
+    older = {k: v for k, v in loop_options(cfg).items() if k != "introspect_minimise"}
+    (out / OPTIONS_FILE).write_text(json.dumps(older))
+    check_resume(cfg, out)
+    with pytest.raises(ValueError, match="introspect_minimise"):
+        check_resume(dataclasses.replace(cfg, introspect=True, introspect_minimise=2), out)
+    (out / OPTIONS_FILE).write_text('{"data": ')
+    with pytest.raises(ValueError, match="unreadable"):
+        check_resume(cfg, out)
