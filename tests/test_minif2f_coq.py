@@ -1,6 +1,7 @@
 """miniF2F on Coq, on real Coq: a file of the shared format proved end to end, files that do
 not compile counted as discarded, the `classical` axiom allowance (exactly its kernel names,
-nothing else), Coquelicot and the arithmetic closers installed, bad input refused.
+nothing else), Coquelicot and the arithmetic closers installed, the combined closers proving
+what single closers cannot, bad input refused.
 
 Run: pytest tests/test_minif2f_coq.py
 """
@@ -19,6 +20,7 @@ from prover.data import statement_files, statement_half
 from prover.envs import get_env
 from prover.envs.coq_axioms import CLASSICAL, axiom_set
 from prover.loop import LoopConfig, theorem_sets
+from prover.policies.hybrid import HybridPolicy
 from prover.policies.portfolio import ARITH_COMBINATORS, PortfolioPolicy, arith_tools
 from prover.pool import PoolConfig
 
@@ -117,8 +119,27 @@ def test_a_combined_closer_proves_a_function_given_by_its_definition(
         theorems, PortfolioPolicy(arith=True), config, pool=PoolConfig(workers=1)
     )
     (row,) = summary["results"]
-    assert row["proved"], row["reason"]
+    assert row["proved"] and row["status"] == "proved", row["reason"]
+    assert row["axioms"]  # what the re-check (coqc, the audit) found the proof to use
     assert any("rewrite ?H in *" in t and "lra" in t for t in row["proof"])
+
+
+def test_the_versions_say_which_closers_ran() -> None:
+    """Outcomes in a replay store and a resumed eval are told apart by the version: the
+    combined closers are `+arith2`, for the portfolio and for the hybrid around it."""
+    plain, arith = PortfolioPolicy(), PortfolioPolicy(arith=True)
+    ablation = PortfolioPolicy(arith=True, combinators=False)
+    assert not set(ARITH_COMBINATORS) & (set(plain.closers) | set(ablation.closers))
+    assert set(ARITH_COMBINATORS) <= set(arith.closers)
+    assert plain.version == "portfolio-2"
+    assert arith.version.startswith("portfolio+arith2[lra,nra")
+    assert ablation.version.startswith("portfolio+arith[lra,nra")
+    versions = [HybridPolicy(closers=p).version for p in (plain, arith, ablation)]
+    assert [v.split(",")[0] for v in versions] == [
+        "hybrid[closer",
+        "hybrid[closer+arith2",
+        "hybrid[closer+arith",
+    ]
 
 
 def test_the_proof_is_rejected_without_the_allowance(tmp_path: Path, coq_installed: None) -> None:

@@ -144,8 +144,10 @@ class HybridPolicy(TacticPolicy):
         if hammer_timeout_s is not None:
             imports += hammer_imports(atp_limit_s(hammer_timeout_s))
         self.imports = tuple(dict.fromkeys([*imports, *extra_imports]))
+        # the closers' arithmetic: "" / "+arith" / "+arith2" (portfolio+arith2[...])
+        _, plus, arith = closers.version.split("[")[0].partition("+")
         parts = [
-            "closer" + ("+arith2" if "+arith2" in closers.version else ""),
+            "closer" + plus + arith,
             *(["knn" + ("+online" if knn.online else "")] if knn else []),
             *([f"model:{model.version}"] if model is not None else []),
             *(["library"] if library is not None else []),
