@@ -282,8 +282,8 @@ def _add_search_args(p: argparse.ArgumentParser) -> None:
         "--arith",
         action="store_true",
         help="Coq portfolio/hybrid: also the real-arithmetic procedures (lra, nra, psatz, "
-        "interval where installed) and their imports, which load Coq.Reals (on for eval "
-        "minif2f --backend coq)",
+        "interval where installed), combined closers built on them, and their imports, which "
+        "load Coq.Reals (on for eval minif2f --backend coq)",
     )
     p.add_argument(
         "--hammer-timeout",
