@@ -170,14 +170,22 @@ def main() -> None:
                 ),
                 "proved_theorems": sorted(r["theorem"] for r in proved),
                 "hammer": s.get("policy_settings", {}).get("hammer"),
+                "budget_s": s["budget"]["time_limit_s"],
             }
         )
     where = (
         f"the held-out half of {args.minif2f}" if args.minif2f else f"{args.trace} novel_files/test"
     )
+    # the budget the rows ran with (their JSON), not this call's --timeout (--table-only)
+    budgets = sorted({r["budget_s"] for r in table}) or [args.timeout]
+    each = (
+        f"{budgets[0]:g} s each"
+        if len(budgets) == 1
+        else "UNEQUAL budgets " + ", ".join(f"{b:g} s" for b in budgets)
+    )
     print(
         f"\nmachine: {machine()['cpu']} x{machine()['cpu_count']}; {args.limit} theorems of "
-        f"{where}, {args.timeout:g} s each, one core per run"
+        f"{where}, {each}, one core per run"
     )
     print_table(
         table,
