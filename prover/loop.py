@@ -254,7 +254,7 @@ def check_resume(cfg: LoopConfig, out: Path) -> None:
     default = loop_options(LoopConfig())
     changed = sorted(k for k in now if saved.get(k, default[k]) != now[k])
     if changed:
-        said = "; ".join(f"{k}: {saved.get(k)!r} then, {now.get(k)!r} now" for k in changed)
+        said = "; ".join(f"{k}: {saved.get(k, default[k])!r} then, {now[k]!r} now" for k in changed)
         raise ValueError(
             f"{out} holds a loop started with other options ({said}): run it again with the "
             f"same options (only {', '.join(RESUMABLE_OPTIONS)} may change) or give another --out"

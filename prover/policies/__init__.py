@@ -5,7 +5,7 @@
 
 | name | backends | options |
 |---|---|---|
-| `portfolio` | coq, lean, leandojo | `arith` (Coq: the real-arithmetic procedures and combined closers too) |
+| `portfolio` | coq, lean, leandojo | `arith` (Coq: arithmetic procedures, combined closers) |
 | `hammer` | coq | `hammer_timeout` (seconds per `hammer.` call; the ATPs get half) |
 | `model` | coq, lean, leandojo | `model` (required), `num_candidates`, `decoding` |
 | `knn` | coq | `trace`, `split` (the training split indexed), `extra_steps` (replay proofs), |
