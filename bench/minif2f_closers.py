@@ -33,9 +33,9 @@ from prover.envs import get_env
 from prover.envs.base import EnvError, Proved
 from prover.envs.coq_axioms import CLASSICAL
 from prover.envs.coq_xml import find_coqidetop
-from prover.policies.portfolio import ARITH_IMPORTS
+from prover.episodes import verify_found
+from prover.policies.portfolio import ARITH_IMPORTS, UNFOLD_DEFS
 
-UNFOLD_DEFS = "repeat match goal with H : forall _, _ = _ |- _ => progress rewrite ?H in * end"
 CANDIDATES = (
     "intros; subst; lra",
     "intros; subst; nra",
@@ -105,13 +105,7 @@ def _try(theorems: list[Theorem], timeout: float) -> tuple[dict[str, list[str]],
                 proof = [f"solve [{c}]."]
                 if not isinstance(env.step(state, proof[0], timeout), Proved):
                     continue
-                checked = env.verify(
-                    file=t.file,
-                    theorem=t.name,
-                    proof=proof,
-                    imports=ARITH_IMPORTS,
-                    allowed_axioms=CLASSICAL,
-                )
+                checked, _ = verify_found(env, t, proof, ARITH_IMPORTS, CLASSICAL)
                 if checked.ok:
                     closed.append(c)
                 else:

@@ -59,7 +59,7 @@ import sys
 import traceback
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from prover.data import STATEMENT_HALVES, Theorem, split_theorems, statement_half
 from prover.envs import EnvError, VerifyResult, format_proof, get_env
@@ -666,21 +666,20 @@ EVAL_RUN = "eval"  # the run name of an `eval --out` folder's episodes
 class _EvalRun:
     """An `eval --out DIR` folder: its replay store and the options it was started with."""
 
-    def __init__(self, folder: Path, options: dict[str, object]) -> None:
-        self.folder, self.options = folder, options
+    def __init__(self, folder: Path, options: dict[str, object], recorded: dict[str, Any]) -> None:
+        """`recorded`: the options of the run the folder holds (its run.json), {} if none."""
+        self.folder, self.options, self.recorded = folder, options, recorded
         self.store = folder / "replay.sqlite"
 
     def pin_policy(self, version: str) -> None:
         """Refuse to resume with another version of the policy (other closers, another model):
         the recorded results would mix two policies. A folder older than this check is not
         checked."""
-        path = self.folder / "run.json"
-        before = json.loads(path.read_text()) if path.is_file() else {}
-        if before.get("policy_version") not in (None, version):
+        if self.recorded.get("policy_version") not in (None, version):
             raise UsageError(
                 f"--out {self.folder} holds a run of policy version "
-                f"{before['policy_version']!r}, not {version!r} (its closers or model changed): "
-                "give a new --out"
+                f"{self.recorded['policy_version']!r}, not {version!r} (its closers or model "
+                "changed): give a new --out"
             )
         self.options["policy_version"] = version
 
@@ -741,6 +740,7 @@ def _eval_run(
             f"--out {folder} holds files but no eval run (no run.json): give a new or empty "
             "folder (an eval must not write into a loop's or another tool's folder)"
         )
+    before: dict[str, Any] = {}
     if path.is_file():
         try:
             before = json.loads(path.read_text())
@@ -752,7 +752,7 @@ def _eval_run(
                 f"--out {folder} holds a run with other options ({', '.join(differ)} differ): "
                 "give the same options to resume it, or a new --out"
             )
-    return _EvalRun(folder, options)
+    return _EvalRun(folder, options, before)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

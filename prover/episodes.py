@@ -243,11 +243,11 @@ def check_proof(
     """`env.verify`'s verdict on `proof` (without the policy's `imports`, else with them; with
     `allow_original_axioms`, refused only for axioms: again, allowing those the theorem's own
     proof uses), and the imports it needed."""
-    verdict, used = _verify(env, theorem, proof, imports, ())
+    verdict, used = verify_found(env, theorem, proof, imports, ())
     if verdict.status is Status.USES_AXIOM and allow_original_axioms:
         original = env.original_axioms(theorem.file, theorem.name)
         if original:
-            verdict, used = _verify(env, theorem, proof, imports, original)
+            verdict, used = verify_found(env, theorem, proof, imports, original)
     return verdict, used
 
 
@@ -293,14 +293,15 @@ def _open(
         raise TheoremUnusable(str(e)) from e
 
 
-def _verify(
+def verify_found(
     env: ProofEnv,
     theorem: Theorem,
     proof: list[str],
     imports: Sequence[str],
     allowed: Sequence[str],
 ) -> tuple[VerifyResult, tuple[str, ...]]:
-    """The verdict without the policy's imports, else with them (and the imports used)."""
+    """The verdict on a found proof, as every search's: without the policy's imports, else
+    with them (and the imports used)."""
     plain = env.verify(file=theorem.file, theorem=theorem.name, proof=proof, allowed_axioms=allowed)
     if plain or not imports:
         return plain, ()

@@ -68,7 +68,7 @@ from prover.introspect.corpus import from_replay, from_trace
 from prover.introspect.library import BuildConfig, build_library
 from prover.introspect.rewrite import load_programs
 from prover.model.artifact import model_dir, model_info
-from prover.overrides import apply_overrides
+from prover.overrides import apply_overrides, from_dict
 from prover.policies import get_policy
 from prover.policies.base import TacticPolicy
 from prover.policies.hammer import default_hammer_timeout
@@ -225,36 +225,38 @@ def run_loop(
 
 
 def loop_options(cfg: LoopConfig) -> dict[str, Any]:
-    """The options that define a loop folder's experiment, as JSON (paths resolved)."""
+    """What `OUT/loop.json` records of `cfg`: its options but `RESUMABLE_OPTIONS`, paths
+    resolved."""
     options = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUMABLE_OPTIONS}
     for key in ("data", "minif2f", "library"):
         if options[key]:
             options[key] = str(Path(options[key]).resolve())
-    return json.loads(json.dumps(options))
+    return options
 
 
 def check_resume(cfg: LoopConfig, out: Path) -> None:
     """Refuse (`ValueError`) to go on with a loop folder started with other options
     (`OUT/loop.json`; module docstring). A folder with no finished round yet, or older than
-    the file, is not checked."""
+    the file, is not checked; an option the file predates counts as its default
+    (`from_dict`)."""
     path = out / OPTIONS_FILE
     if not path.is_file() or not (out / "rounds.jsonl").is_file():
         return
     try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(saved, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+        saved = from_dict(LoopConfig, json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as e:  # OverrideError is a ValueError
         raise ValueError(
             f"{path} is unreadable ({e}): it records the options {out} was started with; "
             "restore it or give another --out"
         ) from e
-    now = loop_options(cfg)
-    # an option added after the folder was started counts as its default there
-    default = loop_options(LoopConfig())
-    changed = sorted(k for k in now if saved.get(k, default[k]) != now[k])
+    now = from_dict(LoopConfig, loop_options(cfg))
+    changed = [
+        (f.name, getattr(saved, f.name), getattr(now, f.name))
+        for f in dataclasses.fields(LoopConfig)
+        if f.name not in RESUMABLE_OPTIONS and getattr(saved, f.name) != getattr(now, f.name)
+    ]
     if changed:
-        said = "; ".join(f"{k}: {saved.get(k, default[k])!r} then, {now[k]!r} now" for k in changed)
+        said = "; ".join(f"{k}: {then!r} then, {value!r} now" for k, then, value in changed)
         raise ValueError(
             f"{out} holds a loop started with other options ({said}): run it again with the "
             f"same options (only {', '.join(RESUMABLE_OPTIONS)} may change) or give another --out"

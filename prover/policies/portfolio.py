@@ -49,10 +49,10 @@ CLOSERS = (
 ARITH_IMPORTS = ("From Coq Require Import Lia Lra Psatz.",)
 # Rewrite with every hypothesis `forall _, _ = _` (one binder, no premise: typically a
 # function's definition, `forall x, f x = ...`) wherever it applies
-_UNFOLD_DEFS = "repeat match goal with H : forall _, _ = _ |- _ => progress rewrite ?H in * end"
+UNFOLD_DEFS = "repeat match goal with H : forall _, _ = _ |- _ => progress rewrite ?H in * end"
 ARITH_COMBINATORS = (
-    f"intros; {_UNFOLD_DEFS}; lra",
-    f"intros; {_UNFOLD_DEFS}; nra",
+    f"intros; {UNFOLD_DEFS}; lra",
+    f"intros; {UNFOLD_DEFS}; nra",
     "intros; subst; compute; lra",
     "intros; field_simplify; lra",
     "intros; unfold Rabs in *; repeat destruct Rcase_abs; lra",
@@ -124,7 +124,6 @@ class PortfolioPolicy(TacticPolicy):
             combined = ARITH_COMBINATORS if combinators else ()
             self.closers = (*closers, *extra, *combined)
             self.imports = imports
-            self.name = "portfolio"
             self.version = f"portfolio+arith{2 if combined else ''}[" + ",".join(extra) + "]"
 
     def propose(self, state: ProofState) -> list[Candidate]:
